@@ -1,0 +1,1 @@
+"""Faust agents: thin stream loops that decode, fold and produce or persist."""

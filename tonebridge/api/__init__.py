@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): commands go to Kafka, reads come from the database and agents."""

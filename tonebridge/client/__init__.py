@@ -1,0 +1,1 @@
+"""Producer and consumer SDKs for applications and downstream inference services."""

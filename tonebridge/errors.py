@@ -1,0 +1,98 @@
+"""Every error tonebridge raises on purpose, split by where it happens.
+
+::
+
+    TonebridgeError
+    ├── ConfigError             settings are invalid            (retry: no, fix the config)
+    ├── DecodeError             bytes are not a known event     (retry: no, dead-letter)
+    │   ├── UnknownSchemaError  fingerprint not registered      (retry: no, dead-letter)
+    │   └── SchemaValidationError  record does not fit schema   (retry: no, dead-letter)
+    ├── HandleError             a valid event cannot be applied
+    │   ├── InvalidEventError   semantically invalid            (retry: no, dead-letter)
+    │   └── TrainingError       a training run failed           (retry: no, job failed)
+    │       └── UnsupportedModelError  model cannot be trained  (retry: no, rejected)
+    ├── ProduceError            the broker did not take a record (retry: yes)
+    ├── StoreError              the database refused            (retry: depends, see below)
+    │   ├── NotFoundError       no such row                     (retry: no)
+    │   ├── ConflictError       state does not allow the change (retry: no)
+    │   └── IntegrityError      a constraint was violated       (retry: no)
+    └── BrokerError             embedded broker failed to start (retry: yes, after a fix)
+
+``retryable`` on each class says whether trying the same thing again can help.
+"""
+
+from __future__ import annotations
+
+
+class TonebridgeError(Exception):
+    """Base of every error tonebridge raises on purpose."""
+
+    retryable: bool = False
+
+
+class ConfigError(TonebridgeError):
+    """Settings are missing or invalid; the message names the variable."""
+
+
+class DecodeError(TonebridgeError):
+    """A payload is not a decodable tonebridge event (garbage, truncated, wrong marker)."""
+
+
+class UnknownSchemaError(DecodeError):
+    """The payload's writer-schema fingerprint is not registered here."""
+
+
+class SchemaValidationError(DecodeError):
+    """A record does not fit its Avro schema (on encode or decode)."""
+
+
+class HandleError(TonebridgeError):
+    """A decoded event could not be applied."""
+
+
+class InvalidEventError(HandleError):
+    """The event is well formed but makes no sense (rating 9, unknown A/B test, ...)."""
+
+
+class TrainingError(HandleError):
+    """A training run failed; the job ends ``failed`` with this message."""
+
+
+class UnsupportedModelError(TrainingError):
+    """The base model cannot be fine-tuned here (API-only model, QLoRA without a GPU, ...)."""
+
+
+class ProduceError(TonebridgeError):
+    """The broker did not acknowledge a record."""
+
+    retryable = True
+
+
+class StoreError(TonebridgeError):
+    """The database refused an operation."""
+
+    retryable = True
+
+
+class NotFoundError(StoreError):
+    """No row with that key."""
+
+    retryable = False
+
+
+class ConflictError(StoreError):
+    """The row's current state does not allow the change (stop a finished job, ...)."""
+
+    retryable = False
+
+
+class IntegrityError(StoreError):
+    """A constraint was violated (rating out of range, unknown foreign key, ...)."""
+
+    retryable = False
+
+
+class BrokerError(TonebridgeError):
+    """The embedded broker could not be started or did not become ready."""
+
+    retryable = True

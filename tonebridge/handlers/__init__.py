@@ -1,0 +1,1 @@
+"""Handlers: training runners, evaluation and the registry (torch is imported only here)."""

@@ -1,0 +1,153 @@
+"""The one settings class. Nothing else in tonebridge reads ``os.environ``.
+
+Every field maps to an environment variable of the same name (upper case). A bad value
+fails at start-up with a message naming the variable (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tonebridge.errors import ConfigError
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, frozen once read."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    # --- where state lives on the embedded defaults -------------------------------------
+    data_dir: Path = Path("var")
+
+    # --- Kafka ---------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = None
+    embedded_broker_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_topic_prefix: str = ""
+    kafka_topic_partitions: int = Field(default=4, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    # Small by default: the embedded broker's group coordinator waits out the whole
+    # rebalance timeout before a join completes, so large values cost every start.
+    kafka_rebalance_timeout_s: float = Field(default=3.0, gt=0)
+    kafka_session_timeout_s: float = Field(default=10.0, gt=0)
+
+    # --- database ------------------------------------------------------------------------
+    database_url: str | None = None
+    postgres_host: str | None = None
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr = SecretStr("")
+    postgres_db: str = "tonebridge"
+
+    # --- cache / rate limits -------------------------------------------------------------
+    redis_host: str | None = None
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+
+    # --- MLflow and experiment trackers --------------------------------------------------
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment_name: str = "tonebridge-training"
+    wandb_api_key: SecretStr | None = None
+    wandb_project: str | None = None
+    wandb_entity: str | None = None
+
+    # --- optional third-party keys (never logged) ----------------------------------------
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    google_api_key: SecretStr | None = None
+    huggingface_token: SecretStr | None = None
+
+    # --- training defaults ---------------------------------------------------------------
+    default_batch_size: int = Field(default=8, ge=1)
+    default_learning_rate: float = Field(default=5e-5, gt=0, lt=1)
+    default_epochs: int = Field(default=3, ge=1)
+    fp16_training: bool = False
+    gradient_checkpointing: bool = False
+    lora_r: int = Field(default=8, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.1, ge=0, lt=1)
+    max_seq_length: int = Field(default=256, ge=8)
+
+    # --- HTTP API ------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_admin_keys: tuple[SecretStr, ...] = ()
+    api_ingest_keys: tuple[SecretStr, ...] = ()
+    api_rate_limit_per_minute: int = Field(default=600, ge=1)
+
+    @field_validator("kafka_bootstrap_servers", "database_url", "mlflow_tracking_uri")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The Kafka to talk to: the configured one, else the embedded broker's port."""
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return f"127.0.0.1:{self.embedded_broker_port}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """``DATABASE_URL``, else PostgreSQL from ``POSTGRES_*``, else the embedded SQLite."""
+        if self.database_url:
+            return self.database_url
+        if self.postgres_host:
+            user = quote(self.postgres_user, safe="")
+            password = quote(self.postgres_password.get_secret_value(), safe="")
+            auth = f"{user}:{password}" if password else user
+            return (
+                f"postgresql+asyncpg://{auth}@{self.postgres_host}:"
+                f"{self.postgres_port}/{self.postgres_db}"
+            )
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tonebridge.db').as_posix()}"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI``, else a local sqlite tracking store under ``data_dir``."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve().as_posix()}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return (self.data_dir / "mlartifacts").resolve()
+
+    def topic_name(self, base: str) -> str:
+        """The full topic name, with the deployment's prefix (tests use a unique one)."""
+        return f"{self.kafka_topic_prefix}{base}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise :class:`ConfigError` naming bad variables."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        names = ", ".join(
+            "_".join(str(part) for part in err["loc"]).upper() + f" ({err['msg']})"
+            for err in exc.errors()
+        )
+        msg = f"invalid configuration: {names}"
+        raise ConfigError(msg) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 async, a small repository per aggregate."""
