@@ -34,6 +34,21 @@ def broker(
         embedded.stop()
 
 
+@app.command()
+def worker(
+    stats: Annotated[bool, typer.Option(help="run the statistics agent")] = True,
+    abtests: Annotated[bool, typer.Option(help="run the A/B test agent")] = True,
+    sink: Annotated[bool, typer.Option(help="store feedback in the database")] = True,
+    loglevel: Annotated[str, typer.Option(help="faust log level")] = "info",
+) -> None:
+    """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
+    from tonebridge.agents.app import Roles
+    from tonebridge.agents.worker import run_worker
+    from tonebridge.settings import get_settings
+
+    run_worker(get_settings(), Roles(stats=stats, abtests=abtests, sink=sink), loglevel)
+
+
 def main() -> None:
     """Entry point: turn tonebridge errors into a message and exit status 2."""
     try:

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     kafka_rebalance_timeout_s: float = Field(default=3.0, gt=0)
     kafka_session_timeout_s: float = Field(default=10.0, gt=0)
 
+    # --- stream worker ---------------------------------------------------------------------
+    # YAML file of retraining policies (format: tonebridge/agents/policies.py); none if unset.
+    retrain_policies_file: Path | None = None
+
     # --- database ------------------------------------------------------------------------
     database_url: str | None = None
     postgres_host: str | None = None
