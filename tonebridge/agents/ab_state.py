@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from tonebridge.agents.intake import Item, Reject
-from tonebridge.agents.watermarks import advance, is_applied
+from tonebridge.agents.intake import Item, Origin, Reject, Rejected
+from tonebridge.agents.watermarks import advance, is_applied, source_id
 from tonebridge.errors import InvalidEventError
 from tonebridge.stats import abtest, arms
 from tonebridge.stats.abtest import ABState
@@ -80,31 +80,51 @@ def effect_id(test_id: str, what: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{test_id}|{what}"))
 
 
+Part = tuple[Origin, Sequence[Item]]  # one message's items of one test
+
+
 def apply(
-    state: TestState | None, items: Sequence[Item], source: str, offset: int
-) -> tuple[TestState | None, Effects, list[Reject]]:
-    """Apply one message's items of one test (commands, or outcomes) exactly once.
+    state: TestState | None, parts: Sequence[Part]
+) -> tuple[TestState | None, Effects, list[Rejected]]:
+    """Apply one test's part of a batch of messages, in order, each message exactly once.
 
     Outcomes of an unknown test or for an arm the test does not have are rejected; outcomes
-    of a test that has ended only move the marks. The test is looked at once per message.
+    of a test that has ended only move the marks. The test is looked at once after its
+    outcomes (and before a command that follows them).
     """
-    if state is not None and is_applied(state.marks, source, offset):
-        return state, NOTHING, []
-    effects, rejects, outcomes = NOTHING, [], []
-    for item in items:
-        try:
-            if item.name == AB_TEST_COMMAND:
-                state, effects = _command(state, item.record)
-            else:
-                outcomes.append(_checked_outcome(state, item.record))
-        except InvalidEventError as exc:
-            rejects.append(Reject(item.index, item.payload, exc))
-    if state is None:
-        return None, effects, rejects
-    state = replace(state, marks=advance(state.marks, source, offset))
-    if outcomes and state.status == "running":
-        state, effects = _outcomes(state, outcomes)
-    return state, effects, rejects
+    effects, rejected, pending = NOTHING, [], []
+    for origin, items in parts:
+        source = source_id(origin.topic, origin.partition)
+        if state is not None and is_applied(state.marks, source, origin.offset):
+            continue  # applied before a crash: replayed
+        for item in items:
+            try:
+                if item.name == AB_TEST_COMMAND:
+                    state, effects = _look(state, pending, effects)
+                    pending = []
+                    state, effects = _merged(effects, *_command(state, item.record))
+                else:
+                    pending.append(_checked_outcome(state, item.record))
+            except InvalidEventError as exc:
+                rejected.append((origin, Reject(item.index, item.payload, exc)))
+        if state is not None:
+            state = replace(state, marks=advance(state.marks, source, origin.offset))
+    state, effects = _look(state, pending, effects)
+    return state, effects, rejected
+
+
+def _merged(
+    effects: Effects, state: TestState | None, new: Effects
+) -> tuple[TestState | None, Effects]:
+    return state, (new if new.verdict is not None else effects)
+
+
+def _look(
+    state: TestState | None, outcomes: Sequence[Mapping[str, Any]], effects: Effects
+) -> tuple[TestState | None, Effects]:
+    if state is None or not outcomes or state.status != "running":
+        return state, effects
+    return _merged(effects, *_outcomes(state, outcomes))
 
 
 def _command(state: TestState | None, record: Mapping[str, Any]) -> tuple[TestState, Effects]:

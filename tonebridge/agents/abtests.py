@@ -1,27 +1,44 @@
-"""The ``judge_ab_tests`` agent: per-arm statistics of every A/B test and its verdict.
+"""The A/B agents: ``define_ab_tests`` (commands) and ``judge_ab_tests`` (outcomes).
 
-Commands (create/stop) and inference outcomes are co-partitioned by test id, so one agent
+Commands (create/stop) and inference outcomes are co-partitioned by test id, so one worker
 sees a test's definition and all its outcomes and keeps the test in one table value. After
-each message the test is looked at once; a final decision is published as an ABTestVerdict,
-stored in ``ab_tests``, and ends the test. A guardrail breach also asks the registry to roll
-the offending model back (a ModelCommand), and a lost test may trigger retraining.
+each message of outcomes the test is looked at once; a final decision is published as an
+ABTestVerdict, stored in ``ab_tests``, and ends the test. A guardrail breach also asks the
+registry to roll the offending model back (a ModelCommand), and a lost test may trigger
+retraining.
+
+Two agents, because a consumer reads two topics in no guaranteed order: when replaying a
+backlog, outcomes can be read before the command that created their test. The outcomes agent
+then reads the pending create command itself (:mod:`tonebridge.agents.progress`) before it
+calls a test unknown. A lock per test keeps the two agents' updates of one value apart.
+
+Each batch of messages is folded per test and the test is looked at once per batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tonebridge.agents import ab_state
-from tonebridge.agents.ab_state import Effects, TestState
-from tonebridge.agents.intake import Item, Origin, Reject, read_message, require_partition, screen
+from tonebridge.agents.ab_state import Effects, Part, TestState
+from tonebridge.agents.intake import (
+    Item,
+    Message,
+    Origin,
+    Reject,
+    Rejected,
+    read_message,
+    require_partition,
+    screen,
+)
 from tonebridge.agents.outbox import Outbox, send_dead_letters
 from tonebridge.agents.policies import Policy, on_lost_test, training_command
 from tonebridge.agents.tables import ExactTable
-from tonebridge.agents.watermarks import source_id
 from tonebridge.topics.abtest import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOME
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
@@ -39,6 +56,9 @@ class ABContext:
     outbox: Outbox
     verdicts: VerdictStore | None = None
     policies: tuple[Policy, ...] = ()
+    # Reads the commands of a partition not yet committed; None: an unknown test is unknown.
+    pending_commands: Callable[[int], Awaitable[list[Message]]] | None = None
+    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
 
 
 def test_key(item: Item) -> str | None:
@@ -64,23 +84,55 @@ def items_by_test(
     return grouped, rejects
 
 
-async def judge_message(ctx: ABContext, origin: Origin, payload: Any) -> None:
-    """Apply one message of commands or outcomes exactly once to the tests it names."""
-    intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
-    grouped, rejects = items_by_test(intake.items, origin, ctx.table.partitions)
-    rejects = [*intake.rejects, *rejects]
-    source = source_id(origin.topic, origin.partition)
-    changed: list[tuple[str, TestState, Effects]] = []
-    for test_id, items in grouped.items():
-        state = ctx.table.get(test_id)
-        new, effects, bad = ab_state.apply(state, items, source, origin.offset)
-        rejects.extend(bad)
-        if new is not None and new is not state:
-            changed.append((test_id, new, effects))
-    await send_dead_letters(ctx.outbox, origin, rejects)
-    for test_id, new, effects in changed:
+def parts_by_test(
+    batch: Sequence[Message], partitions: int
+) -> tuple[dict[str, list[Part]], list[Rejected]]:
+    """Each test's items of a batch, message by message; rejects not tied to a test."""
+    parts: dict[str, list[Part]] = defaultdict(list)
+    rejected: list[Rejected] = []
+    for origin, payload in batch:
+        intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
+        grouped, bad = items_by_test(intake.items, origin, partitions)
+        rejected += [(origin, r) for r in (*intake.rejects, *bad)]
+        for test_id, items in grouped.items():
+            parts[test_id].append((origin, items))
+    return parts, rejected
+
+
+async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
+    """Apply a batch of command or outcome messages exactly once to the tests they name."""
+    parts, rejected = parts_by_test(batch, ctx.table.partitions)
+    await send_dead_letters(ctx.outbox, rejected)
+    await _with_pending_creates(ctx, parts)
+    for test_id, test_parts in parts.items():
+        async with ctx.locks[test_id]:
+            await judge_test(ctx, test_id, test_parts)
+
+
+async def _with_pending_creates(ctx: ABContext, parts: dict[str, list[Part]]) -> None:
+    """Put in front of an unknown test's parts its create command, if it is still pending."""
+    unknown = [t for t in parts if ctx.table.get(t) is None]
+    if ctx.pending_commands is None or not unknown:
+        return
+    for partition in sorted({parts[t][0][0].partition for t in unknown}):
+        commands, _ = parts_by_test(await ctx.pending_commands(partition), ctx.table.partitions)
+        for test_id in unknown:
+            creates = [(o, _creates(items)) for o, items in commands.get(test_id, [])]
+            parts[test_id][:0] = [(o, items) for o, items in creates if items]
+
+
+def _creates(items: Sequence[Item]) -> list[Item]:
+    return [i for i in items if i.name == AB_TEST_COMMAND and i.record["action"] == "create"]
+
+
+async def judge_test(ctx: ABContext, test_id: str, parts: Sequence[Part]) -> None:
+    """One test's part of a batch: its rejects, its effects, then its new value, once."""
+    state = ctx.table.get(test_id)
+    new, effects, rejected = ab_state.apply(state, parts)
+    await send_dead_letters(ctx.outbox, rejected)
+    if new is not None and new is not state:
         await publish(ctx, test_id, effects)
-        await ctx.table.put(test_id, new, origin.partition)
+        await ctx.table.put(test_id, new, parts[-1][0].partition)
 
 
 async def publish(ctx: ABContext, test_id: str, effects: Effects) -> None:

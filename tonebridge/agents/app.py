@@ -8,19 +8,22 @@ statistics agents and the database sink over processes; by default a worker runs
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import faust
 
 from tonebridge.agents.ab_state import TestState
-from tonebridge.agents.abtests import ABContext, VerdictStore, judge_message
-from tonebridge.agents.feedback import FeedbackContext, tally_message
+from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
+from tonebridge.agents.feedback import FeedbackContext, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
+from tonebridge.agents.fetching import set_fetch_max_wait
 from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.agents.outbox import FaustOutbox, Outbox
 from tonebridge.agents.policies import Policy
-from tonebridge.agents.runner import consume
+from tonebridge.agents.progress import PendingCommands
+from tonebridge.agents.runner import Batching, Fatal, consume, exit_process
 from tonebridge.agents.tables import ExactTable
 from tonebridge.settings import Settings
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -28,11 +31,11 @@ from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
+from tonebridge.topics.spec import TopicSpec
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 log = logging.getLogger(__name__)
 
-WORKER_ID = "tonebridge-worker"
 FEEDBACK_TABLE = "feedback_stats"
 ABTEST_TABLE = "ab_tests"
 OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINING_COMMANDS_TOPIC)
@@ -40,7 +43,7 @@ OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINI
 
 def app_id(settings: Settings) -> str:
     """The faust app id: the consumer group of the agents and the prefix of changelogs."""
-    return settings.topic_name(WORKER_ID)
+    return settings.topic_name(settings.worker_id)
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
@@ -51,7 +54,7 @@ def changelog_topic(settings: Settings, table: str) -> str:
 @dataclass(frozen=True)
 class Roles:
     stats: bool = True  # tally_feedback
-    abtests: bool = True  # judge_ab_tests
+    abtests: bool = True  # define_ab_tests, judge_ab_tests
     sink: bool = True  # persist_feedback
 
 
@@ -108,37 +111,43 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
-def create_app(
-    settings: Settings,
-    *,
-    policies: tuple[Policy, ...] = (),
-    roles: Roles = ALL_ROLES,
-    verdicts: VerdictStore | None = None,
-    writer: FeedbackWriter | None = None,
-    outbox: Outbox | None = None,
-    durable: bool = True,
-) -> Worker:
-    """Build the worker. ``durable=False`` and a memory ``outbox`` are for faust test contexts."""
+@dataclass(frozen=True)
+class Wiring:
+    """What the agents talk to besides Kafka; tests swap in memory versions."""
+
+    policies: tuple[Policy, ...] = ()
+    verdicts: VerdictStore | None = None
+    writer: FeedbackWriter | None = None
+    outbox: Outbox | None = None  # None: faust topics
+    durable: bool = True  # False: tables without changelog writes (faust test contexts)
+    batching: Batching = Batching()
+    fatal: Fatal = exit_process
+
+
+def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL_ROLES) -> Worker:
+    """Build the worker: the faust app, its tables and the agents of ``roles``."""
     app = faust.App(app_id(settings), **faust_settings(settings))
+    set_fetch_max_wait(app, settings.kafka_fetch_max_wait_ms)
     partitions = settings.kafka_topic_partitions
+    outbox = wiring.outbox
     if outbox is None:
         faust_outbox = FaustOutbox(app, settings)
         for spec in OUTPUTS:
             faust_outbox.topic(spec)
         outbox = faust_outbox
+    feedback = _table(app, FEEDBACK_TABLE, ModelFeedback, partitions, wiring.durable)
+    tests = _table(app, ABTEST_TABLE, TestState, partitions, wiring.durable)
     worker = Worker(
         app,
-        FeedbackContext(_table(app, FEEDBACK_TABLE, ModelFeedback, partitions, durable), outbox,
-                        policies),
-        ABContext(_table(app, ABTEST_TABLE, TestState, partitions, durable), outbox, verdicts,
-                  policies),
-    )  # fmt: skip
+        FeedbackContext(feedback, outbox, wiring.policies),
+        ABContext(tests, outbox, wiring.verdicts, wiring.policies),
+    )
     if roles.stats:
-        _register_feedback(worker, settings)
+        _register_feedback(worker, settings, wiring)
     if roles.abtests:
-        _register_abtests(worker, settings)
-    if roles.sink and writer is not None:
-        _register_sink(worker, settings, writer)
+        _register_abtests(worker, settings, wiring)
+    if roles.sink and wiring.writer is not None:
+        _register_sink(worker, settings, wiring.writer)
     return worker
 
 
@@ -147,30 +156,40 @@ def _table(app: Any, name: str, kind: Any, partitions: int, durable: bool) -> Ex
     return ExactTable(table, kind.from_json, partitions=partitions, durable=durable)
 
 
-def _source(app: Any, settings: Settings, *specs: Any) -> Any:
-    names = [spec.name(settings) for spec in specs]
-    partitions = specs[0].partition_count(settings)
-    return app.topic(*names, key_type=bytes, value_type=bytes, partitions=partitions)
+def _source(app: Any, settings: Settings, spec: TopicSpec) -> Any:
+    partitions = spec.partition_count(settings)
+    return app.topic(spec.name(settings), key_type=bytes, value_type=bytes, partitions=partitions)
 
 
-def _register_feedback(worker: Worker, settings: Settings) -> None:
+def _register_feedback(worker: Worker, settings: Settings, wiring: Wiring) -> None:
     app, ctx = worker.app, worker.feedback
 
     @app.agent(_source(app, settings, FEEDBACK_TOPIC), name="tally_feedback")
     async def tally_feedback(stream: Any) -> None:
-        await consume(app, stream, lambda origin, value: tally_message(ctx, origin, value))
+        handle = partial(tally_batch, ctx)
+        await consume(stream, handle, wiring.batching, wiring.fatal)
 
     worker.agents["tally_feedback"] = tally_feedback
 
 
-def _register_abtests(worker: Worker, settings: Settings) -> None:
-    app, ctx = worker.app, worker.abtests
-    source = _source(app, settings, ABTEST_COMMANDS_TOPIC, INFERENCE_OUTCOMES_TOPIC)
+def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> None:
+    app, commands_ctx = worker.app, worker.abtests
+    ctx = commands_ctx  # the commands agent needs no look ahead: it reads the commands
+    if wiring.durable:
+        topic = ABTEST_COMMANDS_TOPIC.name(settings)
+        pending = PendingCommands(settings, app_id(settings), topic)
+        ctx = worker.abtests = replace(ctx, pending_commands=pending.read)
+        app.on_before_shutdown.connect(lambda _app, **_: pending.stop())
 
-    @app.agent(source, name="judge_ab_tests")
+    @app.agent(_source(app, settings, ABTEST_COMMANDS_TOPIC), name="define_ab_tests")
+    async def define_ab_tests(stream: Any) -> None:
+        await consume(stream, partial(judge_batch, commands_ctx), wiring.batching, wiring.fatal)
+
+    @app.agent(_source(app, settings, INFERENCE_OUTCOMES_TOPIC), name="judge_ab_tests")
     async def judge_ab_tests(stream: Any) -> None:
-        await consume(app, stream, lambda origin, value: judge_message(ctx, origin, value))
+        await consume(stream, partial(judge_batch, ctx), wiring.batching, wiring.fatal)
 
+    worker.agents["define_ab_tests"] = define_ab_tests
     worker.agents["judge_ab_tests"] = judge_ab_tests
 
 

@@ -99,6 +99,7 @@ class FeedbackSink:
             session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
             heartbeat_interval_ms=int(min(1.0, s.kafka_session_timeout_s / 3) * 1000),
             rebalance_timeout_ms=int(s.kafka_rebalance_timeout_s * 1000),
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             **client_kwargs(s, "tonebridge-feedback-sink"),
         )
 

@@ -57,6 +57,10 @@ class Reject:
         return str(uuid.uuid5(_NAMESPACE, where))
 
 
+Message = tuple[Origin, Any]  # a Kafka message: where it came from, its value
+Rejected = tuple[Origin, Reject]
+
+
 @dataclass(frozen=True, slots=True)
 class Intake:
     items: list[Item]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tonebridge.agents import policies
-from tonebridge.agents.policies import Memory, Observation, Policy, Trigger
+from tonebridge.agents.policies import Memory, Observation, Policy, Trigger, Window
 from tonebridge.agents.watermarks import advance, is_applied
 from tonebridge.stats import since, windows
 from tonebridge.stats.feedback import FeedbackSample
@@ -68,55 +68,82 @@ class Fired:
 
 
 def fold(
-    state: ModelFeedback, samples: Sequence[Sample], source: str, offset: int
+    state: ModelFeedback,
+    samples: Sequence[Sample],
+    source: str,
+    offset: int,
+    *,
+    windows_too: bool = True,
 ) -> ModelFeedback:
-    """Apply one message's samples of this model; a message already applied changes nothing."""
+    """Apply one message's samples of this model; a message already applied changes nothing.
+
+    ``windows_too=False`` leaves the windows to a later :func:`settle` of the same samples,
+    which is cheaper for a batch of many small messages.
+    """
     if is_applied(state.marks, source, offset):
         return state
     marks = advance(state.marks, source, offset)
     if not samples:
         return replace(state, marks=marks)
     plain = [s for _, s in samples]
+    count = state.since or since.initial(min(s.event_time_ms for s in plain))
+    folded = replace(state, since=since.add_many(count, plain), marks=marks)
+    return settle(folded, samples) if windows_too else folded
+
+
+def settle(state: ModelFeedback, samples: Sequence[Sample]) -> ModelFeedback:
+    """Fold ``samples`` into the windows of the model and of each transformation type."""
+    if not samples:
+        return state
     by_type: dict[str, list[FeedbackSample]] = defaultdict(list)
     for kind, sample in samples:
         by_type[kind].append(sample)
     types = dict(state.by_type)
     for kind, group in by_type.items():
         types[kind] = windows.add_many(types.get(kind) or windows.initial(), group)
-    count = state.since or since.initial(min(s.event_time_ms for s in plain))
-    return ModelFeedback(
-        windows.add_many(state.overall, plain), types, since.add_many(count, plain),
-        state.memory, marks,
-    )  # fmt: skip
+    overall = windows.add_many(state.overall, [s for _, s in samples])
+    return replace(state, overall=overall, by_type=types)
 
 
-def observation(model_id: str, state: ModelFeedback) -> Observation | None:
+def needs_windows(rules: Sequence[Policy], model_id: str) -> bool:
+    """Whether a policy for this model judges windowed rates (else counts suffice)."""
+    return any(p.applies_to(model_id) and policies.uses_windows(p) for p in rules)
+
+
+def observation(model_id: str, state: ModelFeedback, with_windows: bool) -> Observation | None:
     """What the retraining policies see; None before the first event."""
     count = state.since
     if count is None or count.newest_ms is None:
         return None
-    summary: WindowedSummary = windows.result(state.overall)
-    views = {
-        "last_hour": summary.last_hour,
-        "last_day": summary.last_day,
-        "all_time": summary.all_time,
-    }
+    views: dict[Window, tuple[int, float | None, float | None]] = {}
+    if with_windows:
+        summary: WindowedSummary = windows.result(state.overall)
+        for name, value in (
+            ("last_hour", summary.last_hour),
+            ("last_day", summary.last_day),
+            ("all_time", summary.all_time),
+        ):
+            views[name] = (value.count, value.mean_rating, value.correction_rate)
     return Observation(
         model_id=model_id,
         now_ms=count.newest_ms,
         since_ms=count.since_ms,
         new_samples=count.count,
         new_corrections=count.corrected,
-        windows={k: (v.count, v.mean_rating, v.correction_rate) for k, v in views.items()},
+        windows=views,
     )
 
 
 def apply_policies(
-    model_id: str, state: ModelFeedback, rules: Sequence[Policy]
+    model_id: str, state: ModelFeedback, rules: Sequence[Policy], *, with_windows: bool = True
 ) -> tuple[ModelFeedback, list[Fired]]:
-    """Evaluate every policy; on a trigger, the count since the last training restarts."""
-    obs = observation(model_id, state)
-    if obs is None or not rules:
+    """Evaluate every policy; on a trigger, the count since the last training restarts.
+
+    ``with_windows`` must be true when a rate policy applies to the model (its windows must
+    then be folded message by message, ``fold(windows_too=True)``).
+    """
+    obs = observation(model_id, state, with_windows) if rules else None
+    if obs is None:
         return state, []
     memory = dict(state.memory)
     fired: list[Fired] = []

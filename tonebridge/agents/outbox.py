@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from tonebridge.agents.intake import Origin, Reject
+from tonebridge.agents.intake import Origin, Reject, Rejected
 from tonebridge.settings import Settings
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC, MAX_REASON_CHARS, dead_letter
 from tonebridge.topics.spec import TopicSpec
@@ -32,8 +32,8 @@ def dead_letter_record(origin: Origin, reject: Reject) -> dict[str, Any]:
     return record
 
 
-async def send_dead_letters(outbox: Outbox, origin: Origin, rejects: Sequence[Reject]) -> None:
-    for reject in rejects:
+async def send_dead_letters(outbox: Outbox, rejected: Sequence[Rejected]) -> None:
+    for origin, reject in rejected:
         await outbox.send(DEADLETTER_TOPIC, dead_letter_record(origin, reject))
 
 

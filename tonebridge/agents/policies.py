@@ -265,6 +265,11 @@ def _count_policy(
     return Memory(True, obs.now_ms), Trigger(policy.name, obs.model_id, window, reason)
 
 
+def uses_windows(policy: Policy) -> bool:
+    """Whether the policy judges windowed rates (``Observation.windows``)."""
+    return isinstance(policy, MeanRatingBelow | CorrectionRateAbove)
+
+
 def evaluate(policy: Policy, obs: Observation, memory: Memory) -> tuple[Memory, Trigger | None]:
     """One policy on one model's observation: the policy's new memory and maybe a trigger."""
     if not policy.applies_to(obs.model_id) or isinstance(policy, LostABTest):

@@ -1,38 +1,49 @@
-"""How an agent walks its stream: acknowledge a message only after it was fully handled.
+"""How an agent walks its stream: batches of messages, each handled fully before its ack.
 
-faust acknowledges an event in a ``finally`` when the ``async for`` body raises or is
-cancelled, and commits the highest run of acknowledged offsets even across an unacknowledged
-one. So agents use a no-ack stream and acknowledge by hand; a failed message is retried in
-place while the failure is transient (handling a message again is safe: effects have
-deterministic ids and the table value's marks skip what is applied), and otherwise the worker
-is stopped deliberately with the message unacknowledged, so it is read again on restart.
+An agent takes a batch of messages (up to ``max_messages``, or whatever arrived within
+``within_s``), folds them in memory and writes each table key once. faust acknowledges the
+batch when the loop body returns; a failed batch is retried in place while the failure is
+transient (handling a batch again is safe: effects have deterministic ids and the values'
+offset marks skip what is already applied). Any other failure stops the process at once:
+faust acknowledges a batch in a ``finally`` even when the body raised or was cancelled, and
+commits acknowledged offsets on the way down, so a graceful stop could skip the failed batch.
+Exiting like a crash keeps its offsets uncommitted; it is read again on restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from tonebridge.agents.intake import Origin
+from tonebridge.agents.intake import Message, Origin
 from tonebridge.errors import TonebridgeError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Origin, Any], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
+Fatal = Callable[[BaseException], Awaitable[None]]
 RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+EXIT_STATUS = 70  # EX_SOFTWARE: the worker stopped itself on a message it cannot handle
+
+
+@dataclass(frozen=True)
+class Batching:
+    max_messages: int = 200
+    within_s: float = 0.005
 
 
 def origin_of(message: Any) -> Origin:
-    key = message.key
-    return Origin(str(message.topic), int(message.partition), int(message.offset), key)
+    return Origin(str(message.topic), int(message.partition), int(message.offset), message.key)
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether handling the same message again may succeed."""
+    """Whether handling the same batch again may succeed."""
     if isinstance(error, TonebridgeError):
         return error.retryable
     if isinstance(error, KafkaError):
@@ -41,35 +52,33 @@ def is_transient(error: BaseException) -> bool:
     return type(error).__name__ == "ProducerSendError" or isinstance(error, TimeoutError)
 
 
-async def handle_with_retry(handle: Handler, origin: Origin, value: Any) -> None:
-    """Handle one message, retrying transient failures with growing pauses."""
+async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> None:
+    """Handle one batch, retrying transient failures with growing pauses."""
     for delay in RETRY_DELAYS_S:
         try:
-            await handle(origin, value)
+            await handle(batch)
             return
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            log.warning("retrying %s in %.1fs after %r", origin, delay, exc)
+            log.warning("retrying a batch of %d in %.1fs after %r", len(batch), delay, exc)
             await asyncio.sleep(delay)
-    await handle(origin, value)
+    await handle(batch)
 
 
-async def consume(app: Any, stream: Any, handle: Handler) -> None:
-    """The body of every agent: handle each message, acknowledge, or stop the worker."""
-    manual = stream.noack()
-    async for event in manual.events():
-        origin = origin_of(event.message)
+async def consume(stream: Any, handle: BatchHandler, batching: Batching, fatal: Fatal) -> None:
+    """The body of every agent."""
+    async for events in stream.take_events(batching.max_messages, batching.within_s):
+        batch = [(origin_of(e.message), e.message.value) for e in events]
         try:
-            await handle_with_retry(handle, origin, event.message.value)
-        except Exception as exc:  # noqa: BLE001 - any failure here must stop the worker
-            await stop_worker(app, origin, exc)
-            return
-        await manual.ack(event)
+            await handle_with_retry(handle, batch)
+        except Exception as exc:
+            await fatal(exc)
+            raise
 
 
-async def stop_worker(app: Any, origin: Origin, error: BaseException) -> None:
-    """Crash the app with ``origin`` unacknowledged, and wait to be cancelled."""
-    log.error("stopping the worker: cannot handle %s: %r", origin, error)
-    await app.crash(error)
-    await asyncio.Event().wait()  # the crash cancels this task; nothing is acknowledged
+async def exit_process(error: BaseException) -> None:
+    """Stop the worker like a crash, before faust can acknowledge the failed batch."""
+    log.critical("stopping the worker: a batch cannot be handled: %r", error, exc_info=error)
+    logging.shutdown()
+    os._exit(EXIT_STATUS)

@@ -61,6 +61,7 @@ class TableView(Generic[V]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=1000,
+            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
             **client_kwargs(self._settings, "tonebridge-view"),
         )
         await self._consumer.start()

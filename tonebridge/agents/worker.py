@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tonebridge.agents.app import ALL_ROLES, Roles, create_app
+from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app
 from tonebridge.agents.feedback_sink import retrying
 from tonebridge.agents.policies import load_policies
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
@@ -35,13 +35,12 @@ def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
     from tonebridge.storage.feedback import FeedbackRepository
 
     database = Database.from_settings(settings)
-    worker = create_app(
-        settings,
+    wiring = Wiring(
         policies=load_policies(settings.retrain_policies_file),
-        roles=roles,
         verdicts=DatabaseVerdicts(ABTestRepository(database)),
         writer=FeedbackRepository(database),
     )
+    worker = create_app(settings, wiring, roles)
     worker.app.on_before_shutdown.connect(_disposer(database))
     return worker
 
