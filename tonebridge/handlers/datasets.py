@@ -1,12 +1,15 @@
 """Training data from user feedback or imported files.
 
-Feedback rows (input, model output, optional correction, optional 1-5 rating) become one of
-four TRL-shaped formats:
+Feedback rows (input, model output, optional correction, optional 1-5 rating) become rows of
+one of four formats, named like the runners' row types in
+``tonebridge.handlers.training.examples`` (the runners format prompts themselves):
 
-* ``sft``    ``{"prompt", "completion"}``: the input and the user's correction;
-* ``dpo``    ``{"prompt", "chosen", "rejected"}``: correction preferred over the output;
-* ``kto``    ``{"prompt", "completion", "label"}``: rated outputs, >= 4 desirable, <= 2 not;
-* ``reward`` ``{"prompt", "completion", "rating"}``: rated outputs for a reward model.
+* ``sft``    ``{input_text, transformation_type, target_text}``: the user's correction;
+* ``dpo``    ``{input_text, transformation_type, chosen, rejected}``: correction over output;
+* ``kto``    ``{input_text, transformation_type, output_text, desirable}``: rating >= 4
+  desirable, <= 2 undesirable, 3 dropped;
+* ``reward`` ``{input_text, transformation_type, output_text, rating}``: rated outputs
+  (RLHF's reward model).
 
 Rows are cleaned (empty and over-long dropped, duplicates removed, latest kept) and split
 into train/validation by a hash of the normalised input, so one input never lands in both.
@@ -30,20 +33,21 @@ DatasetFormat = Literal["sft", "dpo", "kto", "reward"]
 Example = dict[str, Any]
 FORMATS: tuple[DatasetFormat, ...] = ("sft", "dpo", "kto", "reward")
 FIELDS: dict[DatasetFormat, tuple[str, ...]] = {
-    "sft": ("prompt", "completion"),
-    "dpo": ("prompt", "chosen", "rejected"),
-    "kto": ("prompt", "completion", "label"),
-    "reward": ("prompt", "completion", "rating"),
+    "sft": ("input_text", "transformation_type", "target_text"),
+    "dpo": ("input_text", "transformation_type", "chosen", "rejected"),
+    "kto": ("input_text", "transformation_type", "output_text", "desirable"),
+    "reward": ("input_text", "transformation_type", "output_text", "rating"),
 }
+_NOT_TEXT = frozenset({"desirable", "rating"})
 TRAINING_KIND_FORMAT: dict[str, DatasetFormat] = {
     "sft": "sft",
     "qlora": "sft",
     "dpo": "dpo",
     "kto": "kto",
-    "rlhf": "dpo",
+    "rlhf": "reward",
     "evaluate": "sft",
 }
-PROMPT_TEMPLATE = "Rewrite in a {tone} tone: {text}\nRewrite:"
+DEFAULT_TONE = "professional"
 _SPACES = re.compile(r"\s+")
 
 
@@ -70,7 +74,7 @@ class FeedbackRow:
     output_text: str
     corrected_text: str | None = None
     rating: int | None = None
-    transformation_type: str = "professional"
+    transformation_type: str = DEFAULT_TONE
     created_at: datetime | None = None
 
 
@@ -95,53 +99,41 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip().casefold()
 
 
-def format_prompt(text: str, tone: str) -> str:
-    """The model's input for rewriting ``text`` in ``tone`` (training and inference)."""
-    return PROMPT_TEMPLATE.format(tone=tone, text=_SPACES.sub(" ", text).strip())
-
-
 def _clean(text: str | None) -> str:
     return _SPACES.sub(" ", text or "").strip()
 
 
+def _base(row: FeedbackLike) -> Example:
+    return {
+        "input_text": _clean(row.input_text),
+        "transformation_type": _clean(row.transformation_type) or DEFAULT_TONE,
+    }
+
+
 def sft_example(row: FeedbackLike, limits: Limits) -> Example | None:
     correction = _clean(row.corrected_text)
-    if not correction:
-        return None
-    return {
-        "prompt": format_prompt(row.input_text, row.transformation_type),
-        "completion": " " + correction,
-    }
+    return _base(row) | {"target_text": correction} if correction else None
 
 
 def dpo_example(row: FeedbackLike, limits: Limits) -> Example | None:
     chosen, rejected = _clean(row.corrected_text), _clean(row.output_text)
     if not chosen or not rejected or normalise(chosen) == normalise(rejected):
         return None
-    prompt = format_prompt(row.input_text, row.transformation_type)
-    return {"prompt": prompt, "chosen": " " + chosen, "rejected": " " + rejected}
+    return _base(row) | {"chosen": chosen, "rejected": rejected}
 
 
 def kto_example(row: FeedbackLike, limits: Limits) -> Example | None:
-    output, rating = _clean(row.output_text), row.rating
-    if not output or rating is None:
+    rating = row.rating
+    if rating is None or limits.undesirable_max_rating < rating < limits.desirable_min_rating:
         return None
-    if limits.undesirable_max_rating < rating < limits.desirable_min_rating:
-        return None
-    prompt = format_prompt(row.input_text, row.transformation_type)
-    return {
-        "prompt": prompt,
-        "completion": " " + output,
-        "label": rating >= limits.desirable_min_rating,
-    }
+    desirable = rating >= limits.desirable_min_rating
+    return _base(row) | {"output_text": _clean(row.output_text), "desirable": desirable}
 
 
 def reward_example(row: FeedbackLike, limits: Limits) -> Example | None:
-    output = _clean(row.output_text)
-    if not output or row.rating is None:
+    if row.rating is None:
         return None
-    prompt = format_prompt(row.input_text, row.transformation_type)
-    return {"prompt": prompt, "completion": " " + output, "rating": float(row.rating)}
+    return _base(row) | {"output_text": _clean(row.output_text), "rating": float(row.rating)}
 
 
 BUILDERS: dict[DatasetFormat, Callable[[FeedbackLike, Limits], Example | None]] = {
@@ -156,13 +148,20 @@ def _too_long(example: Example, limits: Limits) -> bool:
     return any(isinstance(v, str) and len(v) > limits.max_chars for v in example.values())
 
 
-def _prompt_key(example: Example) -> str:
-    return normalise(str(example["prompt"]))
+def _input_key(example: Example) -> str:
+    return normalise(str(example["input_text"]))
+
+
+def _complete(example: Example, fmt: DatasetFormat) -> bool:
+    return all(
+        example.get(f) is not None and (f in _NOT_TEXT or _clean(str(example[f])))
+        for f in FIELDS[fmt]
+    )
 
 
 def dedupe(examples: Iterable[Example], fmt: DatasetFormat) -> list[Example]:
     """Drop repeats of the same content; the latest occurrence wins, first order kept."""
-    text_fields = [f for f in FIELDS[fmt] if f not in ("label", "rating")]
+    text_fields = [f for f in FIELDS[fmt] if f not in _NOT_TEXT]
     latest: dict[tuple[str, ...], Example] = {}
     for example in examples:
         key = tuple(normalise(str(example[f])) for f in text_fields)
@@ -191,20 +190,20 @@ def build_examples(
     return clean((builder(row, limits) for row in rows), fmt, limits)
 
 
-def input_bucket(prompt: str) -> float:
-    """A stable number in [0, 1) for a prompt: sha256 of its normalised form."""
-    digest = hashlib.sha256(normalise(prompt).encode()).digest()
+def input_bucket(input_text: str) -> float:
+    """A stable number in [0, 1) for an input: sha256 of its normalised form."""
+    digest = hashlib.sha256(normalise(input_text).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split(examples: Sequence[Example], validation_fraction: float = 0.1) -> Split:
     """Split by input hash; with two or more distinct inputs, validation is never empty."""
-    buckets = {key: input_bucket(key) for key in {_prompt_key(e) for e in examples}}
+    buckets = {key: input_bucket(key) for key in {_input_key(e) for e in examples}}
     held_out = {key for key, bucket in buckets.items() if bucket < validation_fraction}
     if not held_out and len(buckets) > 1 and validation_fraction > 0:
         held_out = {min(buckets, key=buckets.__getitem__)}
-    train = [e for e in examples if _prompt_key(e) not in held_out]
-    validation = [e for e in examples if _prompt_key(e) in held_out]
+    train = [e for e in examples if _input_key(e) not in held_out]
+    validation = [e for e in examples if _input_key(e) in held_out]
     return Split(train, validation)
 
 
@@ -247,22 +246,36 @@ def feedback_from_record(record: Mapping[str, Any]) -> FeedbackRow:
         output_text=str(record.get("output_text") or ""),
         corrected_text=record.get("corrected_text") or None,
         rating=_rating(record.get("rating")),
-        transformation_type=str(record.get("transformation_type") or "professional"),
+        transformation_type=str(record.get("transformation_type") or DEFAULT_TONE),
     )
+
+
+def _coerce(example: Example) -> Example:
+    """Ready rows from csv arrive as strings: typed fields back to bool/float."""
+    if "desirable" in example and isinstance(example["desirable"], str):
+        example["desirable"] = example["desirable"].strip().lower() in ("true", "1", "yes")
+    if example.get("rating") is not None:
+        example["rating"] = float(example["rating"])
+    return example
 
 
 def examples_from_records(
     records: Sequence[Mapping[str, Any]], fmt: DatasetFormat, limits: Limits | None = None
 ) -> list[Example]:
-    """Imported rows -> examples: feedback-shaped rows are built, TRL-shaped ones kept."""
+    """Imported rows -> examples: rows of format ``fmt`` are kept, feedback rows built."""
     limits = limits or Limits()
-    if records and "input_text" in records[0]:
+    if not records:
+        return []
+    if set(FIELDS[fmt]) <= records[0].keys():
+        ready = (_coerce({f: r[f] for f in FIELDS[fmt]}) for r in records)
+        return clean(ready, fmt, limits)
+    if {"input_text", "output_text"} <= records[0].keys():
         return build_examples((feedback_from_record(r) for r in records), fmt, limits)
-    missing = [f for f in FIELDS[fmt] if records and f not in records[0]]
-    if missing:
-        msg = f"{fmt} dataset file lacks columns {missing}"
-        raise InvalidEventError(msg)
-    return clean(({f: r[f] for f in FIELDS[fmt]} for r in records), fmt, limits)
+    msg = (
+        f"a {fmt} dataset file needs columns {list(FIELDS[fmt])}, or feedback columns "
+        "input_text, output_text, corrected_text, rating"
+    )
+    raise InvalidEventError(msg)
 
 
 def write_jsonl(path: Path, examples: Iterable[Example]) -> int:

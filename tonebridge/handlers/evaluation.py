@@ -165,11 +165,23 @@ def _batch(
     return ids, mask, labels
 
 
+def _prompt(row: Example) -> str:
+    from tonebridge.handlers.training.prompts import format_prompt
+
+    return format_prompt(str(row["input_text"]), str(row["transformation_type"]))
+
+
+def _completion(text: str) -> str:
+    from tonebridge.handlers.training.prompts import format_completion
+
+    return format_completion(text)
+
+
 def loss_and_perplexity(
     model: Any, tokenizer: Any, examples: Sequence[Example], batch_size: int = 8
 ) -> dict[str, float]:
     """Mean per-token NLL of the corrections given the prompts, and its exponential."""
-    pairs = [(e["prompt"], e["completion"]) for e in examples]
+    pairs = [(_prompt(e), _completion(e["target_text"])) for e in examples]
     scored = completion_logprobs(model, tokenizer, pairs, batch_size)
     tokens = sum(n for _, n in scored)
     if tokens == 0:
@@ -185,10 +197,10 @@ def preference_accuracy(
     if not pairs:
         return {}
     chosen = completion_logprobs(
-        model, tokenizer, [(p["prompt"], p["chosen"]) for p in pairs], batch_size
+        model, tokenizer, [(_prompt(p), _completion(p["chosen"])) for p in pairs], batch_size
     )
     rejected = completion_logprobs(
-        model, tokenizer, [(p["prompt"], p["rejected"]) for p in pairs], batch_size
+        model, tokenizer, [(_prompt(p), _completion(p["rejected"])) for p in pairs], batch_size
     )
     wins = sum(c > r for (c, _), (r, _) in zip(chosen, rejected, strict=True))
     return {"preference_accuracy": wins / len(pairs), "num_pairs": float(len(pairs))}
@@ -227,15 +239,15 @@ def evaluate_model(
     pairs: Sequence[Example] = (),
     config: EvalConfig | None = None,
 ) -> Evaluation:
-    """All held-out metrics of one model (``examples`` in sft format, ``pairs`` in dpo)."""
+    """All held-out metrics of one model (``examples`` sft rows, ``pairs`` dpo rows)."""
     config = config or EvalConfig()
     examples, pairs = list(examples)[: config.max_examples], list(pairs)[: config.max_examples]
     model.eval()
     metrics = {"num_examples": float(len(examples))}
     metrics |= loss_and_perplexity(model, tokenizer, examples, config.batch_size)
     metrics |= preference_accuracy(model, tokenizer, pairs, config.batch_size)
-    hypotheses = generate(model, tokenizer, [e["prompt"] for e in examples], config)
-    references = [str(e["completion"]).strip() for e in examples]
+    hypotheses = generate(model, tokenizer, [_prompt(e) for e in examples], config)
+    references = [str(e["target_text"]).strip() for e in examples]
     metrics |= text_scores(hypotheses, references)
     return Evaluation(metrics, hypotheses, references)
 

@@ -14,7 +14,6 @@ from tonebridge.handlers.datasets import (
     Limits,
     build_examples,
     examples_from_records,
-    format_prompt,
     input_bucket,
     normalise,
     read_jsonl,
@@ -30,20 +29,22 @@ def row(text: str, out: str, fix: str | None = None, rating: int | None = None) 
 
 def test_sft_pairs_input_with_correction_and_skips_uncorrected() -> None:
     examples = build_examples([row("hi", "yo", "Hello."), row("bye", "cya")], "sft")
-    assert examples == [{"prompt": format_prompt("hi", "formal"), "completion": " Hello."}]
+    assert examples == [
+        {"input_text": "hi", "transformation_type": "formal", "target_text": "Hello."}
+    ]
 
 
 def test_dpo_prefers_the_correction_and_drops_identical_pairs() -> None:
     rows = [row("hi", "yo", "Hello."), row("ok", "Fine.", " fine. ")]
     assert build_examples(rows, "dpo") == [
-        {"prompt": format_prompt("hi", "formal"), "chosen": " Hello.", "rejected": " yo"}
+        {"input_text": "hi", "transformation_type": "formal", "chosen": "Hello.", "rejected": "yo"}
     ]
 
 
 def test_kto_labels_by_rating_and_drops_the_middle() -> None:
     rows = [row("a", "A!", rating=5), row("b", "B!", rating=3), row("c", "C!", rating=1)]
-    labels = [(e["completion"], e["label"]) for e in build_examples(rows, "kto")]
-    assert labels == [(" A!", True), (" C!", False)]
+    labels = [(e["output_text"], e["desirable"]) for e in build_examples(rows, "kto")]
+    assert labels == [("A!", True), ("C!", False)]
 
 
 def test_reward_keeps_rated_outputs_only() -> None:
@@ -55,11 +56,13 @@ def test_duplicates_keep_the_latest_and_empty_or_long_rows_are_dropped() -> None
     rows = [
         row("hi", "yo", "Hello."),
         row("HI ", "yo", " hello."),
-        row("  ", "x", "   "),
+        row("  ", "x", "fix"),
         row("long", "x", "y" * 50),
     ]
     examples = build_examples(rows, "sft", Limits(max_chars=40))
-    assert examples == [{"prompt": format_prompt("HI ", "formal"), "completion": " hello."}]
+    assert examples == [
+        {"input_text": "HI", "transformation_type": "formal", "target_text": "hello."}
+    ]
 
 
 def test_normalise_collapses_space_and_case() -> None:
@@ -68,10 +71,10 @@ def test_normalise_collapses_space_and_case() -> None:
 
 @given(st.lists(st.text(min_size=1, max_size=12), min_size=2, max_size=40))
 def test_split_never_puts_one_input_on_both_sides(texts: list[str]) -> None:
-    examples = [{"prompt": t, "completion": "x"} for t in texts]
+    examples = [{"input_text": t, "target_text": "x"} for t in texts]
     parts = split(examples, 0.2)
-    train = {normalise(e["prompt"]) for e in parts.train}
-    held = {normalise(e["prompt"]) for e in parts.validation}
+    train = {normalise(e["input_text"]) for e in parts.train}
+    held = {normalise(e["input_text"]) for e in parts.validation}
     assert not train & held
     assert len(parts.train) + len(parts.validation) == len(examples)
     if len({normalise(t) for t in texts}) > 1:
@@ -79,7 +82,7 @@ def test_split_never_puts_one_input_on_both_sides(texts: list[str]) -> None:
 
 
 def test_split_is_stable_and_near_the_fraction() -> None:
-    examples = [{"prompt": f"input {i}", "completion": "x"} for i in range(2000)]
+    examples = [{"input_text": f"input {i}", "target_text": "x"} for i in range(2000)]
     first, second = split(examples, 0.1), split(examples, 0.1)
     assert first == second
     assert 150 < len(first.validation) < 250
@@ -105,18 +108,25 @@ def test_imported_files_of_each_type_build_the_same_examples(tmp_path: Path, suf
     else:
         frame.to_parquet(path)
     records = read_records(path)
-    assert [e["label"] for e in examples_from_records(records, "kto")] == [False, True]
-    assert len(examples_from_records(records, "sft")) == 1
+    assert [e["desirable"] for e in examples_from_records(records, "kto")] == [False, True]
+    assert [e["target_text"] for e in examples_from_records(records, "sft")] == ["Hello."]
 
 
-def test_trl_shaped_files_are_taken_as_they_are(tmp_path: Path) -> None:
-    path = tmp_path / "pairs.jsonl"
-    write_jsonl(path, [{"prompt": "p", "chosen": " a", "rejected": " b"}] * 2)
-    assert examples_from_records(read_jsonl(path), "dpo") == [
-        {"prompt": "p", "chosen": " a", "rejected": " b"}
+def test_ready_rows_are_kept_and_csv_strings_typed(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    rows = [
+        {"input_text": "a", "transformation_type": "formal", "output_text": "A", "desirable": True}
     ]
-    with pytest.raises(InvalidEventError, match="lacks columns"):
-        examples_from_records(read_jsonl(path), "kto")
+    pd.DataFrame(rows * 2).to_csv(path, index=False)
+    assert examples_from_records(read_records(path), "kto") == rows
+
+
+def test_files_without_usable_columns_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    write_jsonl(path, [{"prompt": "p", "chosen": " a", "rejected": " b"}])
+    with pytest.raises(InvalidEventError, match="needs columns"):
+        examples_from_records(read_jsonl(path), "dpo")
+    assert examples_from_records([], "dpo") == []
 
 
 def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
