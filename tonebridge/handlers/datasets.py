@@ -79,6 +79,22 @@ class FeedbackRow:
 
 
 @dataclass(frozen=True)
+class Lineage:
+    """The feedback events a dataset was built from (event time, UTC)."""
+
+    feedback_from: datetime | None = None
+    feedback_to: datetime | None = None
+    feedback_count: int = 0
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "feedback_from": self.feedback_from.isoformat() if self.feedback_from else "",
+            "feedback_to": self.feedback_to.isoformat() if self.feedback_to else "",
+            "feedback_count": str(self.feedback_count),
+        }
+
+
+@dataclass(frozen=True)
 class Limits:
     """Cleaning rules: rows longer than ``max_chars`` (any field) are dropped."""
 

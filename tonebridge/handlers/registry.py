@@ -18,7 +18,6 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tonebridge.errors import ConflictError, NotFoundError
+from tonebridge.handlers.datasets import Lineage
 from tonebridge.settings import Settings
 
 PRODUCTION = "production"
@@ -39,22 +39,6 @@ PREVIOUS_TAG = "tonebridge.previous_production"
 STATUS_TAG = "tonebridge.status"
 _MAX_PARAM_LEN = 6000
 _BATCH = 100
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """The feedback events a dataset was built from (event time, UTC)."""
-
-    feedback_from: datetime | None = None
-    feedback_to: datetime | None = None
-    feedback_count: int = 0
-
-    def tags(self) -> dict[str, str]:
-        return {
-            "feedback_from": self.feedback_from.isoformat() if self.feedback_from else "",
-            "feedback_to": self.feedback_to.isoformat() if self.feedback_to else "",
-            "feedback_count": str(self.feedback_count),
-        }
 
 
 @dataclass(frozen=True)

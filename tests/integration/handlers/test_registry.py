@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tonebridge.errors import ConflictError, NotFoundError
+from tonebridge.handlers.datasets import Lineage
 from tonebridge.handlers.registry import (
     PRODUCTION,
     STAGING,
-    Lineage,
     Registry,
     flatten_params,
 )
