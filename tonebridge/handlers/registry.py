@@ -218,21 +218,40 @@ class Registry:
         self.client.set_model_version_tag(name, version, STATUS_TAG, "production")
         return AliasMove(name, version, current, target.source)
 
+    def previous_production(self, name: str, version: str) -> str | None:
+        """The version ``version`` replaced in production (``base``: the untrained model)."""
+        return self.version_tags(name, version).get(PREVIOUS_TAG)
+
+    def is_registered(self, name: str, version: str) -> bool:
+        if not version.isdigit():
+            return False
+        try:
+            self.client.get_model_version(name, version)
+        except MlflowException:
+            return False
+        return True
+
     def rollback(self, name: str, to_version: str | None = None) -> AliasMove:
-        """Move ``production`` back to the version it replaced (or to ``to_version``)."""
+        """Move ``production`` back to the version it replaced (or to ``to_version``).
+
+        A target that is not a registered version (``base``) means the base model serves
+        again: the alias is removed.
+        """
         current = self.alias_version(name, PRODUCTION)
         if current is None:
             msg = f"{name} has no production version to roll back"
             raise ConflictError(msg)
-        target = to_version or self.version_tags(name, current).get(PREVIOUS_TAG)
+        target = to_version or self.previous_production(name, current)
         if not target:
             msg = f"{name} v{current} has no previous production version"
             raise ConflictError(msg)
-        source = self.get_version(name, target).source
-        self.client.set_registered_model_alias(name, PRODUCTION, target)
         self.client.set_model_version_tag(name, current, STATUS_TAG, "rolled_back")
+        if not self.is_registered(name, target):
+            self.client.delete_registered_model_alias(name, PRODUCTION)
+            return AliasMove(name, target, current, "")
+        self.client.set_registered_model_alias(name, PRODUCTION, target)
         self.client.set_model_version_tag(name, target, STATUS_TAG, "production")
-        return AliasMove(name, target, current, source)
+        return AliasMove(name, target, current, self.get_version(name, target).source)
 
     def archive(self, name: str, version: str) -> RegisteredVersion:
         """Tag ``version`` archived and drop its ``staging`` alias; production cannot be."""

@@ -96,6 +96,17 @@ def test_deploy_then_rollback_moves_production_back(registry: Registry, tmp_path
         registry.rollback("reg-roll")
 
 
+def test_rollback_to_the_base_model_removes_the_alias(registry: Registry, tmp_path: Path) -> None:
+    first = _registered(registry, tmp_path, "reg-base")
+    registry.deploy("reg-base", first, previous="base")
+    assert registry.previous_production("reg-base", first) == "base"
+    back = registry.rollback("reg-base")
+    assert (back.version, back.previous, back.source) == ("base", first, "")
+    assert registry.alias_version("reg-base", PRODUCTION) is None
+    assert registry.is_registered("reg-base", first)
+    assert not registry.is_registered("reg-base", "base")
+
+
 def test_archive_refuses_production_and_archived_cannot_deploy(
     registry: Registry, tmp_path: Path
 ) -> None:
