@@ -6,16 +6,19 @@ running loop use the ``*_async`` ones, which run Alembic on a connection of thei
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import pool
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tonebridge.errors import StoreError
 from tonebridge.settings import get_settings
 from tonebridge.storage.db import ensure_sqlite_parent
 
@@ -35,11 +38,15 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    with _store_errors(config):
+        command.upgrade(config, revision)
 
 
 def downgrade(url: str | None, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    with _store_errors(config):
+        command.downgrade(config, revision)
 
 
 def revision(message: str, url: str | None = None, *, autogenerate: bool = True) -> None:
@@ -57,12 +64,14 @@ async def downgrade_async(url: str | None, revision: str) -> None:
 
 async def current_revision(url: str | None = None) -> str | None:
     """The revision the database is at (``None`` before the first upgrade)."""
-    engine = create_async_engine(url or get_settings().sqlalchemy_url, poolclass=pool.NullPool)
+    config = alembic_config(url)
+    engine = create_async_engine(config.attributes["url"], poolclass=pool.NullPool)
     try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+        with _store_errors(config):
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
     finally:
         await engine.dispose()
 
@@ -71,8 +80,9 @@ async def _on_connection(url: str | None, run: _Command) -> None:
     config = alembic_config(url)
     engine = create_async_engine(config.attributes["url"], poolclass=pool.NullPool)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_with_connection, config, run)
+        with _store_errors(config):
+            async with engine.begin() as connection:
+                await connection.run_sync(_with_connection, config, run)
     finally:
         await engine.dispose()
 
@@ -81,3 +91,14 @@ def _with_connection(connection: Connection, config: Config, run: _Command) -> N
     config.attributes["connection"] = connection
     run(config)
 
+
+@contextmanager
+def _store_errors(config: Config) -> Iterator[None]:
+    """Report a database that cannot be reached or migrated as a :class:`StoreError`."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        where = make_url(config.attributes["url"]).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        msg = f"migrating {where} failed: {reason}"
+        raise StoreError(msg) from error
