@@ -84,7 +84,7 @@ class FeedbackRepository:
         query = select(Row.model_id, func.count(Row.id)).where(*_where(selection))
         async with self._db.read() as session:
             rows = await session.execute(query.group_by(Row.model_id))
-            return {model_id: int(count) for model_id, count in rows.tuples()}
+            return {model_id: int(count) for model_id, count in rows}
 
     async def _insert(self, session: AsyncSession, candidates: list[Candidate]) -> int:
         if not candidates:

@@ -6,6 +6,7 @@ running loop use the ``*_async`` ones, which run Alembic on a connection of thei
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,12 +39,14 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
+    _require_no_running_loop("upgrade")
     config = alembic_config(url)
     with _store_errors(config):
         command.upgrade(config, revision)
 
 
 def downgrade(url: str | None, revision: str) -> None:
+    _require_no_running_loop("downgrade")
     config = alembic_config(url)
     with _store_errors(config):
         command.downgrade(config, revision)
@@ -90,6 +93,16 @@ async def _on_connection(url: str | None, run: _Command) -> None:
 def _with_connection(connection: Connection, config: Config, run: _Command) -> None:
     config.attributes["connection"] = connection
     run(config)
+
+
+def _require_no_running_loop(name: str) -> None:
+    """Alembic's env runs its own loop; inside a running one that cannot work."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    msg = f"{name}() called inside a running event loop: await {name}_async() instead"
+    raise RuntimeError(msg)
 
 
 @contextmanager
