@@ -9,8 +9,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,8 +19,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tonebridge.broker import EmbeddedBroker  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
-from tonebridge.storage.db import Database  # noqa: E402
-from tonebridge.storage.migrate import upgrade  # noqa: E402
+
+if TYPE_CHECKING:
+    from tonebridge.storage.db import Database
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,8 @@ def _postgres_settings(db_name: str) -> Settings:
 
 
 async def _postgres_admin(statement: str) -> None:
+    import asyncpg  # storage imports stay lazy: unit tests do not pay for them
+
     settings = _postgres_settings("postgres")
     connection = await asyncpg.connect(
         host=settings.postgres_host,
@@ -83,6 +86,8 @@ def postgres_database() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     """A PostgreSQL database migrated to head, for the whole session."""
+    from tonebridge.storage.migrate import upgrade
+
     with postgres_database() as url:
         upgrade(url)
         yield url
@@ -91,6 +96,8 @@ def postgresql_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite file migrated to head, for the whole session."""
+    from tonebridge.storage.migrate import upgrade
+
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'tonebridge.db'}"
     upgrade(url)
     return url
@@ -105,6 +112,8 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """A migrated :class:`Database` on each dialect (engine disposed after the test)."""
+    from tonebridge.storage.db import Database
+
     db = Database(database_url)
     yield db
     await db.dispose()
