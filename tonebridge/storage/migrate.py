@@ -52,7 +52,7 @@ def downgrade(url: str | None, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def revision(message: str, url: str | None = None, *, autogenerate: bool = True) -> None:
+def new_revision(message: str, url: str | None = None, *, autogenerate: bool = True) -> None:
     """Write a new revision file; autogenerate diffs the ORM against a database at head."""
     command.revision(alembic_config(url), message=message, autogenerate=autogenerate)
 
