@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pandas as pd
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
@@ -91,6 +93,7 @@ class Registry:
         self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None
     ) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
         self._experiment_id: str | None = None
@@ -148,6 +151,16 @@ class Registry:
         self.client.log_artifacts(run_id, str(folder), artifact_path=ADAPTER_PATH)
         run = self.client.get_run(run_id)
         return f"{run.info.artifact_uri.rstrip('/')}/{ADAPTER_PATH}"
+
+    def local_path(self, source: str, dst: Path | None = None) -> Path:
+        """A local folder holding the artifacts at ``source`` (downloaded unless local)."""
+        parsed = urlparse(source)
+        if parsed.scheme in ("", "file"):
+            return Path(url2pathname(parsed.path))
+        from mlflow.artifacts import download_artifacts
+
+        target = str(dst) if dst is not None else None
+        return Path(download_artifacts(source, dst_path=target, tracking_uri=self.tracking_uri))
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """Close the run: FINISHED, FAILED or KILLED."""

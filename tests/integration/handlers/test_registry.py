@@ -70,6 +70,9 @@ def test_run_logs_params_metrics_dataset_and_adapter(registry: Registry, tmp_pat
     assert source.endswith("/adapter")
     listed = {a.path for a in registry.client.list_artifacts(run_id, "adapter")}
     assert listed == {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"}
+    local = registry.local_path(source)
+    assert json.loads((local / "adapter_config.json").read_text()) == {"r": 8}
+    assert local != tmp_path / "adapter"
 
 
 def test_register_creates_a_version_on_the_adapter_and_marks_it_staging(
