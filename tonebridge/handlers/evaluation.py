@@ -8,7 +8,8 @@ Two models are compared on the same examples with a paired bootstrap of the corp
 difference (Koehn 2004), the way ``sacrebleu``'s own paired test resamples sentence
 statistics; the seed is fixed so a comparison is reproducible.
 
-torch and transformers are imported inside functions so importing this module stays cheap.
+Models are loaded and scored with the runners' helpers (``training.inference``), which share
+the training prompt template; they import torch, so they are imported inside functions.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
-
-if TYPE_CHECKING:
-    import torch
 
 Example = dict[str, Any]
 Verdict = Literal["candidate", "baseline", "tie"]
@@ -111,156 +109,71 @@ def compare(candidate: Evaluation, baseline: Evaluation, config: EvalConfig) -> 
     return Comparison(delta, float(low), float(high), float((deltas > 0).mean()), verdict)
 
 
-# --- model scoring ----------------------------------------------------------------------
+# --- model scoring (the runners' inference helpers do the torch work) -------------------
 
 
-def _pad_id(tokenizer: Any) -> int:
-    pad = tokenizer.pad_token_id
-    return int(pad if pad is not None else tokenizer.eos_token_id)
+@dataclass(frozen=True)
+class HeldOut:
+    """A held-out set: rewrites ``(input, tone, target)`` and pairs ``(input, tone, +, -)``."""
+
+    rewrites: list[tuple[str, str, str]]
+    pairs: list[tuple[str, str, str, str]]
+
+    def __len__(self) -> int:
+        return len(self.rewrites) + len(self.pairs)
 
 
-def _encode_pair(tokenizer: Any, prompt: str, completion: str) -> tuple[list[int], int]:
-    """Prompt and completion tokenised apart (as TRL does), EOS closing the completion."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    if tokenizer.eos_token_id is not None:
-        completion_ids = [*completion_ids, tokenizer.eos_token_id]
-    return [*prompt_ids, *completion_ids], len(prompt_ids)
-
-
-def completion_logprobs(
-    model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], batch_size: int = 8
-) -> list[tuple[float, int]]:
-    """(sum of completion-token log-probabilities, completion tokens) per (prompt, completion)."""
-    import torch
-
-    results: list[tuple[float, int]] = []
-    for start in range(0, len(pairs), batch_size):
-        encoded = [_encode_pair(tokenizer, p, c) for p, c in pairs[start : start + batch_size]]
-        ids, mask, labels = _batch(encoded, _pad_id(tokenizer))
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        targets = labels[:, 1:]
-        logp = torch.log_softmax(logits, -1).gather(-1, targets.clamp(min=0).unsqueeze(-1))
-        keep = targets >= 0
-        sums = (logp.squeeze(-1) * keep).sum(-1)
-        results.extend(zip(sums.tolist(), keep.sum(-1).tolist(), strict=True))
-    return results
-
-
-def _batch(
-    encoded: Sequence[tuple[list[int], int]], pad: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ids, attention mask and labels (-100 outside the completion)."""
-    import torch
-
-    width = max(len(ids) for ids, _ in encoded)
-    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, -100)
-    for row, (tokens, prompt_len) in enumerate(encoded):
-        ids[row, : len(tokens)] = torch.tensor(tokens)
-        mask[row, : len(tokens)] = 1
-        labels[row, prompt_len : len(tokens)] = ids[row, prompt_len : len(tokens)]
-    return ids, mask, labels
-
-
-def _prompt(row: Example) -> str:
-    from tonebridge.handlers.training.prompts import format_prompt
-
-    return format_prompt(str(row["input_text"]), str(row["transformation_type"]))
-
-
-def _completion(text: str) -> str:
-    from tonebridge.handlers.training.prompts import format_completion
-
-    return format_completion(text)
-
-
-def loss_and_perplexity(
-    model: Any, tokenizer: Any, examples: Sequence[Example], batch_size: int = 8
-) -> dict[str, float]:
-    """Mean per-token NLL of the corrections given the prompts, and its exponential."""
-    pairs = [(_prompt(e), _completion(e["target_text"])) for e in examples]
-    scored = completion_logprobs(model, tokenizer, pairs, batch_size)
-    tokens = sum(n for _, n in scored)
-    if tokens == 0:
-        return {}
-    loss = -sum(s for s, _ in scored) / tokens
-    return {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0))}
-
-
-def preference_accuracy(
-    model: Any, tokenizer: Any, pairs: Sequence[Example], batch_size: int = 8
-) -> dict[str, float]:
-    """Share of held-out pairs where log p(chosen) > log p(rejected)."""
-    if not pairs:
-        return {}
-    chosen = completion_logprobs(
-        model, tokenizer, [(_prompt(p), _completion(p["chosen"])) for p in pairs], batch_size
+def held_out(fmt: str, rows: Sequence[Example]) -> HeldOut:
+    """What can be measured on validation rows of each dataset format."""
+    if fmt == "sft":
+        targets = [(r["input_text"], r["transformation_type"], r["target_text"]) for r in rows]
+        return HeldOut(targets, [])
+    if fmt == "dpo":
+        pairs = [
+            (r["input_text"], r["transformation_type"], r["chosen"], r["rejected"]) for r in rows
+        ]
+        return HeldOut([(i, t, c) for i, t, c, _ in pairs], pairs)
+    good = [r for r in rows if r.get("desirable") or float(r.get("rating") or 0) >= 4]
+    return HeldOut(
+        [(r["input_text"], r["transformation_type"], r["output_text"]) for r in good], []
     )
-    rejected = completion_logprobs(
-        model, tokenizer, [(_prompt(p), _completion(p["rejected"])) for p in pairs], batch_size
-    )
-    wins = sum(c > r for (c, _), (r, _) in zip(chosen, rejected, strict=True))
-    return {"preference_accuracy": wins / len(pairs), "num_pairs": float(len(pairs))}
 
 
-def generate(model: Any, tokenizer: Any, prompts: Sequence[str], config: EvalConfig) -> list[str]:
-    """Greedy rewrites, left-padded batches, decoded without the prompt."""
-    import torch
+def evaluate_loaded(loaded: Any, data: HeldOut, config: EvalConfig | None = None) -> Evaluation:
+    """All held-out metrics of one loaded model (a ``training.inference.LoadedModel``)."""
+    from tonebridge.handlers.training.inference import generate_rewrites, score_completions
 
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    outputs: list[str] = []
-    for start in range(0, len(prompts), config.batch_size):
-        batch = tokenizer(
-            list(prompts[start : start + config.batch_size]), return_tensors="pt", padding=True
-        )
-        with torch.inference_mode():
-            generated = model.generate(
-                **batch,
-                max_new_tokens=config.max_new_tokens,
-                do_sample=False,
-                pad_token_id=_pad_id(tokenizer),
-            )
-        new_tokens = generated[:, batch["input_ids"].shape[1] :]
-        outputs.extend(
-            t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        )
-    return outputs
-
-
-def evaluate_model(
-    model: Any,
-    tokenizer: Any,
-    examples: Sequence[Example],
-    pairs: Sequence[Example] = (),
-    config: EvalConfig | None = None,
-) -> Evaluation:
-    """All held-out metrics of one model (``examples`` sft rows, ``pairs`` dpo rows)."""
     config = config or EvalConfig()
-    examples, pairs = list(examples)[: config.max_examples], list(pairs)[: config.max_examples]
-    model.eval()
-    metrics = {"num_examples": float(len(examples))}
-    metrics |= loss_and_perplexity(model, tokenizer, examples, config.batch_size)
-    metrics |= preference_accuracy(model, tokenizer, pairs, config.batch_size)
-    hypotheses = generate(model, tokenizer, [_prompt(e) for e in examples], config)
-    references = [str(e["target_text"]).strip() for e in examples]
+    rewrites, pairs = data.rewrites[: config.max_examples], data.pairs[: config.max_examples]
+    metrics = {"num_examples": float(len(rewrites))}
+    if rewrites:
+        scores = score_completions(loaded, rewrites, batch_size=config.batch_size)
+        metrics |= _loss(sum(s.logprob for s in scores), sum(s.tokens for s in scores))
+    if pairs:
+        chosen = score_completions(loaded, [(i, t, c) for i, t, c, _ in pairs])
+        rejected = score_completions(loaded, [(i, t, r) for i, t, _, r in pairs])
+        wins = sum(c.logprob > r.logprob for c, r in zip(chosen, rejected, strict=True))
+        metrics |= {"preference_accuracy": wins / len(pairs), "num_pairs": float(len(pairs))}
+    requests = [(i, t) for i, t, _ in rewrites]
+    hypotheses = generate_rewrites(
+        loaded, requests, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size
+    )
+    references = [target.strip() for _, _, target in rewrites]
     metrics |= text_scores(hypotheses, references)
     return Evaluation(metrics, hypotheses, references)
 
 
-def load_model(base_model: str, adapter_dir: str | None = None) -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a local folder or hub id, with an optional adapter."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _loss(logprob: float, tokens: int) -> dict[str, float]:
+    if tokens == 0:
+        return {}
+    loss = -logprob / tokens
+    return {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0))}
 
-    has_own = adapter_dir is not None and (Path(adapter_dir) / "tokenizer_config.json").exists()
-    tokenizer = AutoTokenizer.from_pretrained(adapter_dir if has_own else base_model)
-    model: Any = AutoModelForCausalLM.from_pretrained(base_model)
-    if adapter_dir is not None:
-        from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir)
-    return model, tokenizer
+def evaluate_model(
+    base_model: str, adapter_dir: Path | None, data: HeldOut, config: EvalConfig | None = None
+) -> Evaluation:
+    """Load the base model (with ``adapter_dir`` on top) and evaluate it (sync, heavy)."""
+    from tonebridge.handlers.training.inference import load_for_inference
+
+    return evaluate_loaded(load_for_inference(base_model, adapter_dir), data, config)
