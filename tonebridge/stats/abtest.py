@@ -135,7 +135,9 @@ def merge(a: ABState, b: ABState) -> ABState:
     )
 
 
-def _compare_binary(spec: ABSpec, arm: str, metric: MetricSpec, state: ABState) -> Comparison:
+def _compare_binary(
+    spec: ABSpec, arm: str, metric: MetricSpec, state: ABState, reference: bool
+) -> Comparison:
     c = state.arms[spec.control].binary.get(metric.name, Proportion())
     t = state.arms[arm].binary.get(metric.name, Proportion())
     seq = sequential_binary(
@@ -143,11 +145,13 @@ def _compare_binary(spec: ABSpec, arm: str, metric: MetricSpec, state: ABState) 
     )
     c_rate = c.successes / c.trials if c.trials else None
     t_rate = t.successes / t.trials if t.trials else None
-    fixed = two_proportion_ztest(c, t, spec.alpha)
+    fixed = two_proportion_ztest(c, t, spec.alpha) if reference else None
     return Comparison(arm, metric, c.trials, t.trials, c_rate, t_rate, seq, fixed)
 
 
-def _compare_continuous(spec: ABSpec, arm: str, metric: MetricSpec, state: ABState) -> Comparison:
+def _compare_continuous(
+    spec: ABSpec, arm: str, metric: MetricSpec, state: ABState, reference: bool
+) -> Comparison:
     c = state.arms[spec.control].continuous.get(metric.name, Moments())
     t = state.arms[arm].continuous.get(metric.name, Moments())
     seq = sequential_continuous(
@@ -155,20 +159,23 @@ def _compare_continuous(spec: ABSpec, arm: str, metric: MetricSpec, state: ABSta
     )
     c_mean = c.mean if c.n else None
     t_mean = t.mean if t.n else None
-    return Comparison(arm, metric, c.n, t.n, c_mean, t_mean, seq, welch_ttest(c, t, spec.alpha))
+    fixed = welch_ttest(c, t, spec.alpha) if reference else None
+    return Comparison(arm, metric, c.n, t.n, c_mean, t_mean, seq, fixed)
 
 
-def look(spec: ABSpec, state: ABState) -> Look:
-    """Every comparison and the sample-ratio test on the current arms (no running bounds)."""
+def look(spec: ABSpec, state: ABState, *, reference: bool = True) -> Look:
+    """Every comparison and the sample-ratio test on the current arms (no running bounds);
+    ``reference`` adds the fixed-horizon tests, which only a reported decision needs."""
     comparisons = tuple(
         (_compare_binary if metric.kind == "binary" else _compare_continuous)(
-            spec, arm, metric, state
+            spec, arm, metric, state, reference
         )
         for arm in spec.treatments
         for metric in spec.metrics
     )
     counts = [state.arms[a.arm_id].assigned for a in spec.arms]
-    return Look(comparisons, srm_test(counts, [a.weight for a in spec.arms]))
+    weights = [a.weight for a in spec.arms]
+    return Look(comparisons, srm_test(counts, weights, reference=reference))
 
 
 def fold_look(state: ABState, current: Look) -> ABState:
@@ -185,4 +192,4 @@ def fold_look(state: ABState, current: Look) -> ABState:
 
 def checkpoint(spec: ABSpec, state: ABState) -> ABState:
     """One look folded into the running bounds."""
-    return fold_look(state, look(spec, state))
+    return fold_look(state, look(spec, state, reference=False))

@@ -26,8 +26,8 @@ class SrmResult:
     expected_shares: tuple[float, ...]
     log_bayes_factor: float
     p_value: float  # 1 / BF at this look; the always-valid p-value is the running minimum
-    chi2_statistic: float
-    chi2_p_value: float
+    chi2_statistic: float | None  # None when computed without the reference test
+    chi2_p_value: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,11 +63,15 @@ def chi_square(counts: Sequence[int], shares: Sequence[float]) -> tuple[float, f
 
 
 def srm_test(
-    counts: Sequence[int], weights: Sequence[float], concentration: float = DEFAULT_CONCENTRATION
+    counts: Sequence[int],
+    weights: Sequence[float],
+    concentration: float = DEFAULT_CONCENTRATION,
+    *,
+    reference: bool = True,
 ) -> SrmResult:
     shares = normalise(weights)
     log_bf = log_bayes_factor(counts, shares, concentration)
-    stat, chi2_p = chi_square(counts, shares)
+    stat, chi2_p = chi_square(counts, shares) if reference else (None, None)
     return SrmResult(
         counts=tuple(counts),
         expected_shares=shares,
