@@ -57,15 +57,16 @@ class FeedbackStats:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeedbackStats:
-        h = [int(v) for v in data["histogram"]]
+        # no int()/float() casts: this runs for every bucket of every restored window state
+        h = data["histogram"]
         return cls(
-            int(data["count"]),
-            int(data["rated"]),
-            int(data["rating_sum"]),
-            int(data["rating_sq_sum"]),
+            data["count"],
+            data["rated"],
+            data["rating_sum"],
+            data["rating_sq_sum"],
             (h[0], h[1], h[2], h[3], h[4]),
-            int(data["with_correction"]),
-            int(data["corrected"]),
+            data["with_correction"],
+            data["corrected"],
             float(data["edit_distance_sum"]),
         )
 
