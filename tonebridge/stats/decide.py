@@ -3,7 +3,8 @@
 Order of checks, each only on always-valid statistics:
 
 1. sample-ratio mismatch (sequential Dirichlet-multinomial test at ``spec.srm_alpha``): the
-   assignment is broken, so no metric can be trusted;
+   assignment is broken, so no metric can be trusted. Checked from the first assignment on,
+   since an arm that gets no traffic would never reach ``min_samples``;
 2. guardrail violation: a guardrail metric significantly worse for a treatment (Holm across
    guardrails): roll back to the control;
 3. nothing more before every arm has ``min_samples`` assignments;
