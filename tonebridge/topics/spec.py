@@ -97,11 +97,20 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 def event_header(event_id: str | None = None, event_time: datetime | None = None) -> Record:
-    """``event_id`` (a new UUID4 by default) and ``event_time`` (now, UTC, by default)."""
+    """``event_id`` (a new UUID4 by default) and ``event_time`` (now, UTC, by default).
+
+    The default time is cut to milliseconds, the precision Avro keeps, so a record reads back
+    equal to what was sent.
+    """
     if event_time is not None and event_time.utcoffset() is None:
         msg = "event_time must be timezone-aware (UTC)"
         raise SchemaValidationError(msg)
     return {
         "event_id": event_id or str(uuid.uuid4()),
-        "event_time": event_time or datetime.now(UTC),
+        "event_time": event_time or _now_millis(),
     }
+
+
+def _now_millis() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
