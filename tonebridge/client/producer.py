@@ -1,0 +1,374 @@
+"""Producer SDK: send events (FeedbackEvent, InferenceOutcome, any topic) to Kafka.
+
+``send`` validates and encodes the record at once (a record that does not fit its schema
+raises :class:`SchemaValidationError` to the caller) and queues it. A background sender waits
+up to ``linger_s`` for more, packs the events of one key into an ``EventBatch`` message (up to
+``max_batch_events``), and produces with ``acks=all``.
+
+Delivery is at least once. Transient failures (broker down, leader moving, topic not created
+yet) are retried until ``delivery_timeout_s`` after the event was accepted; then the event's
+receipt fails with :class:`ProduceError`, and so does the next ``flush()`` or ``close()``. A
+retried message may arrive twice (consumers deduplicate on ``event_id``), and under failures
+events of one key may arrive out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from tonebridge.client.packing import Outgoing, pack, single
+from tonebridge.errors import ProduceError
+from tonebridge.settings import Settings
+from tonebridge.topics.connection import client_kwargs, is_transient
+from tonebridge.topics.spec import TopicSpec
+
+Receipt = asyncio.Future[None]
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    """How the producer trades latency, throughput, memory and patience."""
+
+    pack: bool = True
+    linger_s: float = 0.005
+    max_batch_events: int = 500
+    # Below Kafka's default message.max.bytes (1 MiB), with room for the record framing.
+    max_message_bytes: int = 900_000
+    buffer_events: int = 50_000  # accepted but not yet delivered; ``send`` waits beyond
+    send_timeout_s: float | None = None  # None: ``send`` waits for room as long as it takes
+    delivery_timeout_s: float = 120.0
+    request_timeout_s: float = 10.0
+    start_timeout_s: float = 30.0
+    retry_backoff_s: float = 0.1
+    max_retry_backoff_s: float = 2.0
+    compression: str | None = None  # "gzip", or "lz4"/"zstd" when installed
+
+
+@dataclass
+class ProducerStats:
+    """Counters since start; ``messages_sent < events_delivered`` when packing works."""
+
+    events_accepted: int = 0
+    events_delivered: int = 0
+    events_failed: int = 0
+    messages_sent: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class _Pending:
+    topic: str
+    key: bytes
+    value: bytes
+    event_id: str
+    accepted_at: float
+    receipt: Receipt
+
+
+class EventProducer:
+    """Asynchronous producer; use ``async with EventProducer(settings) as producer:``."""
+
+    def __init__(self, settings: Settings, config: ProducerConfig | None = None) -> None:
+        self.settings = settings
+        self.config = config or ProducerConfig()
+        self.stats = ProducerStats()
+        self._queue: deque[_Pending] = deque()
+        self._unsettled = 0
+        self._undelivered: list[tuple[str, BaseException]] = []
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._flushing = 0
+        self._producer: AIOKafkaProducer | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Connect (retrying while the broker is unreachable, up to ``start_timeout_s``)."""
+        self._producer = await self._connect()
+        self._sender = asyncio.create_task(self._run(), name="tonebridge-producer")
+
+    async def send(
+        self, spec: TopicSpec, record: Mapping[str, Any], schema: str | None = None
+    ) -> Receipt:
+        """Validate, encode and queue ``record`` for ``spec``'s topic.
+
+        Waits while ``buffer_events`` events are undelivered (raises ProduceError after
+        ``send_timeout_s``). The returned receipt completes when the broker has the event.
+        """
+        message = spec.encode(record, schema)
+        if len(message.value) > self.config.max_message_bytes:
+            msg = f"event {message.event_id} is {len(message.value)} bytes, over max_message_bytes"
+            raise ProduceError(msg)
+        await self._wait_for_room()
+        loop = asyncio.get_running_loop()
+        receipt: Receipt = loop.create_future()
+        topic = spec.name(self.settings)
+        self._queue.append(
+            _Pending(topic, message.key, message.value, message.event_id, loop.time(), receipt)
+        )
+        self._accepted()
+        return receipt
+
+    async def send_and_wait(
+        self, spec: TopicSpec, record: Mapping[str, Any], schema: str | None = None
+    ) -> None:
+        """Send one event and wait until the broker has it (or ProduceError)."""
+        await (await self.send(spec, record, schema))
+
+    async def flush(self) -> None:
+        """Deliver everything accepted so far; raise ProduceError for what could not be."""
+        self._flushing += 1
+        self._wake.set()
+        try:
+            while self._unsettled:
+                self._idle.clear()
+                await self._wait(self._idle)
+        finally:
+            self._flushing -= 1
+        self._raise_undelivered()
+
+    async def close(self) -> None:
+        """Flush, then disconnect. Raises ProduceError for events that were not delivered."""
+        if self._closed:
+            return
+        try:
+            if self._sender is not None and not self._sender.done():
+                await self.flush()
+        finally:
+            self._closed = True
+            await self._shutdown()
+        self._raise_undelivered()
+
+    async def __aenter__(self) -> EventProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- accepting ---------------------------------------------------------------------
+
+    async def _wait_for_room(self) -> None:
+        if self._closed or self._sender is None:
+            msg = "producer is not running (call start(), or use 'async with')"
+            raise ProduceError(msg)
+        if self._unsettled < self.config.buffer_events:
+            return
+        timeout = self.config.send_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                while self._unsettled >= self.config.buffer_events:
+                    self._room.clear()
+                    await self._wait(self._room)
+        except TimeoutError:
+            msg = (
+                f"producer buffer full: {self._unsettled} events undelivered after "
+                f"{timeout}s (is the broker at {self.settings.bootstrap_servers} up?)"
+            )
+            raise ProduceError(msg) from None
+
+    def _accepted(self) -> None:
+        self._unsettled += 1
+        self.stats.events_accepted += 1
+        if len(self._queue) == 1 or len(self._queue) >= self.config.max_batch_events:
+            self._wake.set()
+
+    def _settled(self, count: int) -> None:
+        self._unsettled -= count
+        if self._unsettled < self.config.buffer_events:
+            self._room.set()
+        if self._unsettled == 0:
+            self._idle.set()
+
+    async def _wait(self, event: asyncio.Event) -> None:
+        """Wait for ``event``, but fail at once if the sender died."""
+        assert self._sender is not None  # noqa: S101 - start() ran
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({waiter, self._sender}, return_when="FIRST_COMPLETED")
+        finally:
+            waiter.cancel()
+        if self._sender.done() and not event.is_set():
+            msg = "the producer's sender stopped"
+            raise ProduceError(msg) from _task_error(self._sender)
+
+    def _raise_undelivered(self) -> None:
+        failed, self._undelivered = self._undelivered, []
+        if failed:
+            ids = ", ".join(event_id for event_id, _ in failed[:10])
+            more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+            msg = f"{len(failed)} events not delivered: {ids}{more}; last error: {failed[-1][1]}"
+            raise ProduceError(msg) from failed[-1][1]
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        try:
+            while True:
+                await self._next_batch()
+                batch = list(self._queue)
+                self._queue.clear()
+                failures = await self._deliver(batch)
+                if failures:
+                    backoff = min(
+                        max(backoff * 2, self.config.retry_backoff_s),
+                        self.config.max_retry_backoff_s,
+                    )
+                    self._retry_or_fail(failures)
+                    await asyncio.sleep(backoff)
+                else:
+                    backoff = 0.0
+        except Exception as exc:  # noqa: BLE001 - a sender bug must not lose events silently
+            self._fail_all(exc)
+            raise
+
+    async def _next_batch(self) -> None:
+        """Wait for an event, then up to ``linger_s`` from its arrival for more."""
+        while not self._queue:
+            self._wake.clear()
+            await self._wake.wait()
+        loop = asyncio.get_running_loop()
+        linger = self.config.linger_s - (loop.time() - self._queue[0].accepted_at)
+        if linger <= 0 or self._flushing or len(self._queue) >= self.config.max_batch_events:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(linger):
+                await self._wake.wait()
+
+    async def _deliver(self, batch: list[_Pending]) -> list[tuple[_Pending, BaseException]]:
+        config = self.config
+        messages = (
+            pack(batch, config.max_batch_events, config.max_message_bytes)
+            if config.pack
+            else single(batch)
+        )
+        failures: list[tuple[_Pending, BaseException]] = []
+        in_flight = await self._hand_over(messages, failures)
+        for message, future in in_flight:
+            try:
+                await future
+            except Exception as exc:  # noqa: BLE001 - classified in _retry_or_fail
+                failures += [(event, exc) for event in message.events]
+            else:
+                self._delivered(message)
+        return failures
+
+    async def _hand_over(
+        self, messages: list[Outgoing[_Pending]], failures: list[tuple[_Pending, BaseException]]
+    ) -> list[tuple[Outgoing[_Pending], asyncio.Future[Any]]]:
+        """Give ``messages`` to aiokafka; a topic that fails once is skipped this round."""
+        assert self._producer is not None  # noqa: S101 - start() ran
+        broken: dict[str, BaseException] = {}
+        in_flight = []
+        for message in messages:
+            error = broken.get(message.topic)
+            if error is None:
+                try:
+                    future = await self._producer.send(message.topic, message.value, message.key)
+                except Exception as exc:  # noqa: BLE001 - classified in _retry_or_fail
+                    error = broken[message.topic] = exc
+                else:
+                    in_flight.append((message, future))
+                    continue
+            failures += [(event, error) for event in message.events]
+        return in_flight
+
+    def _delivered(self, message: Outgoing[_Pending]) -> None:
+        for event in message.events:
+            if not event.receipt.done():
+                event.receipt.set_result(None)
+        self.stats.messages_sent += 1
+        self.stats.events_delivered += len(message.events)
+        self._settled(len(message.events))
+
+    def _retry_or_fail(self, failures: list[tuple[_Pending, BaseException]]) -> None:
+        now = asyncio.get_running_loop().time()
+        retry = [
+            event
+            for event, error in failures
+            if is_transient(error) and now - event.accepted_at < self.config.delivery_timeout_s
+        ]
+        for event, error in failures:
+            if event not in retry:
+                self._fail(event, error)
+        self.stats.retries += len(retry)
+        self._queue.extendleft(reversed(retry))
+
+    def _fail(self, event: _Pending, error: BaseException) -> None:
+        msg = f"event {event.event_id} to {event.topic} not delivered: {error!r}"
+        failure = ProduceError(msg)
+        failure.__cause__ = error
+        if not event.receipt.done():
+            event.receipt.set_exception(failure)
+            # Callers may ignore receipts and rely on flush(): do not log it as unhandled.
+            event.receipt.exception()
+        self._undelivered.append((event.event_id, failure))
+        self.stats.events_failed += 1
+        self._settled(1)
+
+    def _fail_all(self, error: BaseException) -> None:
+        pending, self._queue = list(self._queue), deque()
+        for event in pending:
+            self._fail(event, error)
+
+    # --- connection --------------------------------------------------------------------
+
+    async def _connect(self) -> AIOKafkaProducer:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.start_timeout_s
+        while True:
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except Exception as exc:  # noqa: BLE001 - retried or raised as ProduceError
+                await producer.stop()
+                if not is_transient(exc) or loop.time() >= deadline:
+                    msg = f"cannot connect to Kafka at {self.settings.bootstrap_servers}: {exc!r}"
+                    raise ProduceError(msg) from exc
+                await asyncio.sleep(self.config.retry_backoff_s)
+            else:
+                return producer
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        config = self.config
+        return AIOKafkaProducer(
+            **client_kwargs(self.settings, "tonebridge-producer"),
+            acks="all",
+            # Idempotence needs producer ids the embedded broker does not reliably keep.
+            enable_idempotence=False,
+            linger_ms=0,  # we linger ourselves, before packing
+            max_batch_size=256 * 1024,
+            max_request_size=config.max_message_bytes + 64 * 1024,
+            request_timeout_ms=int(config.request_timeout_s * 1000),
+            retry_backoff_ms=int(config.retry_backoff_s * 1000),
+            compression_type=config.compression,
+        )
+
+    async def _shutdown(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender
+        self._fail_all(ProduceError("producer closed"))
+        if self._producer is not None:
+            await self._producer.stop()
+
+
+def _task_error(task: asyncio.Task[None]) -> BaseException | None:
+    return None if task.cancelled() else task.exception()
