@@ -24,10 +24,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from tonebridge.client.kafka import confirm_topics, connect
 from tonebridge.client.packing import Outgoing, pack, single
 from tonebridge.errors import ProduceError
 from tonebridge.settings import Settings
-from tonebridge.topics.connection import client_kwargs, is_transient
+from tonebridge.topics.connection import is_transient
 from tonebridge.topics.spec import TopicSpec
 
 Receipt = asyncio.Future[None]
@@ -63,7 +64,7 @@ class ProducerStats:
     retries: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Pending:
     topic: str
     key: bytes
@@ -90,10 +91,14 @@ class EventProducer:
         self._producer: AIOKafkaProducer | None = None
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
+        # After a failed delivery the broker may be a new one without our topics: confirm
+        # they exist before sending again (the embedded broker acknowledges writes to
+        # missing topics and drops them).
+        self._suspect = False
 
     async def start(self) -> None:
         """Connect (retrying while the broker is unreachable, up to ``start_timeout_s``)."""
-        self._producer = await self._connect()
+        self._producer = await connect(self.settings, self.config)
         self._sender = asyncio.create_task(self._run(), name="tonebridge-producer")
 
     async def send(
@@ -225,6 +230,7 @@ class EventProducer:
                 self._queue.clear()
                 failures = await self._deliver(batch)
                 if failures:
+                    self._suspect = True
                     backoff = min(
                         max(backoff * 2, self.config.retry_backoff_s),
                         self.config.max_retry_backoff_s,
@@ -253,6 +259,13 @@ class EventProducer:
 
     async def _deliver(self, batch: list[_Pending]) -> list[tuple[_Pending, BaseException]]:
         config = self.config
+        if self._suspect:
+            try:
+                topics = {event.topic for event in batch}
+                await confirm_topics(self.settings, topics, config.request_timeout_s)
+            except Exception as exc:  # noqa: BLE001 - classified in _retry_or_fail
+                return [(event, exc) for event in batch]
+            self._suspect = False
         messages = (
             pack(batch, config.max_batch_events, config.max_message_bytes)
             if config.pack
@@ -299,13 +312,11 @@ class EventProducer:
 
     def _retry_or_fail(self, failures: list[tuple[_Pending, BaseException]]) -> None:
         now = asyncio.get_running_loop().time()
-        retry = [
-            event
-            for event, error in failures
-            if is_transient(error) and now - event.accepted_at < self.config.delivery_timeout_s
-        ]
+        retry: list[_Pending] = []
         for event, error in failures:
-            if event not in retry:
+            if is_transient(error) and now - event.accepted_at < self.config.delivery_timeout_s:
+                retry.append(event)
+            else:
                 self._fail(event, error)
         self.stats.retries += len(retry)
         self._queue.extendleft(reversed(retry))
@@ -327,38 +338,7 @@ class EventProducer:
         for event in pending:
             self._fail(event, error)
 
-    # --- connection --------------------------------------------------------------------
-
-    async def _connect(self) -> AIOKafkaProducer:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.start_timeout_s
-        while True:
-            producer = self._new_producer()
-            try:
-                await producer.start()
-            except Exception as exc:  # noqa: BLE001 - retried or raised as ProduceError
-                await producer.stop()
-                if not is_transient(exc) or loop.time() >= deadline:
-                    msg = f"cannot connect to Kafka at {self.settings.bootstrap_servers}: {exc!r}"
-                    raise ProduceError(msg) from exc
-                await asyncio.sleep(self.config.retry_backoff_s)
-            else:
-                return producer
-
-    def _new_producer(self) -> AIOKafkaProducer:
-        config = self.config
-        return AIOKafkaProducer(
-            **client_kwargs(self.settings, "tonebridge-producer"),
-            acks="all",
-            # Idempotence needs producer ids the embedded broker does not reliably keep.
-            enable_idempotence=False,
-            linger_ms=0,  # we linger ourselves, before packing
-            max_batch_size=256 * 1024,
-            max_request_size=config.max_message_bytes + 64 * 1024,
-            request_timeout_ms=int(config.request_timeout_s * 1000),
-            retry_backoff_ms=int(config.retry_backoff_s * 1000),
-            compression_type=config.compression,
-        )
+    # --- connection ----------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
         if self._sender is not None:
