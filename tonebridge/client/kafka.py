@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError
 
+from tonebridge.client.config import ProducerConfig
 from tonebridge.errors import ProduceError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs, is_transient
-
-if TYPE_CHECKING:
-    from tonebridge.client.producer import ProducerConfig
 
 
 def new_producer(settings: Settings, config: ProducerConfig) -> AIOKafkaProducer:

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from tonebridge.client.config import ProducerConfig, ProducerStats
 from tonebridge.client.kafka import confirm_topics, connect
 from tonebridge.client.packing import Outgoing, pack, single
 from tonebridge.errors import ProduceError
@@ -31,37 +32,10 @@ from tonebridge.settings import Settings
 from tonebridge.topics.connection import is_transient
 from tonebridge.topics.spec import TopicSpec
 
+__all__ = ["EventProducer", "ProducerConfig", "ProducerStats", "Receipt"]
+
 Receipt = asyncio.Future[None]
-
-
-@dataclass(frozen=True)
-class ProducerConfig:
-    """How the producer trades latency, throughput, memory and patience."""
-
-    pack: bool = True
-    linger_s: float = 0.005
-    max_batch_events: int = 500
-    # Below Kafka's default message.max.bytes (1 MiB), with room for the record framing.
-    max_message_bytes: int = 900_000
-    buffer_events: int = 50_000  # accepted but not yet delivered; ``send`` waits beyond
-    send_timeout_s: float | None = None  # None: ``send`` waits for room as long as it takes
-    delivery_timeout_s: float = 120.0
-    request_timeout_s: float = 10.0
-    start_timeout_s: float = 30.0
-    retry_backoff_s: float = 0.1
-    max_retry_backoff_s: float = 2.0
-    compression: str | None = None  # "gzip", or "lz4"/"zstd" when installed
-
-
-@dataclass
-class ProducerStats:
-    """Counters since start; ``messages_sent < events_delivered`` when packing works."""
-
-    events_accepted: int = 0
-    events_delivered: int = 0
-    events_failed: int = 0
-    messages_sent: int = 0
-    retries: int = 0
+SHOWN_FAILURES = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +57,10 @@ class EventProducer:
         self.stats = ProducerStats()
         self._queue: deque[_Pending] = deque()
         self._unsettled = 0
-        self._undelivered: list[tuple[str, BaseException]] = []
+        # Failures not yet reported by flush()/close(): a count, a few ids, the last error.
+        self._failed_count = 0
+        self._failed_ids: list[str] = []
+        self._last_failure: BaseException | None = None
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._idle = asyncio.Event()
@@ -171,6 +148,9 @@ class EventProducer:
         if self._closed or self._sender is None:
             msg = "producer is not running (call start(), or use 'async with')"
             raise ProduceError(msg)
+        if self._sender.done():
+            msg = "the producer's sender stopped"
+            raise ProduceError(msg) from _task_error(self._sender)
         if self._unsettled < self.config.buffer_events:
             return
         timeout = self.config.send_timeout_s
@@ -212,12 +192,12 @@ class EventProducer:
             raise ProduceError(msg) from _task_error(self._sender)
 
     def _raise_undelivered(self) -> None:
-        failed, self._undelivered = self._undelivered, []
-        if failed:
-            ids = ", ".join(event_id for event_id, _ in failed[:10])
-            more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
-            msg = f"{len(failed)} events not delivered: {ids}{more}; last error: {failed[-1][1]}"
-            raise ProduceError(msg) from failed[-1][1]
+        count, ids, last = self._failed_count, self._failed_ids, self._last_failure
+        self._failed_count, self._failed_ids, self._last_failure = 0, [], None
+        if count:
+            more = f" and {count - len(ids)} more" if count > len(ids) else ""
+            msg = f"{count} events not delivered: {', '.join(ids)}{more}; last error: {last}"
+            raise ProduceError(msg) from last
 
     # --- sending -----------------------------------------------------------------------
 
@@ -329,7 +309,10 @@ class EventProducer:
             event.receipt.set_exception(failure)
             # Callers may ignore receipts and rely on flush(): do not log it as unhandled.
             event.receipt.exception()
-        self._undelivered.append((event.event_id, failure))
+        self._failed_count += 1
+        if len(self._failed_ids) < SHOWN_FAILURES:
+            self._failed_ids.append(event.event_id)
+        self._last_failure = failure
         self.stats.events_failed += 1
         self._settled(1)
 

@@ -13,7 +13,8 @@ from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from tonebridge.client.producer import EventProducer, ProducerConfig, ProducerStats
+from tonebridge.client.config import ProducerConfig, ProducerStats
+from tonebridge.client.producer import EventProducer
 from tonebridge.settings import Settings
 from tonebridge.topics.spec import TopicSpec
 
