@@ -50,8 +50,8 @@ class SyncEventProducer:
 
     def send_many(
         self, spec: TopicSpec, records: Iterable[Mapping[str, Any]], schema: str | None = None
-    ) -> list[Delivery]:
-        """Queue several records with one hand-over to the producer's loop."""
+    ) -> Delivery:
+        """Queue several records with one hand-over; one delivery future for them all."""
         return self._call(self._send_many(spec, list(records), schema))
 
     def flush(self) -> None:
@@ -85,8 +85,9 @@ class SyncEventProducer:
 
     async def _send_many(
         self, spec: TopicSpec, records: list[Mapping[str, Any]], schema: str | None
-    ) -> list[Delivery]:
-        return [_bridge(await self._producer.send(spec, r, schema)) for r in records]
+    ) -> Delivery:
+        receipts = [await self._producer.send(spec, r, schema) for r in records]
+        return _bridge(asyncio.gather(*receipts))
 
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
@@ -97,11 +98,11 @@ class SyncEventProducer:
         self._loop.close()
 
 
-def _bridge(receipt: asyncio.Future[None]) -> Delivery:
-    """A thread-safe future that completes with ``receipt``."""
+def _bridge(receipt: asyncio.Future[Any]) -> Delivery:
+    """A thread-safe future that completes (with None, or the error) when ``receipt`` does."""
     delivery: Delivery = concurrent.futures.Future()
 
-    def copy(done: asyncio.Future[None]) -> None:
+    def copy(done: asyncio.Future[Any]) -> None:
         if done.cancelled():
             delivery.cancel()
             return

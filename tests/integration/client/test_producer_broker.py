@@ -7,13 +7,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from tests.support.kafka import read_events
 from tonebridge.broker import EmbeddedBroker, free_port
 from tonebridge.client import EventProducer, ProducerConfig, SyncEventProducer
+from tonebridge.client.kafka import confirm_topics
 from tonebridge.errors import ProduceError, SchemaValidationError
 from tonebridge.settings import Settings, load_settings
 from tonebridge.topics.admin import create_topics
+from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome
 from tonebridge.topics.spec import TopicSpec, partition_for
@@ -103,7 +107,7 @@ def test_the_sync_producer_delivers(settings: Settings) -> None:
         rest = producer.send_many(INFERENCE_OUTCOMES_TOPIC, sent[1:])
         producer.flush()
         assert first.result(timeout=0) is None
-        assert all(d.result(timeout=0) is None for d in rest)
+        assert rest.result(timeout=0) is None
         assert producer.stats.messages_sent < 300
     asyncio.run(assert_all_landed(settings, INFERENCE_OUTCOMES_TOPIC, sent))
 
@@ -206,3 +210,19 @@ async def test_while_the_broker_stays_down_sends_block_then_deliveries_fail(
     await producer.close()  # the failures were reported by flush(): nothing left to raise
     with pytest.raises(ProduceError, match="not running"):
         await producer.send(FEEDBACK_TOPIC, feedback(52))
+
+
+async def test_confirm_topics_refuses_missing_topics_without_creating_them(
+    settings: Settings, unique: str
+) -> None:
+    present = FEEDBACK_TOPIC.name(settings)
+    missing = f"test-{unique}.never-created"
+    await confirm_topics(settings, [present], timeout_s=5)
+    with pytest.raises(UnknownTopicOrPartitionError, match="never-created"):
+        await confirm_topics(settings, [present, missing], timeout_s=5)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        assert missing not in await admin.list_topics()
+    finally:
+        await admin.close()
