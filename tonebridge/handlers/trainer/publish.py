@@ -1,16 +1,16 @@
-"""Where the trainer's events go: a small sink interface and its Kafka implementation."""
+"""Where the trainer's and the registry's events go: a one-method sink interface.
+
+:class:`KafkaEvents` puts the producer SDK behind it, waiting for the broker's ack on
+each event (status and model events are few; knowing they landed matters more).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
-from tonebridge.errors import ProduceError
+from tonebridge.client import EventProducer, ProducerConfig
 from tonebridge.settings import Settings
-from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.spec import TopicSpec
 
 
@@ -23,33 +23,19 @@ class EventSink(Protocol):
 
 
 class KafkaEvents:
-    """An :class:`EventSink` on an aiokafka producer; waits for the broker's ack."""
+    """An :class:`EventSink` on the producer SDK; ``publish`` returns once delivered."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
-        self.producer = producer
-        self.settings = settings
-
-    @classmethod
-    def create(cls, settings: Settings, client_id: str = "tonebridge-trainer") -> KafkaEvents:
-        # Idempotence off: the embedded broker (Tansu) does not grant producer ids.
-        producer = AIOKafkaProducer(
-            **client_kwargs(settings, client_id), acks="all", enable_idempotence=False
-        )
-        return cls(producer, settings)
+    def __init__(self, settings: Settings, config: ProducerConfig | None = None) -> None:
+        # No lingering: each event is awaited on its own, so nothing waits to be packed.
+        self.producer = EventProducer(settings, config or ProducerConfig(linger_s=0.0))
 
     async def start(self) -> None:
         await self.producer.start()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        await self.producer.close()
 
     async def publish(
         self, spec: TopicSpec, record: Mapping[str, Any], schema: str | None = None
     ) -> None:
-        message = spec.encode(record, schema)
-        topic = spec.name(self.settings)
-        try:
-            await self.producer.send_and_wait(topic, message.value, key=message.key)
-        except KafkaError as exc:
-            msg = f"{topic} did not take event {message.event_id}: {exc!r}"
-            raise ProduceError(msg) from exc
+        await self.producer.send_and_wait(spec, record, schema)

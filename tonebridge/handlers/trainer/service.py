@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ from tonebridge.topics.training import (
 )
 
 log = logging.getLogger(__name__)
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 TRAINER_GROUP = "tonebridge-trainer"
 REGISTRY_GROUP = "tonebridge-registry"
@@ -105,7 +107,7 @@ class TrainerService:
         self.options = options
         self.database = database or Database.from_settings(settings)
         self.registry = Registry.from_settings(settings)
-        self.events = KafkaEvents.create(settings, f"trainer-{options.worker_id}")
+        self.events = KafkaEvents(settings)
         self.runner = JobRunner(self._context())
         self.deployer = Deployer(ModelRepository(self.database), self.registry, self.events)
         self.ready = asyncio.Event()
@@ -136,7 +138,7 @@ class TrainerService:
             await _until_stopped(stopping, tasks, self.runner.stop_current)
 
     @contextlib.asynccontextmanager
-    async def _started(self) -> AsyncIterator[list[Callable[[asyncio.Event], Awaitable[None]]]]:
+    async def _started(self) -> AsyncIterator[list[Loop]]:
         consumers: list[AIOKafkaConsumer] = []
         await self.events.start()
         try:
@@ -149,16 +151,17 @@ class TrainerService:
                 await consumer.stop()
             await self.events.stop()
 
-    async def _commands(self, consumers: list[AIOKafkaConsumer]) -> Any:
+    async def _commands(self, consumers: list[AIOKafkaConsumer]) -> Loop:
         consumer = group_consumer(self.settings, TRAINER_GROUP, f"trainer-{self.options.worker_id}")
         consumers.append(consumer)
         await consumer.start()
         loop = CommandLoop(consumer, decoded(TRAINING_COMMAND, self.runner.on_command))
         loop.poll_s = self.options.poll_s
         loop.subscribe(TRAINING_COMMANDS_TOPIC.name(self.settings))
-        return loop.run
+        run: Loop = loop.run
+        return run
 
-    async def _control(self, consumers: list[AIOKafkaConsumer]) -> Any:
+    async def _control(self, consumers: list[AIOKafkaConsumer]) -> Loop:
         consumer = AIOKafkaConsumer(
             **client_kwargs(self.settings, f"trainer-control-{self.options.worker_id}"),
             group_id=None,
@@ -171,9 +174,13 @@ class TrainerService:
         )
         await listener.assign_from_end()
         stop = decoded(TRAINING_COMMAND, lambda command: self.runner.stop(command.get("job_id")))
-        return lambda stopping: listener.run(stopping, stop)
 
-    async def _model_commands(self, consumers: list[AIOKafkaConsumer]) -> Any:
+        async def run(stopping: asyncio.Event) -> None:
+            await listener.run(stopping, stop)
+
+        return run
+
+    async def _model_commands(self, consumers: list[AIOKafkaConsumer]) -> Loop:
         consumer = group_consumer(
             self.settings, REGISTRY_GROUP, f"registry-{self.options.worker_id}"
         )
@@ -182,7 +189,8 @@ class TrainerService:
         loop = CommandLoop(consumer, decoded(MODEL_COMMAND, self._apply_model_command))
         loop.poll_s = self.options.poll_s
         loop.subscribe(MODEL_COMMANDS_TOPIC.name(self.settings))
-        return loop.run
+        run: Loop = loop.run
+        return run
 
     async def _apply_model_command(self, command: Record) -> None:
         try:
@@ -201,7 +209,7 @@ async def _until_stopped(
 ) -> None:
     """Wait for ``stopping`` or the first failure; then stop the job and every loop."""
     waiter = asyncio.create_task(stopping.wait())
-    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     stopping.set()
     on_stop()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -209,3 +217,18 @@ async def _until_stopped(
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+async def run_service(settings: Settings, options: TrainerOptions) -> None:
+    """Run a trainer until SIGINT or SIGTERM; the running job ends ``stopped``."""
+    import signal
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    service = TrainerService(settings, options)
+    try:
+        await service.run(stopping)
+    finally:
+        await service.close()
