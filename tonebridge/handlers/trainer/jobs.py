@@ -74,6 +74,12 @@ class RunningJob:
     job_id: str
     command_id: str
     stop: threading.Event = field(default_factory=threading.Event)
+    why: str = "stop requested"
+
+    def request_stop(self, why: str) -> None:
+        if not self.stop.is_set():
+            self.why = why
+            self.stop.set()
 
 
 class JobRunner:
@@ -111,16 +117,20 @@ class JobRunner:
             return
         current = self.current
         if current is not None and current.job_id == job_id:
-            current.stop.set()
+            current.request_stop("stop requested")
         try:
             await self.ctx.jobs.request_stop(job_id)
         except (NotFoundError, ConflictError) as exc:
             log.info("stop of %s ignored: %s", job_id, exc)
 
     def stop_current(self) -> None:
-        """Shutdown: the running job ends ``stopped`` at its next step."""
+        """Shutdown: the running job ends ``stopped`` at its next step.
+
+        A job cannot go back to pending, so a restarted trainer would skip it anyway: it
+        ends ``stopped`` with the reason, and the requester may send a new command.
+        """
         if self.current is not None:
-            self.current.stop.set()
+            self.current.request_stop("trainer shutting down")
 
     # --- one job -------------------------------------------------------------------------
 
@@ -167,7 +177,7 @@ class JobRunner:
             await self._end(started, "completed", metrics=metrics)
             return
         result = await self._train(plan, data, job_dir / "run", running)
-        await self._conclude(plan, data, result)
+        await self._conclude(plan, data, result, running.why)
 
     async def _dataset(self, plan: Plan, command: Record, out_dir: Path) -> BuiltDataset:
         if plan.job.dataset_id:
@@ -222,7 +232,7 @@ class JobRunner:
                 running.job_id, min(max(update.progress, 0.0), 1.0), metrics
             )
             if job.stop_requested:
-                running.stop.set()
+                running.request_stop("stop requested")
             await self._status(
                 running.job_id, running.command_id, "running", message=update.phase,
                 step=update.step, total_steps=update.total_steps, epoch=update.epoch,
@@ -232,10 +242,12 @@ class JobRunner:
 
         return write
 
-    async def _conclude(self, plan: Plan, data: BuiltDataset, result: TrainingResult) -> None:
+    async def _conclude(
+        self, plan: Plan, data: BuiltDataset, result: TrainingResult, why: str
+    ) -> None:
         metrics = dict(result.metrics)
         if result.status == "stopped" or result.adapter_dir is None:
-            message = f"stopped at step {result.steps} of {result.total_steps}"
+            message = f"{why}: stopped at step {result.steps} of {result.total_steps}"
             await self._end(plan.job, "stopped", metrics=metrics, message=message)
             return
         metrics |= await asyncio.to_thread(

@@ -130,6 +130,15 @@ async def test_a_duplicate_command_makes_one_job_and_api_only_models_are_refused
     assert [s["status"] for s in of(job.id)(statuses)] == ["failed"]
 
 
+async def test_a_command_naming_an_unknown_model_fails_its_job(
+    harness: Harness, trainer: RunningTrainer
+) -> None:
+    sent = command("sft", model_id="no-such-model", base_model="tiny")
+    await harness.send(TRAINING_COMMANDS_TOPIC, sent)
+    job = await harness.job(sent["command_id"], "failed")
+    assert "unknown parent_model_id" in (job.error_message or "")
+
+
 async def test_a_stop_command_stops_the_run_and_nothing_is_registered(
     harness: Harness, trainer: RunningTrainer, tiny_model: Path
 ) -> None:
@@ -151,7 +160,7 @@ async def test_a_stop_command_stops_the_run_and_nothing_is_registered(
     statuses = await harness.events(
         TRAINING_STATUS_TOPIC, lambda es: any(s["status"] == "stopped" for s in of(job.id)(es))
     )
-    assert "stopped at step" in str(of(job.id)(statuses)[-1]["message"])
+    assert "stop requested: stopped at step" in str(of(job.id)(statuses)[-1]["message"])
 
 
 async def test_an_evaluate_command_stores_metrics_and_a_comparison(
