@@ -34,6 +34,8 @@ def trainer_settings(
         kafka_bootstrap_servers=broker.bootstrap_servers,
         kafka_topic_prefix=f"tr-{unique}.",
         kafka_topic_partitions=2,
+        # A killed trainer's group membership lapses after this; shorter is a faster test.
+        kafka_session_timeout_s=6.0,
         database_url=database_url,
         mlflow_tracking_uri="",
     )

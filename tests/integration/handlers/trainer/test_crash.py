@@ -32,6 +32,7 @@ def trainer_process(harness: Harness, log: Path) -> subprocess.Popen[bytes]:
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+        "KAFKA_SESSION_TIMEOUT_S": str(settings.kafka_session_timeout_s),
         "DATABASE_URL": settings.sqlalchemy_url,
         "MLFLOW_TRACKING_URI": "",
     }
