@@ -64,6 +64,8 @@ class Deployer:
     async def deploy(self, model_id: str, reason: str | None = None) -> ModelChange:
         """Make ``model_id`` the production version of its name."""
         model = await self.models.get(model_id)
+        if _registered(model):  # refuse before the database moves
+            await asyncio.to_thread(self.registry.check_deployable, model.name, model.version)
         if model.status == "production":
             current = model
             replaced = None

@@ -219,10 +219,7 @@ class Registry:
 
         ``previous`` overrides the remembered predecessor (a caller with its own history).
         """
-        target = self.get_version(name, version)
-        if self.version_tags(name, version).get(STATUS_TAG) == "archived":
-            msg = f"{name} v{version} is archived and cannot be deployed"
-            raise ConflictError(msg)
+        target = self.check_deployable(name, version)
         current = self.alias_version(name, PRODUCTION)
         before = previous if previous is not None else current
         if before is not None and before != version:
@@ -230,6 +227,14 @@ class Registry:
         self.client.set_registered_model_alias(name, PRODUCTION, version)
         self.client.set_model_version_tag(name, version, STATUS_TAG, "production")
         return AliasMove(name, version, current, target.source)
+
+    def check_deployable(self, name: str, version: str) -> RegisteredVersion:
+        """The version, unless it is unknown (NotFoundError) or archived (ConflictError)."""
+        found = self.get_version(name, version)
+        if self.version_tags(name, version).get(STATUS_TAG) == "archived":
+            msg = f"{name} v{version} is archived and cannot be deployed"
+            raise ConflictError(msg)
+        return found
 
     def previous_production(self, name: str, version: str) -> str | None:
         """The version ``version`` replaced in production (``base``: the untrained model)."""

@@ -68,6 +68,9 @@ async def test_deploy_deploy_rollback_archive(
         await deployer.archive(first.id)
     archived = await deployer.archive(second.id)
     assert archived.model.status == "archived"
+    with pytest.raises(ConflictError, match="archived"):
+        await deployer.deploy(second.id)
+    assert (await harness.models.get_production(base.name)) == back.model
 
     landed = await harness.events(MODEL_EVENTS_TOPIC, lambda es: len(es) >= 4, timeout_s=30)
     changes = [(e.record["change"], e.record["model_id"], e.record["reason"]) for e in landed]

@@ -36,7 +36,7 @@ from tonebridge.handlers.dataset_store import (
 from tonebridge.handlers.registry import Registry
 from tonebridge.handlers.trainer import outcome
 from tonebridge.handlers.trainer.events import training_status
-from tonebridge.handlers.trainer.plan import Plan, make_plan, parse_config
+from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config, runner_rows
 from tonebridge.handlers.trainer.progress import ProgressRelay
 from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.handlers.training.control import ProgressUpdate, TrainingResult
@@ -136,7 +136,7 @@ class JobRunner:
 
     async def _job_for(self, command: Record) -> TrainingJobRecord | None:
         """The job for the command; one that cannot even be described is made and failed."""
-        values = _job_values(command)
+        values = job_values(command)
         try:
             values["config"] = parse_config(command.get("config_json") or "{}")
             job, _ = await self.ctx.jobs.create_from_command(**values)
@@ -289,33 +289,3 @@ class JobRunner:
             await self.ctx.events.publish(TRAINING_STATUS_TOPIC, record)
         except TonebridgeError as exc:  # the job row holds the truth; events are news
             log.warning("status event for job %s not sent: %s", job_id, exc)
-
-
-def _job_values(command: Record) -> dict[str, Any]:
-    return {
-        "command_id": command["command_id"],
-        "kind": command["kind"],
-        "base_model": command.get("base_model"),
-        "model_type": command.get("model_type") or "tone_adjustment",
-        "dataset_id": command.get("dataset_id"),
-        "parent_model_id": command.get("model_id"),
-        "requested_by": command.get("requested_by"),
-    }
-
-
-def runner_rows(fmt: str, rows: list[dict[str, Any]]) -> list[Any]:
-    """Dataset rows as the runners' row types (same field names)."""
-    from tonebridge.handlers.training.examples import (
-        LabeledRewrite,
-        PreferenceExample,
-        RatedRewrite,
-        RewriteExample,
-    )
-
-    types: dict[str, Any] = {
-        "sft": RewriteExample,
-        "dpo": PreferenceExample,
-        "kto": LabeledRewrite,
-        "reward": RatedRewrite,
-    }
-    return [types[fmt](**row) for row in rows]

@@ -127,3 +127,34 @@ async def make_plan(models: ModelRepository, job: TrainingJobRecord, command: Re
         limits=_limits(trainer),
         eval_config=_eval_config(trainer),
     )
+
+
+def job_values(command: Record) -> dict[str, Any]:
+    """The job row's fields from a TrainingCommand."""
+    return {
+        "command_id": command["command_id"],
+        "kind": command["kind"],
+        "base_model": command.get("base_model"),
+        "model_type": command.get("model_type") or "tone_adjustment",
+        "dataset_id": command.get("dataset_id"),
+        "parent_model_id": command.get("model_id"),
+        "requested_by": command.get("requested_by"),
+    }
+
+
+def runner_rows(fmt: str, rows: list[dict[str, Any]]) -> list[Any]:
+    """Dataset rows as the runners' row types (same field names)."""
+    from tonebridge.handlers.training.examples import (
+        LabeledRewrite,
+        PreferenceExample,
+        RatedRewrite,
+        RewriteExample,
+    )
+
+    types: dict[str, Any] = {
+        "sft": RewriteExample,
+        "dpo": PreferenceExample,
+        "kto": LabeledRewrite,
+        "reward": RatedRewrite,
+    }
+    return [types[fmt](**row) for row in rows]
