@@ -9,7 +9,8 @@ Nothing here installs signal handlers; stopping is cooperative through ``should_
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, cast, get_args
 
@@ -84,8 +85,24 @@ def run_training(
     config = _checked_config(checked, config)
     run = RunControl(output_dir=output_dir, progress=progress, should_stop=should_stop)
     output_dir.mkdir(parents=True, exist_ok=True)
-    with _RUN_LOCK:
+    with _RUN_LOCK, _torch_threads(config.cpu_threads):
         return _dispatch(checked, config, data, run)
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Use ``count`` CPU threads for the run, then restore (process-wide, hence the lock)."""
+    if count is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _dispatch(

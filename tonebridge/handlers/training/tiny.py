@@ -16,7 +16,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,7 +85,25 @@ def _publish(staging: Path, directory: Path, fingerprint: dict[str, object]) -> 
             raise
 
 
+@contextmanager
+def _one_thread_for_tiny(spec: ModelSpec) -> Iterator[None]:
+    """A 64-wide model gains nothing from more threads, and loses a lot to spin-waiting
+    OpenMP threads on a busy host (measured: 5.6 s on 1 thread vs 47 s on 2)."""
+    previous = torch.get_num_threads()
+    if spec.hidden_size <= 256:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _build_into(directory: Path, spec: ModelSpec, seed: int) -> None:
+    with _one_thread_for_tiny(spec):
+        _build(directory, spec, seed)
+
+
+def _build(directory: Path, spec: ModelSpec, seed: int) -> None:
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(_tokenizer_corpus(), spec.tokenizer_vocab)
     model = LlamaForCausalLM(_llama_config(spec, tokenizer))  # type: ignore[no-untyped-call]
