@@ -63,7 +63,7 @@ def trainer_arguments(
         "fp16": mode == "fp16",
         "bf16": mode == "bf16",
         "use_cpu": not hardware.cuda,
-        "optim": "adamw_torch_fused" if hardware.cuda else "adamw_torch",
+        "optim": "adamw_torch_fused",
         "dataloader_pin_memory": hardware.cuda,
         "seed": config.seed,
         "data_seed": config.seed,

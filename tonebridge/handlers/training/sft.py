@@ -1,13 +1,20 @@
 """Supervised fine-tuning with a LoRA adapter (trl ``SFTTrainer``); QLoRA with ``quantization``.
 
 Rows are formatted as prompt/completion pairs, so the loss falls on the rewrite only.
-Sequences are packed (best-fit decreasing, padding-free) unless ``packing=False``: no
-compute is spent on padding, which is most of a batch of short rewrites.
+
+Speed (measured in ``bench/train_throughput.py``, see docs/benchmarks.md): on a GPU the
+rows are packed (best-fit decreasing, padding-free), so no compute goes to padding and
+each step carries ``batch_size`` rows of ``max_seq_length`` tokens; note that
+``batch_size`` then counts packed rows, not examples. On a CPU, masked attention over
+packed rows costs more than the padding it saves, so rows are not packed there but
+batched by similar length, which removes most of the padding instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from pydantic import Field
 
 from tonebridge.handlers.training.config import TrainingConfig
 from tonebridge.handlers.training.control import RunControl, TrainingResult
@@ -18,7 +25,7 @@ from tonebridge.handlers.training.prompts import format_completion, format_promp
 class SFTConfig(TrainingConfig):
     """LoRA SFT options; ``quantization="4bit"|"8bit"`` makes it QLoRA (needs CUDA)."""
 
-    packing: bool = True
+    packing: bool | None = Field(default=None, description="None: pack on CUDA only.")
 
 
 def sft_records(rows: Sequence[RewriteExample]) -> list[dict[str, str]]:
@@ -48,10 +55,12 @@ def train_sft(
     hardware = loading.detect_hardware()
     tokenizer = loading.load_tokenizer(config.base_model)
     model = loading.load_causal_lm(config, hardware)
+    packing = hardware.cuda if config.packing is None else config.packing
     args = TrlSFTConfig(
         **running.trainer_arguments(config, run.output_dir / "trainer", hardware),
         max_length=config.max_seq_length,
-        packing=config.packing,
+        packing=packing,
+        train_sampling_strategy="random" if packing else "group_by_length",
         completion_only_loss=True,
     )
     with running.training_errors("preparing SFT"):

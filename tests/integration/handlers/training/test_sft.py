@@ -116,3 +116,36 @@ def test_sft_reports_progress_every_few_steps(
     assert updates[-1].progress == pytest.approx(1.0)
     assert updates[-1].eta_seconds == pytest.approx(0.0)
     assert all(u.loss is not None and u.learning_rate is not None for u in updates)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"packing": True},  # the GPU default, forced on here
+        {"gradient_checkpointing": True},
+        {"quantization": "4bit", "allow_cpu": True},  # QLoRA's path, minus the GPU
+        {"quantization": "8bit", "allow_cpu": True},
+    ],
+    ids=["packing", "gradient-checkpointing", "qlora-4bit", "qlora-8bit"],
+)
+def test_sft_options_train_an_adapter(
+    options: dict[str, object],
+    tiny_model: Path,
+    split: SyntheticSplit,
+    tmp_path: Path,
+    read_adapter: ReadAdapter,
+) -> None:
+    values: dict[str, object] = {
+        "base_model": str(tiny_model),
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "max_steps": 6,
+        "log_every_steps": 1,
+        "cpu_threads": 1,
+        **options,
+    }
+    result = run_training("sft", SFTConfig.model_validate(values), split.train, output_dir=tmp_path)
+    assert result.status == "completed" and result.adapter_dir is not None
+    assert result.metrics["final_loss"] < result.metrics["first_loss"]
+    lora_b = [t for name, t in read_adapter(result.adapter_dir).items() if "lora_B" in name]
+    assert lora_b and all(t.abs().max() > 0 for t in lora_b)
