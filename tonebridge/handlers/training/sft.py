@@ -6,8 +6,9 @@ Speed (measured in ``bench/train_throughput.py``, see docs/benchmarks.md): on a 
 rows are packed (best-fit decreasing, padding-free), so no compute goes to padding and
 each step carries ``batch_size`` rows of ``max_seq_length`` tokens; note that
 ``batch_size`` then counts packed rows, not examples. On a CPU, masked attention over
-packed rows costs more than the padding it saves, so rows are not packed there but
-batched by similar length, which removes most of the padding instead.
+packed rows costs more than the padding it saves, so rows are not packed there. Batches
+are not grouped by length either: length follows the tone here, and tone-uniform
+batches made the tiny model collapse onto one tone (loss 0.47 vs 0.40 after 400 steps).
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ def train_sft(
         **running.trainer_arguments(config, run.output_dir / "trainer", hardware),
         max_length=config.max_seq_length,
         packing=packing,
-        train_sampling_strategy="random" if packing else "group_by_length",
         completion_only_loss=True,
     )
     with running.training_errors("preparing SFT"):

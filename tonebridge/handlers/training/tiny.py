@@ -26,9 +26,9 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from tonebridge.handlers.training.prompts import format_completion, format_prompt
-from tonebridge.handlers.training.synthetic import TONES, corpus_sentences
+from tonebridge.handlers.training.synthetic import all_rewrites, corpus_sentences
 
-BUILD_VERSION = 1
+BUILD_VERSION = 3
 MARKER = "tiny_model.json"
 BOS, EOS = "<s>", "</s>"
 
@@ -42,7 +42,7 @@ class ModelSpec:
     num_layers: int = 2
     num_heads: int = 4
     num_kv_heads: int = 2
-    tokenizer_vocab: int = 512
+    tokenizer_vocab: int = 1024
     model_vocab: int = 0  # >0 pads the embedding to a realistic vocabulary size
     max_positions: int = 256
     pretrain_steps: int = 300
@@ -116,10 +116,11 @@ def _build(directory: Path, spec: ModelSpec, seed: int) -> None:
 
 
 def _tokenizer_corpus() -> list[str]:
-    """Sentences, also as completions (after a space), and the prompt's own words."""
+    """Sentences as they appear in prompts and as completions (after a space), so the
+    template's words and the rewrites get whole-word tokens."""
     sentences = corpus_sentences()
-    prompts = [format_prompt("x", tone) for tone in TONES]
-    return sentences + [format_completion(text) for text in sentences] + prompts
+    prompts = [format_prompt(ex.input_text, ex.transformation_type) for ex in all_rewrites()]
+    return prompts + [format_completion(text) for text in sentences]
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -162,9 +163,15 @@ def pretrain(
     spec: ModelSpec,
     seed: int,
 ) -> float:
-    """Plain language modelling on ``texts``; returns the last batch's loss."""
+    """Plain language modelling on ``texts``; returns the last batch's loss.
+
+    Each text is written as a completion is (after BOS and a space), so the first word's
+    token is predicted too: otherwise ``ĠCould`` would never be trained, and LoRA on the
+    attention alone could barely raise it later.
+    """
     generator = torch.Generator().manual_seed(seed)
-    encoded = tokenizer([text + EOS for text in texts], padding=True, return_tensors="pt")
+    documents = [BOS + format_completion(text) + EOS for text in texts]
+    encoded = tokenizer(documents, padding=True, return_tensors="pt")
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr)
     model.train()
     loss = math.nan

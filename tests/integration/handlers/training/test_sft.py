@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sacrebleu
 import torch
 
 from tonebridge.handlers.training import (
@@ -14,7 +15,11 @@ from tonebridge.handlers.training import (
     TrainingResult,
     run_training,
 )
-from tonebridge.handlers.training.inference import load_for_inference, mean_completion_loss
+from tonebridge.handlers.training.inference import (
+    generate_rewrites,
+    load_for_inference,
+    mean_completion_loss,
+)
 from tonebridge.handlers.training.synthetic import SyntheticSplit
 
 ReadAdapter = Callable[[Path], dict[str, torch.Tensor]]
@@ -32,9 +37,12 @@ def sft_run(
     updates: list[ProgressUpdate] = []
     config = SFTConfig(
         base_model=str(tiny_model),
-        batch_size=4,
-        learning_rate=3e-3,
-        max_steps=30,
+        batch_size=8,
+        learning_rate=5e-3,
+        lr_scheduler="constant",
+        max_steps=80,
+        lora_r=16,
+        lora_alpha=32,
         lora_dropout=0.0,
         cpu_threads=1,
         log_every_steps=5,
@@ -54,7 +62,7 @@ def test_sft_completes_and_marks_the_adapter_final(
 ) -> None:
     result, _, _ = sft_run
     assert result.status == "completed"
-    assert result.steps == result.total_steps == 30
+    assert result.steps == result.total_steps == 80
     assert result.adapter_dir is not None
     assert (result.adapter_dir / FINAL_MARKER).is_file()
     assert result.metrics["final_loss"] < result.metrics["first_loss"]
@@ -111,8 +119,8 @@ def test_sft_reports_progress_every_few_steps(
     _, updates, _ = sft_run
     steps = [update.step for update in updates]
     assert steps == sorted(steps)
-    assert {1, 5, 10, 15, 20, 25, 30} <= set(steps)
-    assert all(u.total_steps == 30 and u.phase == "sft" for u in updates)
+    assert {1, *range(5, 81, 5)} <= set(steps)
+    assert all(u.total_steps == 80 and u.phase == "sft" for u in updates)
     assert updates[-1].progress == pytest.approx(1.0)
     assert updates[-1].eta_seconds == pytest.approx(0.0)
     assert all(u.loss is not None and u.learning_rate is not None for u in updates)
@@ -149,3 +157,19 @@ def test_sft_options_train_an_adapter(
     assert result.metrics["final_loss"] < result.metrics["first_loss"]
     lora_b = [t for name, t in read_adapter(result.adapter_dir).items() if "lora_B" in name]
     assert lora_b and all(t.abs().max() > 0 for t in lora_b)
+
+
+def test_sft_generations_move_towards_the_targets(
+    sft_run: tuple[TrainingResult, list[ProgressUpdate], str],
+    tiny_model: Path,
+    split: SyntheticSplit,
+) -> None:
+    result, _, _ = sft_run
+    requests = [(ex.input_text, ex.transformation_type) for ex in split.held_out]
+    references = [[ex.target_text for ex in split.held_out]]
+    base = generate_rewrites(load_for_inference(tiny_model), requests)
+    tuned = generate_rewrites(load_for_inference(tiny_model, result.adapter_dir), requests)
+    assert len(tuned) == len(requests) and all("\n" not in text for text in tuned)
+    base_chrf = sacrebleu.corpus_chrf(base, references).score
+    tuned_chrf = sacrebleu.corpus_chrf(tuned, references).score
+    assert tuned_chrf > base_chrf + 25
