@@ -17,6 +17,7 @@ runners import torch, transformers, peft and trl when they run.
 from tonebridge.handlers.training.config import TrainingConfig, require_trainable
 from tonebridge.handlers.training.control import (
     FINAL_MARKER,
+    ProgressSink,
     ProgressUpdate,
     RunStatus,
     StopSignal,
@@ -50,6 +51,7 @@ __all__ = [
     "KTOConfig",
     "LabeledRewrite",
     "PreferenceExample",
+    "ProgressSink",
     "ProgressUpdate",
     "RLHFConfig",
     "RatedRewrite",

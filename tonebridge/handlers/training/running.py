@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ import torch
 from datasets import Dataset
 from datasets.utils.logging import disable_progress_bar
 from transformers import PrinterCallback, Trainer, set_seed
+from transformers.utils import logging as transformers_logging
 
 from tonebridge.errors import TrainingError
 from tonebridge.handlers.training.callbacks import ProgressCallback
@@ -38,8 +39,13 @@ class PhaseOutcome:
 
 
 def prepare(config: TrainingConfig) -> None:
-    """Process-wide state a run depends on; callers hold the run lock (see runner)."""
+    """Process-wide state a run depends on; callers hold the run lock (see runner).
+
+    Progress bars are turned off for good: in a worker they only fill the log, and
+    progress is reported through the run's sink instead.
+    """
     disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     set_seed(config.seed)
 
 
@@ -80,7 +86,7 @@ def training_errors(stage: str) -> Iterator[None]:
     """Failures of torch/trl while ``stage`` runs become :class:`TrainingError` with the reason."""
     try:
         yield
-    except torch.OutOfMemoryError as exc:
+    except (torch.OutOfMemoryError, MemoryError) as exc:
         msg = f"{stage}: out of memory ({exc}); lower batch_size or max_seq_length"
         raise TrainingError(msg) from exc
     except (ValueError, RuntimeError, KeyError, IndexError) as exc:
@@ -93,6 +99,7 @@ def run_phase(trainer: Trainer, callback: ProgressCallback) -> PhaseOutcome:
     # Progress goes to the run's sink; the stdout printer would only fill worker logs.
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(callback)
+    _require_examples(trainer.train_dataset, callback.phase)
     with training_errors(f"{callback.phase} training"):
         output = trainer.train()
     state = trainer.state
@@ -108,6 +115,16 @@ def run_phase(trainer: Trainer, callback: ProgressCallback) -> PhaseOutcome:
     )
 
 
+def _require_examples(dataset: object, phase: str) -> None:
+    """trl drops rows whose completion is cut off entirely; none left is a clear error."""
+    if isinstance(dataset, Sized) and len(dataset) == 0:
+        msg = (
+            f"{phase}: no training example is left after tokenization; every row needs "
+            "completion tokens within max_seq_length"
+        )
+        raise TrainingError(msg)
+
+
 def _numbers(values: Mapping[str, object]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
 
@@ -117,10 +134,9 @@ def _logged_metrics(history: Sequence[Mapping[str, object]]) -> dict[str, float]
     metrics: dict[str, float] = {}
     for entry in history:
         metrics.update(_numbers(entry))
-    losses = [entry["loss"] for entry in history if isinstance(entry.get("loss"), int | float)]
+    losses = [entry["loss"] for entry in map(_numbers, history) if "loss" in entry]
     if losses:
-        metrics["first_loss"] = float(losses[0])  # type: ignore[arg-type]
-        metrics["final_loss"] = float(losses[-1])  # type: ignore[arg-type]
+        metrics["first_loss"], metrics["final_loss"] = losses[0], losses[-1]
     for key in ("step", "epoch"):
         metrics.pop(key, None)
     return metrics
@@ -171,7 +187,12 @@ def finish(
     """The run's result; only a completed run saves an adapter and marks it final."""
     adapter_dir = None
     if not outcome.stopped:
-        info = {"kind": kind, "base_model": config.base_model, "steps": outcome.steps}
+        info = {
+            "kind": kind,
+            "base_model": config.base_model,
+            "steps": outcome.steps,
+            "metrics": outcome.metrics,
+        }
         adapter_dir = save_adapter(trainer, run.output_dir / "adapter", info)
     return TrainingResult(
         kind=kind,

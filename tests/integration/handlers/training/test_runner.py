@@ -151,3 +151,38 @@ def test_qlora_without_cuda_is_refused_with_a_clear_reason(
     assert isinstance(config, SFTConfig) and config.quantization == "4bit"
     with pytest.raises(UnsupportedModelError, match="needs a CUDA GPU"):
         run_training("qlora", config, split.train, output_dir=tmp_path)
+
+
+def test_concurrent_runs_from_two_threads_run_one_after_the_other(
+    tiny_model: Path, split: SyntheticSplit, tmp_path: Path
+) -> None:
+    reported: list[str] = []
+    config = _sft(tiny_model, max_steps=4)
+
+    def train(name: str) -> str:
+        result = run_training(
+            "sft",
+            config,
+            split.train,
+            output_dir=tmp_path / name,
+            progress=lambda _: reported.append(name),
+        )
+        return result.status
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(train, ["a", "b"]))
+
+    assert statuses == ["completed", "completed"]
+    # Serialised by the run lock: one run's reports all come before the other's.
+    switches = sum(
+        1 for before, after in zip(reported, reported[1:], strict=False) if before != after
+    )
+    assert switches == 1
+
+
+def test_a_max_length_that_cuts_off_every_completion_is_a_training_error(
+    tiny_model: Path, split: SyntheticSplit, tmp_path: Path
+) -> None:
+    config = _sft(tiny_model, max_seq_length=8, max_steps=2)
+    with pytest.raises(TrainingError, match="completion tokens within max_seq_length"):
+        run_training("sft", config, split.train, output_dir=tmp_path)
