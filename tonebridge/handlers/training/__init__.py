@@ -1,17 +1,16 @@
 """Fine-tuning ToneBridge models: one config and one runner per method, like trl.
 
-=========  ======================  =====================  ==========================
-kind       config                  rows                   trl trainer
-=========  ======================  =====================  ==========================
-sft        :class:`SFTConfig`      :class:`RewriteExample`     SFTTrainer + LoRA
-qlora      :class:`SFTConfig`      :class:`RewriteExample`     SFTTrainer + 4/8-bit LoRA
-dpo        :class:`DPOConfig`      :class:`PreferenceExample`  DPOTrainer + LoRA
-kto        :class:`KTOConfig`      :class:`LabeledRewrite`     KTOTrainer + LoRA
-rlhf       :class:`RLHFConfig`     :class:`RatedRewrite`       RewardTrainer, GRPO/RLOO
-=========  ======================  =====================  ==========================
+- ``sft``: :class:`SFTConfig`, rows :class:`RewriteExample`; trl SFTTrainer + LoRA.
+- ``qlora``: the same, with a 4-bit (or 8-bit) base; needs CUDA unless ``allow_cpu``.
+- ``dpo``: :class:`DPOConfig`, rows :class:`PreferenceExample`; trl DPOTrainer + LoRA.
+- ``kto``: :class:`KTOConfig`, rows :class:`LabeledRewrite`; trl KTOTrainer + LoRA.
+- ``rlhf``: :class:`RLHFConfig`, rows :class:`RatedRewrite`; trl RewardTrainer, then
+  GRPOTrainer or RLOOTrainer + LoRA against the reward model.
 
-Entry point: :func:`run_training`. Importing this package does not import torch; the
-runners import torch, transformers, peft and trl when they run.
+Entry point: :func:`run_training` (configs from job options: :func:`make_config`).
+Importing this package does not import torch; the runners import torch, transformers,
+peft and trl when they run. :mod:`.inference` (generation, scoring), :mod:`.tiny` and
+:mod:`.synthetic` (a tiny local model and task for tests and demos) are imported on demand.
 """
 
 from tonebridge.handlers.training.config import TrainingConfig, require_trainable

@@ -6,6 +6,7 @@ deployment's values through :meth:`TrainingConfig.from_settings`). Nothing here 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,9 +27,12 @@ def _setting(name: str) -> Any:
 
 
 def require_trainable(base_model: str) -> None:
-    """Reject models that exist only behind someone's API: there are no weights to adapt."""
+    """Reject models that exist only behind someone's API: there are no weights to adapt.
+
+    A local directory is always trainable, whatever its name.
+    """
     name = base_model.strip().rsplit("/", 1)[-1].lower()
-    if name.startswith(API_ONLY_PREFIXES):
+    if name.startswith(API_ONLY_PREFIXES) and not Path(base_model).is_dir():
         msg = f"{base_model} is an API-only model and cannot be fine-tuned with LoRA"
         raise UnsupportedModelError(msg)
 

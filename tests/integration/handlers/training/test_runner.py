@@ -15,11 +15,12 @@ from tonebridge.handlers.training import (
     DPOConfig,
     ProgressUpdate,
     RewriteExample,
+    RLHFConfig,
     SFTConfig,
     make_config,
     run_training,
 )
-from tonebridge.handlers.training.synthetic import SyntheticSplit
+from tonebridge.handlers.training.synthetic import SyntheticSplit, rated_rewrites
 from tonebridge.settings import load_settings
 
 
@@ -186,3 +187,16 @@ def test_a_max_length_that_cuts_off_every_completion_is_a_training_error(
     config = _sft(tiny_model, max_seq_length=8, max_steps=2)
     with pytest.raises(TrainingError, match="completion tokens within max_seq_length"):
         run_training("sft", config, split.train, output_dir=tmp_path)
+
+
+def test_a_stopped_rlhf_run_stops_in_the_reward_phase_and_trains_no_policy(
+    tiny_model: Path, split: SyntheticSplit, tmp_path: Path
+) -> None:
+    config = RLHFConfig(
+        base_model=str(tiny_model), batch_size=4, num_generations=4, max_steps=5, cpu_threads=1
+    )
+    rated = rated_rewrites(split.train[:4])
+    result = run_training("rlhf", config, rated, output_dir=tmp_path, should_stop=lambda: True)
+    assert (result.status, result.steps, result.adapter_dir) == ("stopped", 1, None)
+    assert not (tmp_path / "reward_model").exists()
+    assert "reward_model/train_loss" in result.metrics

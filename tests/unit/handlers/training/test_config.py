@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tonebridge.errors import TrainingError, UnsupportedModelError
@@ -85,3 +87,9 @@ def test_rlhf_batches_hold_whole_groups_of_generations() -> None:
     config = RLHFConfig(base_model="m", batch_size=8, num_generations=4, reward_epochs=2)
     phase = config.reward_phase()
     assert (phase.epochs, phase.learning_rate, phase.base_model) == (2, config.learning_rate, "m")
+
+
+def test_a_local_directory_is_trainable_whatever_its_name(tmp_path: Path) -> None:
+    local = tmp_path / "gpt-4-distilled"
+    local.mkdir()
+    assert SFTConfig(base_model=str(local)).base_model == str(local)
