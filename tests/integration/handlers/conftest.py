@@ -18,11 +18,13 @@ from tonebridge.topics.admin import create_topics
 
 
 @pytest.fixture(scope="session")
-def tiny_model(request: pytest.FixtureRequest) -> Path:
-    """A pre-trained tiny Llama + tokenizer folder (about 90 s to build the first time)."""
+def tiny_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pre-trained tiny Llama + tokenizer folder, reused from pytest's cache if built."""
     from tonebridge.handlers.training.tiny import build_model
 
-    return build_model(request.config.cache.mkdir("tonebridge-tiny-model") / "model")
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    root = cache.mkdir("tonebridge-tiny-model") if cache else tmp_path_factory.mktemp("tiny")
+    return build_model(root / "model")
 
 
 @pytest.fixture
