@@ -1,4 +1,4 @@
-"""A trainer killed mid-job (SIGKILL) leaves no job ``running`` once it is back."""
+"""A trainer killed mid-job (SIGKILL) leaves no job `running` after a restart; SIGTERM stops it."""
 
 from __future__ import annotations
 
@@ -84,3 +84,31 @@ async def _progressed(harness: Harness, job_id: str) -> bool:
 
 async def _committed(harness: Harness) -> bool:
     return await harness.consumed(TRAINER_GROUP, TRAINING_COMMANDS_TOPIC) == 1
+
+
+async def test_sigterm_stops_the_running_job_and_exits_cleanly(
+    harness: Harness, tiny_model: Path, tmp_path: Path
+) -> None:
+    base = await harness.base_model(tiny_model)
+    await harness.feedback(base.id)
+    sent = command("sft", model_id=base.id, config=FAST | {"max_steps": 5000})
+    process = trainer_process(harness, tmp_path / "trainer.log")
+    try:
+        await harness.send(TRAINING_COMMANDS_TOPIC, sent)
+        running = await harness.job(sent["command_id"], "running")
+        await eventually(lambda: _progressed(harness, running.id), what="training steps")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, (tmp_path / "trainer.log").read_text()[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    job = await harness.jobs.get(running.id)
+    assert job.status == "stopped"
+    statuses = await harness.events(
+        TRAINING_STATUS_TOPIC,
+        lambda es: any(e.record["job_id"] == job.id and e.record["status"] == "stopped"
+                       for e in es),
+    )  # fmt: skip
+    last = [e.record for e in statuses if e.record["job_id"] == job.id][-1]
+    assert str(last["message"]).startswith("trainer shutting down")
+    assert await harness.consumed(TRAINER_GROUP, TRAINING_COMMANDS_TOPIC) == 1
