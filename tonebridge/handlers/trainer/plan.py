@@ -18,6 +18,7 @@ from tonebridge.handlers.evaluation import EvalConfig
 from tonebridge.handlers.training.config import require_trainable
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord, TrainingJobRecord
+from tonebridge.topics.training import job_id_for
 
 TRAINER_KEYS = {
     "registered_model_name": "MLflow registered model name (default <model_type>-<base>)",
@@ -132,6 +133,7 @@ async def make_plan(models: ModelRepository, job: TrainingJobRecord, command: Re
 def job_values(command: Record) -> dict[str, Any]:
     """The job row's fields from a TrainingCommand."""
     return {
+        "job_id": job_id_for(command),
         "command_id": command["command_id"],
         "kind": command["kind"],
         "base_model": command.get("base_model"),
