@@ -34,6 +34,96 @@ def broker(
         embedded.stop()
 
 
+db_app = typer.Typer(help="Database schema migrations (Alembic, packaged with tonebridge).")
+app.add_typer(db_app, name="db")
+
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="SQLAlchemy async URL (default: from settings)")
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+    url: UrlOption = None,
+) -> None:
+    """Migrate the database up to REVISION (default: the newest)."""
+    from tonebridge.storage import migrate
+
+    migrate.upgrade(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="target revision, e.g. -1 or base")],
+    url: UrlOption = None,
+) -> None:
+    """Migrate the database down to REVISION."""
+    from tonebridge.storage import migrate
+
+    migrate.downgrade(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current(url: UrlOption = None) -> None:
+    """Print the revision the database is at."""
+    import asyncio
+
+    from tonebridge.storage import migrate
+
+    typer.echo(asyncio.run(migrate.current_revision(url)) or "base (empty database)")
+
+
+topics_app = typer.Typer(help="Kafka topics.")
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the broker")] = 60.0,
+) -> None:
+    """Create every tonebridge topic that does not exist yet (safe to run again)."""
+    import asyncio
+
+    from tonebridge.settings import load_settings
+    from tonebridge.topics.admin import create_topics
+
+    settings = load_settings()
+    report = asyncio.run(create_topics(settings, timeout_s=timeout))
+    for name in report.created:
+        typer.echo(f"created  {name}")
+    for name in report.existing:
+        typer.echo(f"exists   {name}")
+    for name, wanted, actual in report.mismatched:
+        typer.echo(f"warning: {name} has {actual} partitions, expected {wanted}", err=True)
+
+
+@app.command()
+def trainer(
+    worker_id: Annotated[
+        str | None, typer.Option(help="stable id of this trainer (default: trainer-<host>)")
+    ] = None,
+    registry: Annotated[
+        bool, typer.Option(help="also apply model commands (deploy/rollback/archive)")
+    ] = True,
+) -> None:
+    """Consume training commands (one job at a time), stop broadcasts and model commands."""
+    import asyncio
+    import logging
+    import socket
+
+    from tonebridge.handlers.trainer.service import TrainerOptions, run_service
+    from tonebridge.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = TrainerOptions(
+        worker_id=worker_id or f"trainer-{socket.gethostname()}", registry=registry
+    )
+    asyncio.run(run_service(get_settings(), options))
+
+
 @app.command()
 def worker(
     stats: Annotated[bool, typer.Option(help="run the statistics agent")] = True,

@@ -1,0 +1,64 @@
+"""Training commands, the stop broadcast, and job status.
+
+* ``tonebridge.training.commands.v1``: TrainingCommand of every kind but ``stop``, keyed by
+  ``command_id`` (spreads jobs over trainers; a replayed command lands where the first did).
+* ``tonebridge.training.control.v1``: ``stop`` commands keyed by ``job_id``. Every trainer reads
+  all of it (a broadcast): only the trainer running the job knows it.
+* ``tonebridge.training.status.v1``: TrainingStatus keyed by ``job_id`` (a job's progress in
+  order).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from tonebridge.topics.spec import TopicSpec, field
+
+TRAINING_COMMAND = "TrainingCommand"
+TRAINING_STATUS = "TrainingStatus"
+STOP = "stop"
+JOB_KINDS = frozenset({"sft", "qlora", "dpo", "kto", "rlhf", "evaluate"})
+
+
+def _not_stop(record: Mapping[str, Any]) -> str | None:
+    kind = record.get("kind")
+    return None if kind in JOB_KINDS else f"kind {kind!r} belongs on the control topic"
+
+
+def _only_stop(record: Mapping[str, Any]) -> str | None:
+    kind = record.get("kind")
+    return None if kind == STOP else f"kind {kind!r} belongs on the commands topic"
+
+
+TRAINING_COMMANDS_TOPIC = TopicSpec(
+    "tonebridge.training.commands.v1", (TRAINING_COMMAND,), field("command_id"), check=_not_stop
+)
+TRAINING_CONTROL_TOPIC = TopicSpec(
+    "tonebridge.training.control.v1", (TRAINING_COMMAND,), field("job_id"), check=_only_stop
+)
+TRAINING_STATUS_TOPIC = TopicSpec(
+    "tonebridge.training.status.v1", (TRAINING_STATUS,), field("job_id")
+)
+
+
+def command_topic(command: Mapping[str, Any]) -> TopicSpec:
+    """The topic a TrainingCommand goes to: control for ``stop``, commands otherwise."""
+    return TRAINING_CONTROL_TOPIC if command.get("kind") == STOP else TRAINING_COMMANDS_TOPIC
+
+
+_JOB_IDS = uuid.UUID("5d1f0c6e-2b7a-4f43-9a51-7c1e8f6b2d90")
+
+
+def job_id_for(command: Mapping[str, Any]) -> str:
+    """The id of the job a start command makes: deterministic, so every party agrees.
+
+    The command's own ``job_id`` when it names one, else its ``command_id`` (a UUID from the
+    API; hashed when longer than a job id may be, as a policy's descriptive ids can be).
+    """
+    named = command.get("job_id")
+    if named:
+        return str(named)
+    command_id = str(command["command_id"])
+    return command_id if len(command_id) <= 36 else uuid.uuid5(_JOB_IDS, command_id).hex
