@@ -92,7 +92,8 @@ def apply(
     of a test that has ended only move the marks. The test is looked at once after its
     outcomes (and before a command that follows them).
     """
-    effects, rejected, pending = NOTHING, [], []
+    effects, rejected = NOTHING, []
+    pending: list[Mapping[str, Any]] = []
     for origin, items in parts:
         source = source_id(origin.topic, origin.partition)
         if state is not None and is_applied(state.marks, source, origin.offset):
