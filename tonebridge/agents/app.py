@@ -13,7 +13,7 @@ from typing import Any
 
 import faust
 
-from tonebridge.agents.ab_state import TestState
+from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
 from tonebridge.agents.feedback import FeedbackContext, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
@@ -133,7 +133,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
             faust_outbox.topic(spec)
         outbox = faust_outbox
     feedback = _table(app, FEEDBACK_TABLE, ModelFeedback, partitions, wiring.durable)
-    tests = _table(app, ABTEST_TABLE, TestState, partitions, wiring.durable)
+    tests = _table(app, ABTEST_TABLE, ABTestState, partitions, wiring.durable)
     worker = Worker(
         app,
         FeedbackContext(feedback, outbox, wiring.policies),
