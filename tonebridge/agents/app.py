@@ -91,7 +91,12 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_rebalance_timeout": settings.kafka_rebalance_timeout_s,
         "broker_commit_interval": 1.0,
         "producer_linger": 0.002,
-        "producer_max_batch_size": 1024 * 1024,
+        # One record per record batch. The embedded broker (Tansu) reports a partition's end
+        # as the first offset of its last record batch plus one; faust's table recovery reads a
+        # changelog only up to that end, so the other records of a multi-record last batch
+        # would be missed on recovery. With single-record batches the report is exact (and
+        # the worker's writes are few: one per table key per batch of messages).
+        "producer_max_batch_size": 1,
         "producer_max_request_size": 8 * 1024 * 1024,
         "consumer_max_fetch_size": 8 * 1024 * 1024,
     }

@@ -117,7 +117,9 @@ class Streams:
 
 
 async def eventually(
-    check: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 60.0
+    check: Callable[[], bool | Awaitable[bool]],
+    what: str | Callable[[], str],
+    timeout_s: float = 60.0,
 ) -> None:
     """Wait until ``check()`` holds, polling; fail with ``what`` after the deadline."""
     deadline = time.monotonic() + timeout_s
@@ -128,7 +130,7 @@ async def eventually(
         if result:
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what if isinstance(what, str) else what()}")
         await asyncio.sleep(0.05)
 
 
