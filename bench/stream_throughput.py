@@ -360,7 +360,10 @@ async def latency(
         start = time.perf_counter()
         for n in range(int(seconds / tick)):
             while not measured.decided.empty():
-                tests.remove(measured.decided.get_nowait())
+                decided = measured.decided.get_nowait()
+                if decided not in tests:
+                    continue  # a repeated verdict
+                tests.remove(decided)
                 tests.append(f"latency-test-{created}")
                 created += 1
                 await sender.send(ABTEST_COMMANDS_TOPIC, [create_command(tests[-1], (
