@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tonebridge.api.auth import Principal, Scope
+from tonebridge.api.routing import idempotency_key_header
 from tonebridge.api.services import ApiServices
 
 bearer = HTTPBearer(
@@ -56,3 +57,10 @@ async def enforce_rate_limit(request: Request, services: ApiServices, who: Princ
 
 Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
 Ingest = Annotated[Principal, Depends(requires(Scope.INGEST))]
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]
+_ID = {"min_length": 1, "max_length": 200}
+JobId = Annotated[str, Path(description="The job id (= its command id).", **_ID)]
+ModelId = Annotated[str, Path(description="A registered model version's id.", **_ID)]
+TestId = Annotated[str, Path(description="The A/B test id.", **_ID)]

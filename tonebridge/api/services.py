@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from tonebridge.api.auth import Authenticator
 from tonebridge.api.guard_store import GuardStore, open_guard_store
 from tonebridge.api.idempotency import Idempotency
 from tonebridge.api.metrics import ApiMetrics
 from tonebridge.api.ratelimit import RateLimiter
+from tonebridge.avro.codec import Record
+from tonebridge.errors import ProduceError, StoreError
 from tonebridge.settings import Settings
+from tonebridge.storage import (
+    ABTestRepository,
+    Database,
+    DatasetRepository,
+    ModelRepository,
+    TrainingJobRepository,
+)
+
+if TYPE_CHECKING:
+    from tonebridge.topics.spec import TopicSpec
 
 Probe = Callable[[], Awaitable[None]]
+
+
+class Publisher(Protocol):
+    """Puts records on a topic and returns once the broker acknowledged all of them."""
+
+    async def publish(self, spec: TopicSpec, records: Sequence[Record]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Repositories:
+    jobs: TrainingJobRepository
+    models: ModelRepository
+    datasets: DatasetRepository
+    ab_tests: ABTestRepository
+
+    @classmethod
+    def on(cls, database: Database) -> Repositories:
+        return cls(
+            TrainingJobRepository(database),
+            ModelRepository(database),
+            DatasetRepository(database),
+            ABTestRepository(database),
+        )
 
 
 @dataclass
@@ -23,6 +59,9 @@ class ApiServices:
     rate_limiter: RateLimiter
     idempotency: Idempotency
     metrics: ApiMetrics
+    # Set by the app's lifespan (or given to create_app):
+    publisher: Publisher | None = None
+    database: Database | None = None
     # name -> a check that raises when that dependency does not answer (for /readyz)
     probes: dict[str, Probe] = field(default_factory=dict)
 
@@ -37,3 +76,18 @@ class ApiServices:
             idempotency=Idempotency(store),
             metrics=ApiMetrics(),
         )
+
+    @property
+    def repos(self) -> Repositories:
+        if self.database is None:
+            msg = "the API has no database (the app was not started)"
+            raise StoreError(msg)
+        return Repositories.on(self.database)
+
+    async def publish(self, spec: TopicSpec, records: Sequence[Record], event: str) -> None:
+        """Produce and wait for the broker's acknowledgement (acks=all); count them."""
+        if self.publisher is None:
+            msg = "the API has no producer (the app was not started)"
+            raise ProduceError(msg)
+        await self.publisher.publish(spec, records)
+        self.metrics.accepted(event, len(records))
