@@ -35,6 +35,9 @@ async def idempotency_key_header(
 
 
 _HEADER_DEPENDENCY = Depends(idempotency_key_header)
+_IN_FLIGHT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Conflicting state, or a request with this Idempotency-Key in flight."}
+}
 
 
 class IdempotentRoute(APIRoute):
@@ -50,8 +53,9 @@ class IdempotentRoute(APIRoute):
         **kwargs: Any,
     ) -> None:
         deps = list(dependencies or ())
-        if methods and "POST" in methods and _HEADER_DEPENDENCY not in deps:
-            deps.append(_HEADER_DEPENDENCY)
+        if methods and "POST" in methods:
+            deps += [] if _HEADER_DEPENDENCY in deps else [_HEADER_DEPENDENCY]
+            kwargs["responses"] = {**_IN_FLIGHT, **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, dependencies=deps, methods=methods, **kwargs)
 
     def get_route_handler(self) -> Handler:

@@ -1,13 +1,20 @@
-"""Fixtures for the API tests: guard stores on both backends."""
+"""Fixtures for the API tests: guard stores on both backends, a running app, a topic reader."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as redis
+from tonebridge.storage.db import Database
+from tonebridge.topics.admin import create_topics
 
+from tests.integration.api.helpers import api_settings_for, running_client
 from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, RedisGuardStore
+from tonebridge.broker import EmbeddedBroker
+from tonebridge.settings import Settings
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -35,3 +42,18 @@ async def guard_store(request: pytest.FixtureRequest, unique: str) -> AsyncItera
     await store.close()
     if request.param == "redis":
         await drop_redis_prefix(prefix)
+
+
+@pytest.fixture
+async def api_settings(broker: EmbeddedBroker, unique: str, tmp_path: Path) -> Settings:
+    """Settings with this test's own topics (created) and keys."""
+    settings = api_settings_for(broker, unique, tmp_path)
+    await create_topics(settings)
+    return settings
+
+
+@pytest.fixture
+async def client(api_settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to a started app (real broker, real database)."""
+    async with running_client(api_settings, database) as http:
+        yield http
