@@ -13,6 +13,12 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first and pinned: an unpinned torch makes pip pick a multi-GB CUDA build.
-.venv/bin/pip install -q "torch==$(grep -E '^torch==' constraints.txt | cut -d= -f3)"
-.venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+# pip warns about every configured-but-absent local index folder; keep the log readable.
+quiet() {
+  "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
+quiet .venv/bin/pip install -q "torch==$(grep -E '^torch==' constraints.txt | cut -d= -f3)"
+quiet .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/python -c "import tonebridge, torch, faust, trl" # fail here if the install did not take
 echo "$want" > .venv/.tonebridge-stamp

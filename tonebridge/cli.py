@@ -36,6 +36,48 @@ def broker(
         embedded.stop()
 
 
+db_app = typer.Typer(help="Database schema migrations (Alembic, packaged with tonebridge).")
+app.add_typer(db_app, name="db")
+
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="SQLAlchemy async URL (default: from settings)")
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+    url: UrlOption = None,
+) -> None:
+    """Migrate the database up to REVISION (default: the newest)."""
+    from tonebridge.storage import migrate
+
+    migrate.upgrade(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="target revision, e.g. -1 or base")],
+    url: UrlOption = None,
+) -> None:
+    """Migrate the database down to REVISION."""
+    from tonebridge.storage import migrate
+
+    migrate.downgrade(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current(url: UrlOption = None) -> None:
+    """Print the revision the database is at."""
+    import asyncio
+
+    from tonebridge.storage import migrate
+
+    typer.echo(asyncio.run(migrate.current_revision(url)) or "base (empty database)")
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="bind address (default API_HOST)")] = None,

@@ -1,0 +1,139 @@
+"""Checks a FeedbackEvent dict must pass before it becomes a row (pure, no I/O).
+
+Field names are those of ``tonebridge/avro/feedback/feedback_event.v1.avsc``. Lengths are
+the column widths: PostgreSQL would refuse a longer value and fail the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tonebridge.storage.records import FEEDBACK_TYPES, RejectedFeedback
+
+# field -> (required, max length or None for unbounded text)
+_TEXT_FIELDS: dict[str, tuple[bool, int | None]] = {
+    "event_id": (True, 64),
+    "user_id": (True, 255),
+    "session_id": (False, 255),
+    "model_id": (True, 64),
+    "input_text": (True, None),
+    "output_text": (True, None),
+    "corrected_text": (False, None),
+    "transformation_type": (True, 64),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An event that passed every check; ``values`` are the row's attributes."""
+
+    index: int
+    event_id: str
+    model_id: str
+    values: dict[str, Any]
+
+
+class _Invalid(Exception):
+    """Why an event was refused; caught in :func:`validate_events`, never escapes."""
+
+
+def validate_events(
+    events: Iterable[Mapping[str, Any]],
+) -> tuple[list[Candidate], list[RejectedFeedback]]:
+    """Split a batch into rows to write and rejections with their reasons."""
+    candidates: list[Candidate] = []
+    rejected: list[RejectedFeedback] = []
+    for index, event in enumerate(events):
+        try:
+            candidates.append(_candidate(index, event))
+        except _Invalid as reason:
+            event_id = event.get("event_id") if isinstance(event, Mapping) else None
+            rejected.append(RejectedFeedback(index, _str_or_none(event_id), str(reason)))
+    return candidates, rejected
+
+
+def _candidate(index: int, event: Mapping[str, Any]) -> Candidate:
+    if not isinstance(event, Mapping):
+        msg = f"event is a {type(event).__name__}, not a mapping"
+        raise _Invalid(msg)
+    texts = {name: _text(event, name, *rule) for name, rule in _TEXT_FIELDS.items()}
+    rating = _rating(event.get("rating"))
+    if rating is None and texts["corrected_text"] is None:
+        msg = "neither a rating nor a corrected_text"
+        raise _Invalid(msg)
+    event_id, model_id = str(texts.pop("event_id")), str(texts["model_id"])
+    values = {
+        "id": event_id,
+        **texts,
+        "rating": rating,
+        "feedback_type": _feedback_type(event.get("feedback_type", "rating")),
+        "event_metadata": _metadata(event.get("metadata")),
+        "created_at": _event_time(event.get("event_time")),
+    }
+    return Candidate(index, event_id, model_id, values)
+
+
+def _text(event: Mapping[str, Any], name: str, required: bool, limit: int | None) -> str | None:
+    value = event.get(name)
+    if value is None:
+        if required:
+            msg = f"missing {name}"
+            raise _Invalid(msg)
+        return None
+    if not isinstance(value, str):
+        msg = f"{name} must be a string, not {type(value).__name__}"
+        raise _Invalid(msg)
+    if required and limit is not None and not value:  # ids and names, not texts
+        msg = f"{name} is empty"
+        raise _Invalid(msg)
+    if limit is not None and len(value) > limit:
+        msg = f"{name} is {len(value)} characters long, more than {limit}"
+        raise _Invalid(msg)
+    return value
+
+
+def _rating(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"rating {value!r} is not an integer"
+        raise _Invalid(msg)
+    if not 1 <= value <= 5:
+        msg = f"rating {value} is outside 1..5"
+        raise _Invalid(msg)
+    return value
+
+
+def _feedback_type(value: Any) -> str:
+    if value not in FEEDBACK_TYPES:
+        msg = f"feedback_type {value!r} is not one of {', '.join(FEEDBACK_TYPES)}"
+        raise _Invalid(msg)
+    return str(value)
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    ):
+        msg = "metadata must map strings to strings"
+        raise _Invalid(msg)
+    return dict(value)
+
+
+def _event_time(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        msg = f"event_time {value!r} is not a datetime"
+        raise _Invalid(msg)
+    if value.utcoffset() is None:
+        msg = f"event_time {value.isoformat()} has no time zone"
+        raise _Invalid(msg)
+    return value
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
