@@ -2,7 +2,8 @@
 
 Validation errors keep FastAPI's ``detail`` list (``loc`` names the field) and add a one-line
 ``message`` such as ``body.rating: Input should be less than or equal to 5``. tonebridge
-errors map by kind: not found 404, conflict 409, unsupported model 422, broker or database
+errors map by kind: not found 404, conflict 409, unsupported model or an event that does
+not fit its Avro schema 422, broker or database
 trouble 503 with ``Retry-After`` (retrying can help).
 """
 
@@ -20,6 +21,7 @@ from tonebridge.errors import (
     ConflictError,
     NotFoundError,
     ProduceError,
+    SchemaValidationError,
     StoreError,
     TonebridgeError,
     UnsupportedModelError,
@@ -29,6 +31,7 @@ _STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (UnsupportedModelError, 422),
+    (SchemaValidationError, 422),  # e.g. text that is not valid UTF-8 cannot be encoded
     (ProduceError, 503),
     (StoreError, 503),
 )
