@@ -76,7 +76,7 @@ async def read_topic(settings: Settings, spec: TopicSpec) -> list[Decoded]:
 async def _read_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> list[Decoded]:
     events: list[Decoded] = []
     deadline = time.monotonic() + 15
-    while any(await consumer.position(tp) < end for tp, end in ends.items()):
+    while await _behind(consumer, ends):
         assert time.monotonic() < deadline, "the topic did not deliver what it holds"
         batches = await consumer.getmany(timeout_ms=200)
         for messages in batches.values():
@@ -103,3 +103,8 @@ async def production_history(database: Database, name: str) -> tuple[ModelRecord
     await repo.promote(first.id)
     second = await add_model(database, name, "2")
     return first, (await repo.promote(second.id)).model
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    positions = [await consumer.position(tp) for tp in ends]
+    return any(position < end for position, end in zip(positions, ends.values(), strict=True))
