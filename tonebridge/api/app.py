@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from tonebridge.api.auth import check_exposure
+from tonebridge.api.deps import Responses
 from tonebridge.api.errors import install_error_handlers
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
@@ -26,7 +27,7 @@ Send `Authorization: Bearer <key>`: `ingest` keys may post feedback and outcomes
 keys everything. POSTs accept an `Idempotency-Key` header: a retry with the same key and body
 gets the first response back (`Idempotent-Replayed: true`) and acts only once.
 """
-_GUARDED = {
+_GUARDED: Responses = {
     401: {"description": "Missing or unknown API key."},
     403: {"description": "The API key lacks the scope."},
     429: {"description": "Rate limit exceeded; see Retry-After."},
@@ -60,7 +61,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (training, feedback, evaluation, abtest, registry, rlhf):
-        app.include_router(module.router, responses=_GUARDED)  # type: ignore[arg-type]
+        app.include_router(module.router, responses=_GUARDED)
     return app
 
 
@@ -70,7 +71,7 @@ def _lifespan(
     publisher: Publisher | None,
     *,
     owns_store: bool,
-) -> object:
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:

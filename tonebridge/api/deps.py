@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -11,6 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tonebridge.api.auth import Principal, Scope
 from tonebridge.api.routing import idempotency_key_header
 from tonebridge.api.services import ApiServices
+
+Responses = dict[int | str, dict[str, Any]]  # an OpenAPI responses table
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -8,13 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as redis
-from tonebridge.storage.db import Database
-from tonebridge.topics.admin import create_topics
 
 from tests.integration.api.helpers import api_settings_for, running_client
 from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, RedisGuardStore
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.settings import Settings
+from tonebridge.storage.db import Database
+from tonebridge.topics.admin import create_topics
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from tonebridge.storage.db import Database
-from tonebridge.storage.models import ModelRepository
-from tonebridge.storage.records import ModelRecord
-from tonebridge.topics.connection import client_kwargs
-from tonebridge.topics.spec import TopicSpec
 
 from tonebridge.api.app import create_app
 from tonebridge.avro.codec import Decoded, decode_message
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.settings import Settings, load_settings
+from tonebridge.storage.db import Database
+from tonebridge.storage.models import ModelRepository
+from tonebridge.storage.records import ModelRecord
+from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.spec import TopicSpec
 
 ADMIN_KEY, INGEST_KEY = "admin-key-for-tests", "ingest-key-for-tests"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tonebridge.storage.ab_tests import ABTestRepository
-from tonebridge.storage.db import Database
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
 
 from tests.integration.api.helpers import ADMIN, add_model, read_topic
 from tonebridge.settings import Settings
+from tonebridge.storage.ab_tests import ABTestRepository
+from tonebridge.storage.db import Database
+from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tonebridge.storage.db import Database
 
 from tests.integration.api.helpers import ADMIN, INGEST, api_settings_for, running_client
 from tonebridge.api.app import create_app
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.errors import ConfigError
 from tonebridge.settings import Settings
+from tonebridge.storage.db import Database
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +49,7 @@ async def test_metrics_count_requests_and_accepted_events(client: httpx.AsyncCli
     )
 
 
-async def test_readyz_is_503_when_the_database_is_unreachable(
-    api_settings: Settings, database: Database
-) -> None:
+async def test_readyz_is_503_when_the_database_is_unreachable(api_settings: Settings) -> None:
     unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
     try:
         async with running_client(api_settings, unreachable) as client:

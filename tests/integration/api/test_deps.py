@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tonebridge.storage.db import Database
 
 from tests.integration.api.helpers import ADMIN, INGEST, api_settings_for, running_client
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.broker import EmbeddedBroker
+from tonebridge.storage.db import Database
 
 pytestmark = pytest.mark.integration
 

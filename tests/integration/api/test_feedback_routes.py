@@ -4,11 +4,11 @@ import uuid
 
 import httpx
 import pytest
-from tonebridge.topics.feedback import FEEDBACK_TOPIC
-from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 
 from tests.integration.api.helpers import ADMIN, INGEST, read_topic
 from tonebridge.settings import Settings
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tonebridge.storage.db import Database
-from tonebridge.storage.models import ModelRepository
-from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 
 from tests.integration.api.helpers import ADMIN, add_model, production_history, read_topic
 from tonebridge.settings import Settings
+from tonebridge.storage.db import Database
+from tonebridge.storage.models import ModelRepository
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -4,10 +4,10 @@ import json
 
 import httpx
 import pytest
-from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 from tests.integration.api.helpers import ADMIN, read_topic
 from tonebridge.settings import Settings
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 pytestmark = pytest.mark.integration
 RLHF = {"base_model": "local/tiny-llama", "algorithm": "rloo", "hyperparameters": {"kl_beta": 0.1}}

@@ -6,9 +6,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tonebridge.storage.db import Database
-from tonebridge.topics.admin import create_topics
-from tonebridge.topics.feedback import FEEDBACK_TOPIC
 
 from tests.integration.api.helpers import (
     ADMIN,
@@ -19,6 +16,9 @@ from tests.integration.api.helpers import (
 )
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.broker import EmbeddedBroker
+from tonebridge.storage.db import Database
+from tonebridge.topics.admin import create_topics
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,12 @@ import json
 
 import httpx
 import pytest
-from tonebridge.storage.db import Database
-from tonebridge.storage.training_jobs import TrainingJobRepository
-from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC, TRAINING_CONTROL_TOPIC
 
 from tests.integration.api.helpers import ADMIN, add_model, read_topic
 from tonebridge.settings import Settings
+from tonebridge.storage.db import Database
+from tonebridge.storage.training_jobs import TrainingJobRepository
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC, TRAINING_CONTROL_TOPIC
 
 pytestmark = pytest.mark.integration
 TRAIN = {"method": "sft", "base_model": "local/tiny-llama", "hyperparameters": {"epochs": 1}}

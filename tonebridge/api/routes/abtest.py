@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from tonebridge.api.commands import ab_test_command, command_id_for
-from tonebridge.api.deps import Admin, IdempotencyKey, Services, TestId
+from tonebridge.api.deps import Admin, IdempotencyKey, Responses, Services, TestId
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.abtest import ABTestAccepted, ABTestRequest, ABTestResults
 from tonebridge.api.schemas.training import StopRequest
@@ -17,7 +17,7 @@ from tonebridge.storage.records import ABTestRecord
 from tonebridge.topics.abtest import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC
 
 router = APIRouter(prefix="/ab-test", tags=["ab-tests"], route_class=IdempotentRoute)
-_ERRORS = {404: {"description": "Unknown A/B test or model."}}
+_ERRORS: Responses = {404: {"description": "Unknown A/B test or model."}}
 
 
 @router.post("", status_code=202, responses=_ERRORS, summary="Start an A/B test")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 
 from tonebridge.api.auth import Principal
 from tonebridge.api.commands import command_id_for, training_command
-from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Services
+from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
 from tonebridge.api.jobs import submit_job
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.training import CompareRequest, EvaluateRequest, JobAccepted
@@ -16,7 +16,7 @@ from tonebridge.api.services import ApiServices
 from tonebridge.api.training_options import require_dataset
 
 router = APIRouter(prefix="/evaluate", tags=["evaluation"], route_class=IdempotentRoute)
-_ERRORS = {404: {"description": "Unknown model or dataset."}}
+_ERRORS: Responses = {404: {"description": "Unknown model or dataset."}}
 
 
 # Declared before /{model_id}, which would otherwise take "compare" for a model id.

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Query
 
 from tonebridge.api.auth import Principal
 from tonebridge.api.commands import command_id_for, model_command
-from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Services
+from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.registry import (
     DeployRequest,
@@ -28,8 +28,8 @@ from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC
 
 router = APIRouter(prefix="/models", tags=["registry"], route_class=IdempotentRoute)
-_NOT_FOUND = {404: {"description": "Unknown model."}}
-_CONFLICT = {409: {"description": "The model is not in a state that allows this."}}
+_NOT_FOUND: Responses = {404: {"description": "Unknown model."}}
+_CONFLICT: Responses = {409: {"description": "The model is not in a state that allows this."}}
 EVALUATION_PASSED = "evaluation_passed"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tonebridge.api.commands import command_id_for, training_command
-from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Services
+from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Responses, Services
 from tonebridge.api.jobs import job_status, submit_job
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.training import JobAccepted, JobStatus, RLHFRequest
@@ -13,7 +13,7 @@ from tonebridge.api.training_options import check_options, require_dataset, reso
 from tonebridge.errors import NotFoundError
 
 router = APIRouter(prefix="/rlhf", tags=["rlhf"], route_class=IdempotentRoute)
-_ERRORS = {404: {"description": "Unknown model, dataset or RLHF job."}}
+_ERRORS: Responses = {404: {"description": "Unknown model, dataset or RLHF job."}}
 
 
 @router.post("/start", status_code=202, responses=_ERRORS, summary="Start an RLHF job")

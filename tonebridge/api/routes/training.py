@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from tonebridge.api.commands import command_id_for, training_command
-from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Services
+from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Responses, Services
 from tonebridge.api.jobs import job_status, submit_job
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.training import JobAccepted, JobStatus, StopRequest, TrainRequest
@@ -16,7 +16,7 @@ from tonebridge.errors import ConflictError
 from tonebridge.topics.training import TRAINING_COMMAND, TRAINING_CONTROL_TOPIC
 
 router = APIRouter(prefix="/train", tags=["training"], route_class=IdempotentRoute)
-_ERRORS = {404: {"description": "Unknown model or dataset."}}
+_ERRORS: Responses = {404: {"description": "Unknown model or dataset."}}
 
 
 @router.post("", status_code=202, responses=_ERRORS, summary="Start a training job")
