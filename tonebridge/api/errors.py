@@ -55,6 +55,9 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_tonebridge_error(_: Request, exc: Exception) -> JSONResponse:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    if status == 422:  # every 422 has the validation shape, so clients parse one format
+        error = {"type": "value_error", "loc": ["body"], "msg": str(exc)}
+        return JSONResponse({"detail": [error], "message": describe([error])}, status_code=422)
     headers = {"Retry-After": "5"} if status == 503 else None
     detail = str(exc) if status != 500 else f"internal error ({type(exc).__name__})"
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)

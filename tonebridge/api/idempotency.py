@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from tonebridge.api.guard_store import GuardStore
@@ -93,7 +94,9 @@ class Idempotency:
         state, stored_fp, stored = _decode(existing)
         if stored_fp != fp:
             msg = f"{HEADER} was already used for a different request; use a new key"
-            raise HTTPException(422, msg)
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("header", HEADER), "msg": msg, "input": key}]
+            )
         if stored is None:
             msg = f"a request with this {HEADER} is still being processed; retry later"
             raise HTTPException(409, msg, headers={"Retry-After": "1"})

@@ -35,8 +35,9 @@ async def idempotency_key_header(
 
 
 _HEADER_DEPENDENCY = Depends(idempotency_key_header)
-_IN_FLIGHT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Conflicting state, or a request with this Idempotency-Key in flight."}
+_POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body could not be read (not UTF-8 JSON)."},
+    409: {"description": "Conflicting state, or a request with this Idempotency-Key in flight."},
 }
 
 
@@ -55,7 +56,7 @@ class IdempotentRoute(APIRoute):
         deps = list(dependencies or ())
         if methods and "POST" in methods:
             deps += [] if _HEADER_DEPENDENCY in deps else [_HEADER_DEPENDENCY]
-            kwargs["responses"] = {**_IN_FLIGHT, **(kwargs.get("responses") or {})}
+            kwargs["responses"] = {**_POST_RESPONSES, **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, dependencies=deps, methods=methods, **kwargs)
 
     def get_route_handler(self) -> Handler:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse, Response
 
 from tonebridge.api.guard_store import GuardStore
@@ -29,10 +30,11 @@ async def test_same_key_other_body_is_refused_with_422(guard_store: GuardStore) 
     fp = fingerprint("POST", "/train", b'{"a": 1}')
     await idem.begin("k1", fp)
     await idem.finish("k1", fp, JSONResponse({}, status_code=202))
-    with pytest.raises(HTTPException) as caught:
+    with pytest.raises(RequestValidationError) as caught:
         await idem.begin("k1", fingerprint("POST", "/train", b'{"a": 2}'))
-    assert caught.value.status_code == 422
-    assert "different request" in caught.value.detail
+    [error] = caught.value.errors()
+    assert error["loc"] == ("header", "Idempotency-Key")
+    assert "different request" in error["msg"]
 
 
 async def test_retry_while_in_flight_is_409(guard_store: GuardStore) -> None:

@@ -169,4 +169,4 @@ async def test_a_retried_request_names_the_same_job_and_queues_one_command(
     assert len(await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)) == 1
     other = await client.post("/train", json={**TRAIN, "method": "kto"}, headers=headers)
     assert other.status_code == 422
-    assert "Idempotency-Key" in other.json()["detail"]
+    assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
