@@ -7,11 +7,15 @@
             handle(event)
             save(event.position)  # {partition: next offset}: resume right after this event
 
+(or ``async with ModelWatch(settings, ...) as watch: async for event in watch: ...``, which is
+positioned as soon as it is entered).
+
 Resuming uses a *position* the caller persists rather than a consumer group: a
 ``{partition: next offset}`` dict, as Kafka commits it. Every yielded event carries the
 position just after itself, so storing it after handling the event and passing it back later
 resumes exactly there (at-least-once: an event handled but not yet saved comes again, so
-deduplicate on ``event_id`` if it matters). No group means no rebalance wait on start and any
+deduplicate on ``event_id`` if it matters; events packed into one Kafka message are resumed
+as a whole). No group means no rebalance wait on start and any
 number of independent watchers. Partitions missing from ``position`` start at the beginning
 (``from_beginning=True``) or at the end (default: only new events).
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +66,64 @@ class ModelEvent:
         return str(self.record["change"]) if self.kind == MODEL_CHANGED else None
 
 
+class ModelWatch:
+    """The watch as an async context manager: once entered, the watch is positioned (so
+    events produced afterwards are seen) and :attr:`position` tells where it stands."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        position: Mapping[int, int] | None = None,
+        from_beginning: bool = False,
+        names: Collection[str] | None = None,
+        client_id: str = "tonebridge-watch",
+    ) -> None:
+        self.settings = settings
+        self.position: Position = {}
+        self._start = dict(position or {})
+        self._from_beginning = from_beginning
+        self._names = names
+        self._consumer = AIOKafkaConsumer(
+            **client_kwargs(settings, client_id), group_id=None, enable_auto_commit=False
+        )
+
+    async def __aenter__(self) -> ModelWatch:
+        await self._consumer.start()
+        try:
+            self.position = await self._assign()
+        except BaseException:
+            await self._consumer.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    def __aiter__(self) -> AsyncIterator[ModelEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[ModelEvent]:
+        async for message in self._consumer:
+            for event in _events(message, self.position):
+                if self._names is None or event.name in self._names:
+                    yield event
+
+    async def _assign(self) -> Position:
+        topic = MODEL_EVENTS_TOPIC.name(self.settings)
+        ids = await wait_for_partitions(self.settings, topic)
+        partitions = [TopicPartition(topic, p) for p in ids]
+        self._consumer.assign(partitions)
+        for tp in partitions:
+            if tp.partition in self._start:
+                self._consumer.seek(tp, int(self._start[tp.partition]))
+            elif self._from_beginning:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                await self._consumer.seek_to_end(tp)
+        return {tp.partition: await self._consumer.position(tp) for tp in partitions}
+
+
 async def watch_models(
     settings: Settings,
     *,
@@ -70,39 +132,17 @@ async def watch_models(
     names: Collection[str] | None = None,
     client_id: str = "tonebridge-watch",
 ) -> AsyncGenerator[ModelEvent, None]:
-    """Yield model events forever (until the caller stops iterating); see the module doc."""
-    topic = MODEL_EVENTS_TOPIC.name(settings)
-    consumer = AIOKafkaConsumer(
-        **client_kwargs(settings, client_id), group_id=None, enable_auto_commit=False
+    """Yield model events until the caller stops iterating; see the module doc."""
+    watch = ModelWatch(
+        settings,
+        position=position,
+        from_beginning=from_beginning,
+        names=names,
+        client_id=client_id,
     )
-    await consumer.start()
-    try:
-        current = await _assign(consumer, settings, topic, position or {}, from_beginning)
-        async for message in consumer:
-            for event in _events(message, current):
-                if names is None or event.name in names:
-                    yield event
-    finally:
-        await consumer.stop()
-
-
-async def _assign(
-    consumer: AIOKafkaConsumer,
-    settings: Settings,
-    topic: str,
-    position: Mapping[int, int],
-    from_beginning: bool,
-) -> Position:
-    partitions = [TopicPartition(topic, p) for p in await wait_for_partitions(settings, topic)]
-    consumer.assign(partitions)
-    for tp in partitions:
-        if tp.partition in position:
-            consumer.seek(tp, int(position[tp.partition]))
-        elif from_beginning:
-            await consumer.seek_to_beginning(tp)
-        else:
-            await consumer.seek_to_end(tp)
-    return {tp.partition: await consumer.position(tp) for tp in partitions}
+    async with watch:
+        async for event in watch:
+            yield event
 
 
 async def wait_for_partitions(settings: Settings, topic: str) -> list[int]:

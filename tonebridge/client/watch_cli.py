@@ -68,7 +68,7 @@ async def print_events(
     printed = 0
     async with contextlib.aclosing(stream) as events:
         async for event in events:
-            out.print(render(event))
+            out.print(render(event), soft_wrap=True)  # one line per event, greppable
             if position_file is not None:
                 save_position(position_file, event.position)
             printed += 1

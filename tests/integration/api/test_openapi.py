@@ -83,7 +83,9 @@ def test_every_operation_answers_as_documented(
 ) -> None:
     # Hypothesis driven directly: schemathesis' pytest plugin does not support pytest 9 yet.
     @given(case=OPERATIONS[label].as_strategy(generation_mode=mode))
-    @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(base_url=served_api, headers=ADMIN, checks=CHECKS)
 
