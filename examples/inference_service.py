@@ -87,7 +87,7 @@ class RewriteService:
         self.served: Served | None = None
         self._wanted: ModelEvent | None = None
         self._changed = asyncio.Event()
-        self.swaps = 0
+        self.history: list[str] = []  # model ids served, in order
 
     def wants(self, event: ModelEvent) -> bool:
         return event.change in SERVED_CHANGES and event.record.get("alias") == self.alias
@@ -117,7 +117,8 @@ class RewriteService:
             except Exception:  # noqa: BLE001 - keep serving the old model; the log says why
                 log.exception("could not load %s; still serving the previous model", event.model_id)
                 continue
-            self.served, self.swaps = served, self.swaps + 1
+            self.served = served
+            self.history.append(served.model_id)
             log.info("now serving %s v%s (%s)", served.name, served.version, served.model_id)
 
     def rewrite(self, text: str, tone: str) -> tuple[str, Served]:
@@ -152,6 +153,12 @@ class RewriteResponse(BaseModel):
     version: str
 
 
+class ServedModel(BaseModel):
+    model_id: str
+    name: str
+    version: str
+
+
 def create_app(service: RewriteService) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -159,6 +166,13 @@ def create_app(service: RewriteService) -> FastAPI:
             yield
 
     app = FastAPI(title="ToneBridge rewrite (example)", lifespan=lifespan)
+
+    @app.get("/model")
+    async def model() -> ServedModel:
+        served = service.served
+        if served is None:
+            raise HTTPException(503, "no production model yet", headers={"Retry-After": "5"})
+        return ServedModel(model_id=served.model_id, name=served.name, version=served.version)
 
     @app.post("/rewrite")
     async def rewrite(request: RewriteRequest) -> RewriteResponse:
