@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
 
 from tonebridge.errors import (
+    BrokerError,
     ConflictError,
     NotFoundError,
     ProduceError,
@@ -33,6 +34,7 @@ _STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
     (UnsupportedModelError, 422),
     (SchemaValidationError, 422),  # e.g. text that is not valid UTF-8 cannot be encoded
     (ProduceError, 503),
+    (BrokerError, 503),
     (StoreError, 503),
 )
 

@@ -5,15 +5,18 @@ with the declared body and content type."""
 from __future__ import annotations
 
 import asyncio
-import threading
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -23,10 +26,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.api.helpers import ADMIN, api_settings_for
+from tests.integration.api.helpers import ADMIN, ADMIN_KEY, INGEST_KEY, api_settings_for
 from tonebridge.api.app import create_app
 from tonebridge.broker import EmbeddedBroker, free_port
-from tonebridge.settings import load_settings
+from tonebridge.settings import Settings, load_settings
 from tonebridge.storage.migrate import upgrade
 from tonebridge.topics.admin import create_topics
 
@@ -41,28 +44,64 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def served_api(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app under uvicorn on a free port, with its own SQLite database and topics."""
+    """``tonebridge api`` in a subprocess (its own SQLite database and topics).
+
+    A process, not a thread: the app's Kafka clients would otherwise touch the global
+    ``random`` while Hypothesis generates, which Hypothesis reports as a misuse.
+    """
     data_dir: Path = tmp_path_factory.mktemp("openapi")
     database_url = f"sqlite+aiosqlite:///{data_dir / 'api.db'}"
     upgrade(database_url)
-    app_settings = api_settings_for(
-        broker, uuid.uuid4().hex[:10], data_dir, database_url=database_url
-    )
-    asyncio.run(create_topics(app_settings))
+    settings = api_settings_for(broker, uuid.uuid4().hex[:10], data_dir, database_url=database_url)
+    asyncio.run(create_topics(settings))
     port = free_port()
-    config = uvicorn.Config(
-        create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tonebridge.cli",
+            "api",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=server_env(settings),
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_serving(server, base_url)
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "REDIS_", "KAFKA_"))}
+    return env | {
+        "PYTHONPATH": str(Path.cwd()),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "DATABASE_URL": str(settings.database_url),
+        "DATA_DIR": str(settings.data_dir),
+        "API_ADMIN_KEYS": json.dumps([ADMIN_KEY]),
+        "API_INGEST_KEYS": json.dumps([INGEST_KEY]),
+        "API_RATE_LIMIT_PER_MINUTE": "100000",
+    }
+
+
+def wait_until_serving(server: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, f"tonebridge api exited with {server.returncode}"
+        assert time.monotonic() < deadline, "tonebridge api did not start within 60 s"
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
 
 
 # The spec does not depend on settings, so operations are known at collection time.
