@@ -27,6 +27,8 @@ Send `Authorization: Bearer <key>`: `ingest` keys may post feedback and outcomes
 keys everything. POSTs accept an `Idempotency-Key` header: a retry with the same key and body
 gets the first response back (`Idempotent-Replayed: true`) and acts only once.
 """
+# A full batch (1000 events) is a few MB; anything far larger is refused before it is read.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 _GUARDED: Responses = {
     401: {"description": "Missing or unknown API key."},
     403: {"description": "The API key lacks the scope."},
@@ -54,6 +56,7 @@ def create_app(
         title="tonebridge",
         version="0.1.0",
         description=DESCRIPTION,
+        max_body_size=MAX_BODY_BYTES,
         lifespan=_lifespan(services, database, publisher, owns_store=guard_store is None),
     )
     app.state.services = services

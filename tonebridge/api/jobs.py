@@ -34,14 +34,14 @@ async def submit_job(
     services: ApiServices,
     command: Record,
     *,
-    status_url: str,
+    status_path: str,
     hyperparameters: dict[str, Any],
     config: dict[str, Any] | None = None,
 ) -> JobAccepted:
     """Publish ``command`` (unless its job exists already) and record the pending job."""
     existing = await _existing_job(services, command["command_id"])
     if existing is not None:
-        return _accepted(existing.id, existing.command_id, existing.status, status_url)
+        return _accepted(existing.id, existing.command_id, existing.status, status_path)
     await services.publish(command_topic(command), [command], TRAINING_COMMAND)
     try:
         job, _ = await services.repos.jobs.create_from_command(
@@ -58,8 +58,9 @@ async def submit_job(
         )
     except StoreError as exc:
         log.warning("job %s is on Kafka but not yet in the database: %s", command["job_id"], exc)
-        return _accepted(command["job_id"], command["command_id"], "pending", status_url)
-    return _accepted(job.id, job.command_id, job.status, status_url)
+        return _accepted(command["job_id"], command["command_id"], "pending", status_path)
+    # The trainer may have created the job first; its row is the truth.
+    return _accepted(job.id, job.command_id, job.status, status_path)
 
 
 async def _existing_job(services: ApiServices, command_id: str) -> TrainingJobRecord | None:
@@ -69,7 +70,9 @@ async def _existing_job(services: ApiServices, command_id: str) -> TrainingJobRe
         return None
 
 
-def _accepted(job_id: str, command_id: str, status: str, url: str) -> JobAccepted:
+def _accepted(job_id: str, command_id: str, status: str, path: str) -> JobAccepted:
+    """``path`` is the status route with ``{job_id}`` in it."""
+    url = path.format(job_id=job_id)
     return JobAccepted(job_id=job_id, command_id=command_id, status=status, status_url=url)
 
 

@@ -38,6 +38,7 @@ _HEADER_DEPENDENCY = Depends(idempotency_key_header)
 _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body could not be read (not UTF-8 JSON)."},
     409: {"description": "Conflicting state, or a request with this Idempotency-Key in flight."},
+    413: {"description": "The body is larger than the API accepts (8 MiB)."},
 }
 
 

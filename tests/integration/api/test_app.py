@@ -60,3 +60,10 @@ async def test_readyz_is_503_when_the_database_is_unreachable(api_settings: Sett
     checks = response.json()["checks"]
     assert checks["broker"] == "ok"
     assert checks["database"] != "ok"
+
+
+async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) -> None:
+    huge = b'{"events": [' + b" " * (9 * 1024 * 1024) + b"]}"
+    headers = {**INGEST, "Content-Type": "application/json"}
+    response = await client.post("/feedback", content=huge, headers=headers)
+    assert response.status_code == 413

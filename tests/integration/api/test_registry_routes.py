@@ -51,7 +51,7 @@ async def test_undeployable_models_are_409(
     client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
 ) -> None:
     previous, production = await production_history(database, f"tone-{unique}")
-    failed = await add_model(database, f"tone-{unique}", "3", metrics={"evaluation_passed": 0.0})
+    failed = await add_model(database, f"tone-{unique}", "3", metrics={"vs_baseline_verdict": -1.0})
     for model, why in (
         (production, "already in production"),
         (previous, "archived"),
@@ -85,3 +85,13 @@ async def test_rollback_needs_production_and_a_predecessor(
         assert response.status_code == 409
         assert why in response.json()["detail"]
     assert await read_topic(api_settings, MODEL_COMMANDS_TOPIC) == []
+
+
+async def test_a_tie_or_a_win_against_the_baseline_may_deploy(
+    client: httpx.AsyncClient, database: Database, unique: str
+) -> None:
+    for version, verdict in (("1", 0.0), ("2", 1.0)):
+        model = await add_model(
+            database, f"tone-{unique}", version, metrics={"vs_baseline_verdict": verdict}
+        )
+        assert (await client.post(f"/models/{model.id}/deploy", headers=ADMIN)).status_code == 202

@@ -4,8 +4,11 @@ import json
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from tests.integration.api.helpers import ADMIN, add_model, read_topic
+from tests.integration.api.helpers import ADMIN, ADMIN_KEY, add_model, read_topic
+from tonebridge.api.auth import Authenticator
+from tonebridge.api.commands import command_id_for
 from tonebridge.settings import Settings
 from tonebridge.storage.db import Database
 from tonebridge.storage.training_jobs import TrainingJobRepository
@@ -170,3 +173,20 @@ async def test_a_retried_request_names_the_same_job_and_queues_one_command(
     other = await client.post("/train", json={**TRAIN, "method": "kto"}, headers=headers)
     assert other.status_code == 422
     assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+async def test_a_job_the_trainer_already_made_for_the_command_is_answered(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database
+) -> None:
+    admin = Authenticator([SecretStr(ADMIN_KEY)]).identify(ADMIN_KEY)
+    assert admin is not None
+    command_id = command_id_for(admin, "made-by-trainer", "/train")
+    job, _ = await TrainingJobRepository(database).create_from_command(
+        command_id=command_id, kind="sft", base_model="local/tiny-llama"
+    )
+    headers = {**ADMIN, "Idempotency-Key": "made-by-trainer"}
+    response = await client.post("/train", json=TRAIN, headers=headers)
+    assert response.status_code == 202
+    assert response.json()["job_id"] == job.id != command_id
+    assert response.json()["status_url"] == f"/train/{job.id}/status"
+    assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []  # not sent twice

@@ -70,5 +70,5 @@ async def _evaluate(
         reason=request.reason,
     )
     config = {"baseline_model_id": request.baseline_model_id}
-    url = f"/train/{command_id}/status"
-    return await submit_job(services, command, status_url=url, hyperparameters={}, config=config)
+    url = "/train/{job_id}/status"
+    return await submit_job(services, command, status_path=url, hyperparameters={}, config=config)

@@ -30,7 +30,8 @@ from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC
 router = APIRouter(prefix="/models", tags=["registry"], route_class=IdempotentRoute)
 _NOT_FOUND: Responses = {404: {"description": "Unknown model."}}
 _CONFLICT: Responses = {409: {"description": "The model is not in a state that allows this."}}
-EVALUATION_PASSED = "evaluation_passed"
+# The trainer's evaluation against the baseline: 1 better, 0 tie, -1 significantly worse.
+VERDICT = "vs_baseline_verdict"
 
 
 @router.get("", summary="Registered model versions, newest first")
@@ -104,8 +105,12 @@ def deploy_refusal(model: ModelRecord) -> str | None:
         return f"model {model.id!r} is already in production"
     if model.status == "archived":
         return f"model {model.id!r} is archived; roll back to reach an earlier version"
-    if model.metrics.get(EVALUATION_PASSED) in (0, 0.0, False):
-        return f"model {model.id!r} failed its evaluation; it cannot be deployed"
+    verdict = model.metrics.get(VERDICT)
+    if isinstance(verdict, int | float) and verdict < 0:
+        return (
+            f"model {model.id!r} failed its evaluation: significantly worse than its "
+            "baseline (vs_baseline_verdict < 0); it cannot be deployed"
+        )
     return None
 
 

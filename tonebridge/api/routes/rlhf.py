@@ -39,8 +39,8 @@ async def start_rlhf(
         config=options,
         reason=body.reason,
     )
-    url = f"/rlhf/{command_id}/status"
-    return await submit_job(services, command, status_url=url, hyperparameters=options)
+    url = "/rlhf/{job_id}/status"
+    return await submit_job(services, command, status_path=url, hyperparameters=options)
 
 
 @router.get("/{job_id}/status", responses=_ERRORS, summary="An RLHF job's state and progress")

@@ -41,8 +41,10 @@ async def start_training(
         config=body.hyperparameters,
         reason=body.reason,
     )
-    url = f"/train/{command_id}/status"
-    return await submit_job(services, command, status_url=url, hyperparameters=body.hyperparameters)
+    url = "/train/{job_id}/status"
+    return await submit_job(
+        services, command, status_path=url, hyperparameters=body.hyperparameters
+    )
 
 
 @router.get("/{job_id}/status", responses=_ERRORS, summary="A job's state and progress")
