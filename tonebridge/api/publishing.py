@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from tonebridge.avro.codec import Record
-from tonebridge.client.producer import EventProducer, ProducerConfig
+from tonebridge.client import EventProducer, ProducerConfig
 from tonebridge.settings import Settings
 from tonebridge.topics.spec import TopicSpec
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.samples import sample
 from tonebridge.broker import EmbeddedBroker
-from tonebridge.client.producer import EventProducer, ProducerConfig
+from tonebridge.client import EventProducer, ProducerConfig
 from tonebridge.client.watch import ModelEvent, ModelWatch, watch_models
 from tonebridge.settings import Settings, load_settings
 from tonebridge.topics.admin import create_topics

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tests.support.samples import sample
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.cli import app
-from tonebridge.client.producer import EventProducer, ProducerConfig
+from tonebridge.client import EventProducer, ProducerConfig
 from tonebridge.client.watch_cli import load_position, save_position
 from tonebridge.settings import get_settings, load_settings
 from tonebridge.topics.admin import create_topics
