@@ -7,26 +7,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as redis
 
-from tests.integration.api.helpers import api_settings_for, running_client
+from tests.integration.api.helpers import (
+    REDIS_HOST,
+    REDIS_PORT,
+    api_settings_for,
+    drop_redis_prefix,
+    running_client,
+)
 from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, RedisGuardStore
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.settings import Settings
 from tonebridge.storage.db import Database
 from tonebridge.topics.admin import create_topics
-
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-
-
-async def drop_redis_prefix(prefix: str) -> None:
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])

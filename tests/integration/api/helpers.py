@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tonebridge.api.app import create_app
@@ -19,6 +20,7 @@ from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.spec import TopicSpec
 
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 ADMIN_KEY, INGEST_KEY = "admin-key-for-tests", "ingest-key-for-tests"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 INGEST = {"Authorization": f"Bearer {INGEST_KEY}"}
@@ -108,3 +110,13 @@ async def production_history(database: Database, name: str) -> tuple[ModelRecord
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
     positions = [await consumer.position(tp) for tp in ends]
     return any(position < end for position, end in zip(positions, ends.values(), strict=True))
+
+
+async def drop_redis_prefix(prefix: str) -> None:
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api.helpers import ADMIN, INGEST, api_settings_for, running_client
-from tonebridge.api.guard_store import GuardStore
+from tests.integration.api.helpers import (
+    ADMIN,
+    INGEST,
+    REDIS_HOST,
+    REDIS_PORT,
+    api_settings_for,
+    drop_redis_prefix,
+    running_client,
+)
+from tonebridge.api.guard_store import GuardStore, RedisGuardStore
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.storage.db import Database
 
@@ -36,3 +44,26 @@ async def test_without_keys_on_loopback_everything_is_open(
     async with running_client(settings, database) as client:
         assert (await client.get("/models")).status_code == 200
         assert (await client.get("/models", headers=ADMIN)).status_code == 200
+
+
+async def test_api_instances_share_limits_through_redis(
+    broker: EmbeddedBroker, unique: str, tmp_path: Path, database: Database
+) -> None:
+    settings = api_settings_for(broker, unique, tmp_path, api_rate_limit_per_minute=2)
+    prefix = f"tonebridge-test:{unique}:"
+    first_store = RedisGuardStore(REDIS_HOST, REDIS_PORT, prefix)
+    second_store = RedisGuardStore(REDIS_HOST, REDIS_PORT, prefix)
+    try:
+        async with (
+            running_client(settings, database, guard_store=first_store) as first,
+            running_client(settings, database, guard_store=second_store) as second,
+        ):
+            codes = [
+                (await client.get("/models", headers=ADMIN)).status_code
+                for client in (first, second, first)
+            ]
+    finally:
+        await first_store.close()
+        await second_store.close()
+        await drop_redis_prefix(prefix)
+    assert codes == [200, 200, 429]
