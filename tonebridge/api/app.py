@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
@@ -14,7 +15,7 @@ from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
 from tonebridge.api.probes import broker_probe, database_probe
 from tonebridge.api.routes import abtest, evaluation, feedback, health, registry, rlhf, training
-from tonebridge.api.services import ApiServices, Publisher
+from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader, Publisher
 from tonebridge.settings import Settings, get_settings
 from tonebridge.storage.db import Database
 
@@ -43,11 +44,12 @@ def create_app(
     database: Database | None = None,
     publisher: Publisher | None = None,
     guard_store: GuardStore | None = None,
+    views: AgentViews | None = None,
 ) -> FastAPI:
     """Build the app; raises ConfigError when it would serve without keys off loopback.
 
-    ``database`` and ``publisher`` are opened from ``settings`` when the app starts unless
-    given (then the caller closes them).
+    ``database``, ``publisher`` and the agents' ``views`` are opened from ``settings`` when
+    the app starts unless given (then the caller closes them).
     """
     settings = settings or get_settings()
     services = ApiServices.build(settings, guard_store)
@@ -57,7 +59,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         max_body_size=MAX_BODY_BYTES,
-        lifespan=_lifespan(services, database, publisher, owns_store=guard_store is None),
+        lifespan=_lifespan(services, database, publisher, views, owns_store=guard_store is None),
     )
     app.state.services = services
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
@@ -72,6 +74,7 @@ def _lifespan(
     services: ApiServices,
     database: Database | None,
     publisher: Publisher | None,
+    views: AgentViews | None,
     *,
     owns_store: bool,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -82,6 +85,8 @@ def _lifespan(
                 stack.push_async_callback(services.guard_store.close)
             services.database = database or await _open_database(services.settings, stack)
             services.publisher = publisher or await _open_publisher(services.settings, stack)
+            opened = views or await _open_views(services.settings, stack)
+            services.feedback_stats, services.ab_tests = opened.feedback_stats, opened.ab_tests
             services.probes["database"] = database_probe(services.database)
             services.probes["broker"] = broker_probe(services.settings)
             services.probes["guard_store"] = services.guard_store.ping
@@ -102,3 +107,22 @@ async def _open_publisher(settings: Settings, stack: AsyncExitStack) -> Publishe
     from tonebridge.api.publishing import ProducerPublisher
 
     return await stack.enter_async_context(ProducerPublisher(settings))
+
+
+@dataclass(frozen=True)
+class AgentViews:
+    """What the API reads of the stream agents' state."""
+
+    feedback_stats: FeedbackStatsReader
+    ab_tests: ABTestReader
+
+
+async def _open_views(settings: Settings, stack: AsyncExitStack) -> AgentViews:
+    # Imported here: the views pull in the agents' faust app, which the API needs only now.
+    from tonebridge.agents.views import ABTestsView, FeedbackStatsView
+
+    stats, tests = FeedbackStatsView(settings), ABTestsView(settings)
+    for view in (stats, tests):
+        await view.start()
+        stack.push_async_callback(view.stop)
+    return AgentViews(stats, tests)

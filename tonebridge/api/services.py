@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tonebridge.api.auth import Authenticator
 from tonebridge.api.guard_store import GuardStore, open_guard_store
@@ -32,6 +32,22 @@ class Publisher(Protocol):
     """Puts records on a topic and returns once the broker acknowledged all of them."""
 
     async def publish(self, spec: TopicSpec, records: Sequence[Record]) -> None: ...
+
+
+class FeedbackStatsReader(Protocol):
+    """The feedback agent's rolling statistics (``tonebridge.agents.views``)."""
+
+    def model(self, model_id: str, now_ms: int | None = None) -> dict[str, Any] | None: ...
+
+    def models(self) -> list[str]: ...
+
+    async def sync(self, timeout_s: float = 2.0) -> None: ...
+
+
+class ABTestReader(Protocol):
+    """The A/B agent's live state of each test (``tonebridge.agents.views``)."""
+
+    def test(self, test_id: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ class ApiServices:
     # Set by the app's lifespan (or given to create_app):
     publisher: Publisher | None = None
     database: Database | None = None
+    feedback_stats: FeedbackStatsReader | None = None
+    ab_tests: ABTestReader | None = None
     # name -> a check that raises when that dependency does not answer (for /readyz)
     probes: dict[str, Probe] = field(default_factory=dict)
 

@@ -55,7 +55,7 @@ async def ab_test_results(test_id: TestId, services: Services, _: Admin) -> ABTe
         metrics=test.success_metrics,
         winner_model_id=test.winner,
         verdict=test.results,
-        live=None,
+        live=services.ab_tests.test(test_id) if services.ab_tests else None,
         created_at=test.created_at,
         completed_at=test.completed_at,
     )

@@ -89,3 +89,15 @@ class IngestAccepted(BaseModel):
 
     accepted: int
     event_ids: list[str]
+
+
+class ModelStats(BaseModel):
+    """Windowed summaries (``all_time``, ``last_hour``, ``last_day``: count, mean rating,
+    correction rate, ...), windows ending at the newest event (event time)."""
+
+    overall: dict[str, Any]
+    by_type: dict[str, dict[str, Any]] = Field(description="Per transformation type.")
+
+
+class FeedbackStats(BaseModel):
+    models: dict[str, ModelStats]
