@@ -2,9 +2,9 @@
 
 Validation errors keep FastAPI's ``detail`` list (``loc`` names the field) and add a one-line
 ``message`` such as ``body.rating: Input should be less than or equal to 5``. tonebridge
-errors map by kind: not found 404, conflict 409, unsupported model or an event that does
-not fit its Avro schema 422, broker or database
-trouble 503 with ``Retry-After`` (retrying can help).
+errors map by kind: not found 404, conflict or violated constraint 409, unsupported model or
+an event that does not fit its Avro schema 422 (in the same validation shape), broker or
+database trouble 503 with ``Retry-After`` (retrying can help).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from tonebridge.errors import (
     BrokerError,
     ConflictError,
+    IntegrityError,
     NotFoundError,
     ProduceError,
     SchemaValidationError,
@@ -31,6 +32,7 @@ from tonebridge.errors import (
 _STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
+    (IntegrityError, 409),
     (UnsupportedModelError, 422),
     (SchemaValidationError, 422),  # e.g. text that is not valid UTF-8 cannot be encoded
     (ProduceError, 503),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Body
@@ -12,10 +13,11 @@ from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.abtest import ABTestAccepted, ABTestRequest, ABTestResults
 from tonebridge.api.schemas.training import StopRequest
 from tonebridge.api.services import ApiServices
-from tonebridge.errors import ConflictError, NotFoundError
+from tonebridge.errors import ConflictError, NotFoundError, StoreError
 from tonebridge.storage.records import ABTestRecord
 from tonebridge.topics.abtest import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ab-test", tags=["ab-tests"], route_class=IdempotentRoute)
 _ERRORS: Responses = {404: {"description": "Unknown A/B test or model."}}
 
@@ -29,19 +31,15 @@ async def start_ab_test(
         await services.repos.models.get(arm.model_id)
     test_id = command_id_for(principal, key, "/ab-test")
     existing = await _find(services, test_id)
-    if existing is None:
-        command = ab_test_command(test_id, "create", **_create_fields(body))
-        await services.publish(ABTEST_COMMANDS_TOPIC, [command], AB_TEST_COMMAND)
-        existing, _ = await services.repos.ab_tests.create(
-            name=body.name,
-            model_a_id=body.arms[0].model_id,
-            model_b_id=body.arms[1].model_id,
-            arms=[arm.model_dump() for arm in body.arms],
-            success_metrics=[metric.model_dump() for metric in body.metrics],
-            config=_config(body),
-            test_id=test_id,
-        )
-    return _accepted(existing, test_id)
+    if existing is not None:
+        return _accepted(test_id, existing.status)
+    command = ab_test_command(test_id, "create", **_create_fields(body))
+    await services.publish(ABTEST_COMMANDS_TOPIC, [command], AB_TEST_COMMAND)
+    try:
+        await _record(services, body, test_id)
+    except StoreError as exc:  # the agent runs the test from the command all the same
+        log.warning("A/B test %s is on Kafka but not in the database: %s", test_id, exc)
+    return _accepted(test_id, "active")
 
 
 @router.get("/{test_id}/results", responses=_ERRORS, summary="An A/B test's state and verdict")
@@ -109,8 +107,18 @@ async def _find(services: ApiServices, test_id: str) -> ABTestRecord | None:
         return None
 
 
-def _accepted(test: ABTestRecord, command_id: str) -> ABTestAccepted:
-    url = f"/ab-test/{test.id}/results"
-    return ABTestAccepted(
-        test_id=test.id, command_id=command_id, status=test.status, results_url=url
+async def _record(services: ApiServices, body: ABTestRequest, test_id: str) -> None:
+    await services.repos.ab_tests.create(
+        name=body.name,
+        model_a_id=body.arms[0].model_id,
+        model_b_id=body.arms[1].model_id,
+        arms=[arm.model_dump() for arm in body.arms],
+        success_metrics=[metric.model_dump() for metric in body.metrics],
+        config=_config(body),
+        test_id=test_id,
     )
+
+
+def _accepted(test_id: str, status: str) -> ABTestAccepted:
+    url = f"/ab-test/{test_id}/results"
+    return ABTestAccepted(test_id=test_id, command_id=test_id, status=status, results_url=url)
