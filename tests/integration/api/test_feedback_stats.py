@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from tonebridge.agents.app import FEEDBACK_TABLE, changelog_topic
 
 from tests.integration.api.helpers import ADMIN, INGEST, running_client
 from tonebridge.agents import model_feedback
+from tonebridge.agents.app import FEEDBACK_TABLE, changelog_topic
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
 from tonebridge.storage.db import Database
