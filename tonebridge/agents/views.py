@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tonebridge.agents import ab_state, model_feedback
-from tonebridge.agents.ab_state import TestState
+from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic
 from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.errors import BrokerError
@@ -129,11 +129,11 @@ class FeedbackStatsView(TableView[ModelFeedback]):
         return self.keys()
 
 
-class ABTestsView(TableView[TestState]):
+class ABTestsView(TableView[ABTestState]):
     """Every A/B test the worker knows: spec, status, per-arm results and verdict."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, ABTEST_TABLE, TestState.from_json)
+        super().__init__(settings, ABTEST_TABLE, ABTestState.from_json)
 
     def test(self, test_id: str) -> dict[str, Any] | None:
         state = self.get(test_id)
