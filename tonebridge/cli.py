@@ -76,6 +76,30 @@ def db_current(url: UrlOption = None) -> None:
     typer.echo(asyncio.run(migrate.current_revision(url)) or "base (empty database)")
 
 
+topics_app = typer.Typer(help="Kafka topics.")
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the broker")] = 60.0,
+) -> None:
+    """Create every tonebridge topic that does not exist yet (safe to run again)."""
+    import asyncio
+
+    from tonebridge.settings import load_settings
+    from tonebridge.topics.admin import create_topics
+
+    settings = load_settings()
+    report = asyncio.run(create_topics(settings, timeout_s=timeout))
+    for name in report.created:
+        typer.echo(f"created  {name}")
+    for name in report.existing:
+        typer.echo(f"exists   {name}")
+    for name, wanted, actual in report.mismatched:
+        typer.echo(f"warning: {name} has {actual} partitions, expected {wanted}", err=True)
+
+
 def main() -> None:
     """Entry point: turn tonebridge errors into a message and exit status 2."""
     try:

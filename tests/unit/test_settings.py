@@ -54,3 +54,13 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.lora_r = 4  # type: ignore[misc]
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from tonebridge.settings import Settings
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}" not in readme]
+    assert missing == []

@@ -1,1 +1,7 @@
 """Producer and consumer SDKs for applications and downstream inference services."""
+
+from tonebridge.client.config import ProducerConfig, ProducerStats
+from tonebridge.client.producer import EventProducer
+from tonebridge.client.sync import SyncEventProducer
+
+__all__ = ["EventProducer", "ProducerConfig", "ProducerStats", "SyncEventProducer"]

@@ -1,0 +1,152 @@
+"""Round trips for every schema, and every way a payload can be wrong raising DecodeError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support.avro_strategies import records
+from tests.support.samples import sample
+from tonebridge.avro.codec import (
+    BATCH,
+    HEADER_LEN,
+    MAGIC,
+    REGISTRY,
+    decode,
+    decode_message,
+    encode,
+    encode_batch,
+    split_message,
+)
+from tonebridge.errors import DecodeError, SchemaValidationError, UnknownSchemaError
+
+NAMES = sorted(REGISTRY.by_name)
+EVENTS = [name for name in NAMES if name != BATCH]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_every_schema_round_trips(name: str, data: st.DataObject) -> None:
+    record = data.draw(records(REGISTRY.latest(name).parsed))
+    decoded = decode(encode(name, record))
+    assert decoded.name == name
+    assert decoded.writer_version == max(REGISTRY.by_name[name])
+    assert decoded.record == record
+
+
+@st.composite
+def encoded_events(draw: st.DrawFn) -> tuple[list[str], list[Any], list[bytes]]:
+    names = draw(st.lists(st.sampled_from(EVENTS), min_size=1, max_size=6))
+    values = [draw(records(REGISTRY.latest(n).parsed)) for n in names]
+    return names, values, [encode(n, v) for n, v in zip(names, values, strict=True)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=encoded_events())
+def test_a_batch_of_mixed_events_round_trips(
+    events: tuple[list[str], list[Any], list[bytes]],
+) -> None:
+    names, values, encoded = events
+    message = encode_batch(encoded)
+    assert split_message(message) == encoded
+    decoded = decode_message(message)
+    assert [d.name for d in decoded] == names
+    assert [d.record for d in decoded] == values
+
+
+def test_a_single_event_message_is_its_own_batch() -> None:
+    payload = encode("FeedbackEvent", sample("FeedbackEvent"))
+    assert split_message(payload) == [payload]
+    assert [d.record for d in decode_message(payload)] == [sample("FeedbackEvent")]
+
+
+@settings(max_examples=200)
+@given(garbage=st.binary(max_size=200))
+def test_garbage_raises_decode_error(garbage: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_message(garbage)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_truncation_raises_decode_error(name: str) -> None:
+    payload = encode(name, sample(name))
+    for length in range(len(payload)):
+        with pytest.raises(DecodeError):
+            decode(payload[:length])
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_truncated_random_events_raise_decode_error(data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(EVENTS))
+    payload = encode(name, data.draw(records(REGISTRY.latest(name).parsed)))
+    length = data.draw(st.integers(0, len(payload) - 1))
+    with pytest.raises(DecodeError):
+        decode(payload[:length])
+
+
+def test_unknown_fingerprint_raises_unknown_schema_error() -> None:
+    payload = encode("FeedbackEvent", sample("FeedbackEvent"))
+    forged = MAGIC + bytes(8) + payload[HEADER_LEN:]
+    with pytest.raises(UnknownSchemaError, match="unknown writer schema"):
+        decode(forged)
+
+
+def test_wrong_marker_raises_decode_error() -> None:
+    payload = encode("FeedbackEvent", sample("FeedbackEvent"))
+    with pytest.raises(DecodeError, match="marker"):
+        decode(b"\x00\x01" + payload[2:])
+
+
+@pytest.mark.parametrize("extra", [b"\x00", b"trailing bytes"])
+def test_trailing_bytes_raise_decode_error(extra: bytes) -> None:
+    payload = encode("ModelCommand", sample("ModelCommand"))
+    with pytest.raises(DecodeError, match="trailing"):
+        decode(payload + extra)
+
+
+def test_wrong_expected_type_raises_schema_validation_error() -> None:
+    payload = encode("FeedbackEvent", sample("FeedbackEvent"))
+    with pytest.raises(SchemaValidationError, match="expected a InferenceOutcome"):
+        decode(payload, expect="InferenceOutcome")
+    with pytest.raises(SchemaValidationError):
+        decode_message(encode_batch([payload]), expect="InferenceOutcome")
+
+
+def test_a_batch_with_one_bad_event_raises() -> None:
+    good = encode("FeedbackEvent", sample("FeedbackEvent"))
+    with pytest.raises(DecodeError):
+        decode_message(encode_batch([good, good[:-3]]))
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"model_id": None}, "model_id"),
+        ({"rating": "5"}, "rating"),
+        ({"rating": 2**40}, "rating"),
+        ({"metadata": {"a": 1}}, "metadata"),
+        ({"input_text": b"bytes"}, "input_text"),
+        ({"event_time": "yesterday"}, "event_time"),
+    ],
+)
+def test_a_record_that_does_not_fit_raises_on_encode(change: dict[str, Any], why: str) -> None:
+    record = sample("FeedbackEvent") | change
+    with pytest.raises(SchemaValidationError, match=why):
+        encode("FeedbackEvent", record)
+
+
+def test_a_missing_required_field_raises_on_encode() -> None:
+    record = sample("FeedbackEvent")
+    del record["user_id"]
+    with pytest.raises(SchemaValidationError, match="user_id"):
+        encode("FeedbackEvent", record)
+
+
+def test_an_unknown_schema_name_raises_on_encode() -> None:
+    with pytest.raises(UnknownSchemaError):
+        encode("NoSuchEvent", {})

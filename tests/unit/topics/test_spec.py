@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from tests.support.samples import sample
+from tonebridge.avro.codec import decode
+from tonebridge.errors import SchemaValidationError
+from tonebridge.settings import load_settings
+from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC, MODEL_REGISTERED
+from tonebridge.topics.spec import TopicSpec, event_header, field, partition_for
+
+
+def test_names_carry_the_prefix_and_partitions_default_from_settings() -> None:
+    spec = TopicSpec("tonebridge.x.v1", ("FeedbackEvent",), field("model_id"))
+    fixed = TopicSpec("tonebridge.y.v1", ("FeedbackEvent",), field("model_id"), partitions=1)
+    settings = load_settings(kafka_topic_prefix="test-abc.", kafka_topic_partitions=6)
+    assert spec.name(settings) == "test-abc.tonebridge.x.v1"
+    assert spec.partition_count(settings) == 6
+    assert fixed.partition_count(settings) == 1
+
+
+def test_encode_gives_key_value_and_event_id() -> None:
+    record = sample("ModelChanged")
+    message = MODEL_EVENTS_TOPIC.encode(record, MODEL_CHANGED)
+    assert message.key == b"tone-formal"
+    assert message.event_id == record["event_id"]
+    assert decode(message.value, expect=MODEL_CHANGED).record == record
+
+
+def test_a_topic_with_two_record_types_needs_to_be_told_which() -> None:
+    with pytest.raises(SchemaValidationError, match="say which"):
+        MODEL_EVENTS_TOPIC.encode(sample("ModelRegistered"))
+    with pytest.raises(SchemaValidationError, match="say which"):
+        MODEL_EVENTS_TOPIC.encode(sample("FeedbackEvent"), "FeedbackEvent")
+    assert MODEL_EVENTS_TOPIC.encode(sample(MODEL_REGISTERED), MODEL_REGISTERED).key
+
+
+def test_a_record_without_its_key_is_refused() -> None:
+    spec = TopicSpec("tonebridge.x.v1", ("FeedbackEvent",), field("session_id"))
+    with pytest.raises(SchemaValidationError, match="no value for its key"):
+        spec.encode(sample("FeedbackEvent") | {"session_id": None})
+    with pytest.raises(SchemaValidationError, match="no value for its key"):
+        spec.encode(sample("FeedbackEvent") | {"session_id": ""})
+
+
+def test_a_record_that_does_not_fit_is_refused() -> None:
+    spec = TopicSpec("tonebridge.x.v1", ("FeedbackEvent",), field("model_id"))
+    with pytest.raises(SchemaValidationError, match="rating"):
+        spec.encode(sample("FeedbackEvent") | {"rating": "five"})
+
+
+@pytest.mark.parametrize("key", [b"tone-formal-1", b"ab-0", b"", "é🙂".encode()])
+@pytest.mark.parametrize("partitions", [1, 4, 7])
+def test_partition_for_matches_the_producers_partitioner(key: bytes, partitions: int) -> None:
+    expected = DefaultPartitioner()(key, list(range(partitions)), [])
+    assert partition_for(key, partitions) == expected
+
+
+def test_event_header_fills_a_uuid_and_now_in_utc() -> None:
+    before = datetime.now(UTC)
+    header = event_header()
+    assert len(header["event_id"]) == 36
+    assert header["event_id"] != event_header()["event_id"]
+    assert before - timedelta(milliseconds=1) <= header["event_time"] <= datetime.now(UTC)
+    assert header["event_time"].tzinfo is UTC
+    assert header["event_time"].microsecond % 1000 == 0
+
+
+def test_event_header_keeps_given_values_and_refuses_naive_times() -> None:
+    at = datetime(2025, 1, 2, 3, 4, tzinfo=timezone(timedelta(hours=2)))
+    assert event_header("id-1", at) == {"event_id": "id-1", "event_time": at}
+    with pytest.raises(SchemaValidationError, match="timezone-aware"):
+        event_header(None, datetime(2025, 1, 2))  # noqa: DTZ001 - the point of the test
