@@ -30,8 +30,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tonebridge.errors import ConfigError
@@ -86,6 +88,18 @@ class PromotionPolicy(BaseModel):
 
 
 DEFAULT_POLICY = PromotionPolicy()
+
+
+def load_promotion(path: Path | None) -> PromotionPolicy:
+    """The ``promotion`` section of a policies file (the default policy without a file)."""
+    if path is None:
+        return DEFAULT_POLICY
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"cannot read the promotion policy from {path}: {exc}"
+        raise ConfigError(msg) from exc
+    return parse_promotion(data)
 
 
 def parse_promotion(data: Mapping[str, Any] | None) -> PromotionPolicy:

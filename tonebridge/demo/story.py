@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tonebridge.agents.promotion_policy import TREATMENT, is_promotion_test
+from tonebridge.stats import moments, proportion
+from tonebridge.stats.abtest import ABState
 
 Record = Mapping[str, Any]
 
@@ -91,6 +93,25 @@ class Story:
     def set_base(self, model_id: str) -> None:
         self.base_model_id = self.production = model_id
         self.labels[model_id] = "base"
+
+    def observe_test(self, state: ABState) -> None:
+        """The A/B agent's current statistics of the promotion test (from its table)."""
+        self.arms = {arm: _arm_live(s) for arm, s in state.arms.items()}
+        self.p_values = {
+            f"{arm}/{metric}": bound.p_value
+            for arm, bounds in state.bounds.items()
+            for metric, bound in bounds.items()
+        }
+
+
+def _arm_live(state: Any) -> ArmLive:
+    success = state.binary.get("success")
+    rating = state.continuous.get("rating")
+    return ArmLive(
+        state.assigned,
+        proportion.result(success).rate if success is not None else None,
+        moments.result(rating).mean if rating is not None else None,
+    )
 
 
 def _training_command(story: Story, record: Record, at_s: float) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from tonebridge.agents.promotion_policy import (
     Skip,
     StartTest,
     judge_candidate,
+    load_promotion,
     on_registered,
     on_verdict,
     parse_promotion,
@@ -207,3 +209,20 @@ def test_the_promotion_section_is_read_with_defaults_for_what_it_leaves_out() ->
 def test_a_bad_promotion_section_is_a_config_error(section: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match="invalid promotion policy"):
         parse_promotion({"promotion": section})
+
+
+def test_the_demo_policy_files_hold_valid_promotion_sections() -> None:
+    from tonebridge.demo.options import POLICY_FILE, QUICK_POLICY_FILE, packaged_policy
+
+    full = load_promotion(packaged_policy(POLICY_FILE))
+    quick = load_promotion(packaged_policy(QUICK_POLICY_FILE))
+    assert quick.min_samples < full.min_samples
+    assert load_promotion(None) == DEFAULT_POLICY
+
+
+def test_an_unreadable_policy_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_promotion(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("promotion: [unclosed")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_promotion(tmp_path / "bad.yaml")

@@ -161,3 +161,28 @@ def test_the_display_shows_stats_progress_and_arms() -> None:
 def test_plain_lines_carry_the_time() -> None:
     assert plain_line(65.2, "hello") == "[ 1m05s] hello"
     assert duration(59.6) == "1m00s"
+
+
+def test_live_arms_and_running_p_values_come_from_the_ab_agents_state() -> None:
+    from tonebridge.stats import abtest
+    from tonebridge.stats.arms import observation_from_outcome
+    from tonebridge.stats.decide import evaluate
+    from tonebridge.stats.spec import spec_from_command
+
+    spec = spec_from_command(
+        {**ab_create(), "min_samples": 5,
+         "metrics": [{"name": "success", "kind": "binary"}, {"name": "rating", "kind": "continuous"}]}
+    )  # fmt: skip
+    events = [
+        (arm, observation_from_outcome({"success": ok, "metrics": {"rating": r}}, spec.metrics))
+        for arm, ok, r in [(CONTROL, False, 1.0), (CONTROL, True, 2.0), (TREATMENT, True, 4.0)]
+    ]
+    state = abtest.add_many(abtest.initial(spec), events)
+    story = Story()
+    story.observe_test(state)
+    assert story.arms == {CONTROL: ArmLive(2, 0.5, 1.5), TREATMENT: ArmLive(1, 1.0, 4.0)}
+    assert story.p_values == {}  # no look yet: no bounds
+    looked, _ = evaluate(spec, state)
+    story.observe_test(looked)
+    assert set(story.p_values) == {f"{TREATMENT}/success", f"{TREATMENT}/rating"}
+    assert all(0.0 <= p <= 1.0 for p in story.p_values.values())
