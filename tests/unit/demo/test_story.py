@@ -169,18 +169,17 @@ def test_live_arms_and_running_p_values_come_from_the_ab_agents_state() -> None:
     from tonebridge.stats.decide import evaluate
     from tonebridge.stats.spec import spec_from_command
 
-    spec = spec_from_command(
-        {**ab_create(), "min_samples": 5,
-         "metrics": [{"name": "success", "kind": "binary"}, {"name": "rating", "kind": "continuous"}]}
-    )  # fmt: skip
+    metrics = [{"name": "success", "kind": "binary"}, {"name": "rating", "kind": "continuous"}]
+    spec = spec_from_command({**ab_create(), "min_samples": 2, "metrics": metrics})
     events = [
         (arm, observation_from_outcome({"success": ok, "metrics": {"rating": r}}, spec.metrics))
-        for arm, ok, r in [(CONTROL, False, 1.0), (CONTROL, True, 2.0), (TREATMENT, True, 4.0)]
-    ]
+        for arm, ok, r in [(CONTROL, False, 1.0), (CONTROL, True, 2.0), (TREATMENT, True, 4.0),
+                           (TREATMENT, False, 3.0)]
+    ]  # fmt: skip
     state = abtest.add_many(abtest.initial(spec), events)
     story = Story()
     story.observe_test(state)
-    assert story.arms == {CONTROL: ArmLive(2, 0.5, 1.5), TREATMENT: ArmLive(1, 1.0, 4.0)}
+    assert story.arms == {CONTROL: ArmLive(2, 0.5, 1.5), TREATMENT: ArmLive(2, 0.5, 3.5)}
     assert story.p_values == {}  # no look yet: no bounds
     looked, _ = evaluate(spec, state)
     story.observe_test(looked)
