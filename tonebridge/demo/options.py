@@ -18,6 +18,7 @@ def packaged_policy(name: str) -> Path:
 @dataclass(frozen=True)
 class DemoOptions:
     data_dir: Path
+    cache_dir: Path  # the tiny base model, built once and reused by later runs
     keep: bool = False  # reuse the data dir instead of starting afresh
     plain: bool = False  # log lines instead of the live display
     policies: Path = packaged_policy(POLICY_FILE)

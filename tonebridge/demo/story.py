@@ -71,6 +71,16 @@ class Story:
         seen = any(model_id in line for _, line in self.watched)
         return model_id if seen else None
 
+    def dead_end(self) -> str | None:
+        """Why the loop can no longer close in this run, if it cannot."""
+        job = self.training
+        if job is not None and job.status in ("failed", "stopped"):
+            return f"training job {job.job_id[:8]} {job.status}: {job.message or 'no reason given'}"
+        verdict = self.verdict
+        if verdict is not None and verdict.get("winner_arm") != TREATMENT:
+            return f"the A/B test ended {verdict['decision']}: production stays as it was"
+        return None
+
     def note(self, at_s: float, text: str) -> str:
         self.timeline.append((at_s, text))
         return text
@@ -84,6 +94,7 @@ class Story:
     def watch(self, record: Record, kind: str, at_s: float) -> str:
         """A downstream ``watch_models`` consumer saw a model event."""
         change = record.get("change") or "registered"
+        self.labels.setdefault(str(record["model_id"]), f"v{record['version']}")
         line = (
             f"downstream watcher: {self.label(record['model_id'])} {change} ({record['model_id']})"
         )
@@ -126,13 +137,15 @@ def _training_command(story: Story, record: Record, at_s: float) -> str | None:
 
 def _training_status(story: Story, record: Record, at_s: float) -> str | None:
     job = story.training
-    if job is None or job.job_id != record["job_id"]:
-        if job is not None and job.status in ("running", "pending"):
-            return None  # the demo follows the first job
+    if job is not None and job.job_id != record["job_id"]:
+        return None  # the demo follows the first job: the one its loop closes on
+    if job is None:
         job = story.training = Training(str(record["job_id"]))
     before = job.status
     job.status, job.message = str(record["status"]), record.get("message")
-    job.step, job.total_steps = int(record["step"]), int(record["total_steps"])
+    # a final status may carry no progress: keep the furthest seen
+    job.step = max(job.step, int(record["step"]))
+    job.total_steps = max(job.total_steps, int(record["total_steps"]))
     job.loss = record.get("loss") if record.get("loss") is not None else job.loss
     if job.status == "running" and job.started_s is None:
         job.started_s = at_s
@@ -148,6 +161,8 @@ def _training_status(story: Story, record: Record, at_s: float) -> str | None:
 def _model_registered(story: Story, record: Record, at_s: float) -> str | None:
     model_id = str(record["model_id"])
     story.labels.setdefault(model_id, f"v{record['version']}")
+    if story.registered is not None:
+        return f"registered {record['name']} {story.label(model_id)} (a later training)"
     story.registered = record
     metrics = record.get("metrics") or {}
     chrf, base = metrics.get("chrf"), metrics.get("baseline_chrf")

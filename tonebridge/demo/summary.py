@@ -22,8 +22,9 @@ def trained_line(story: Story) -> str:
     registered, trigger, job = story.registered, story.trigger, story.training
     if registered is None:
         return "Trained: nothing (no model was registered)"
+    kind = trigger["kind"] if trigger is not None else registered["model_type"]
     line = (
-        f"Trained: {registered['model_type']} {registered['job_id'][:8]} on "
+        f"Trained: {kind} job {registered['job_id'][:8]} on "
         f"{registered['feedback_count']} feedback events "
         f"({_when(registered['feedback_from'])} to {_when(registered['feedback_to'])} UTC)"
     )

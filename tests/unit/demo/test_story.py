@@ -61,7 +61,7 @@ def closed_loop() -> Story:
         ("TrainingStatus", status("pending", 0)),
         ("TrainingStatus", status("running", 4, 2.5)),
         ("TrainingStatus", status("running", 30, 1.1)),
-        ("TrainingStatus", status("completed", 30)),
+        ("TrainingStatus", status("completed", 0)),
         ("ModelRegistered", registered()),
         ("ABTestCommand", ab_create()),
         ("ABTestVerdict", verdict()),
@@ -70,7 +70,7 @@ def closed_loop() -> Story:
     ]
     for at_s, (name, record) in enumerate(events):
         story.apply(name, record, float(at_s * 10))
-    story.watch(changed(), "ModelChanged", 101.0)
+    story.watch({**changed(), "version": "2"}, "ModelChanged", 101.0)
     story.held_out = {"base-id": 0.8, "new": 37.9}
     return story
 
@@ -100,7 +100,7 @@ def test_nothing_is_promoted_until_the_watcher_saw_the_deployment() -> None:
     story.apply("ABTestCommand", ab_create(), 1.0)
     story.apply("ModelChanged", changed(), 2.0)
     assert story.deployed is not None and story.promoted is None
-    story.watch(changed(), "ModelChanged", 3.0)
+    story.watch({**changed(), "version": "2"}, "ModelChanged", 3.0)
     assert story.promoted == "new"
 
 
@@ -123,7 +123,7 @@ def test_a_second_job_does_not_replace_the_running_one() -> None:
 def test_the_summary_tells_what_was_trained_tested_and_gained() -> None:
     lines = summary_lines(closed_loop(), 187.0, 48)
     text = "\n".join(lines)
-    assert "on 312 feedback events (10:00:00 to 10:00:12 UTC)" in text
+    assert "Trained: sft job job-1234 on 312 feedback events (10:00:00 to 10:00:12 UTC)" in text
     assert "requested by policy:demo-corrections" in text
     assert "30 steps in 20s" in text
     assert "held-out chrF 0.7 (parent) -> 38.2" in text and "+30.0..+44.5" in text
@@ -185,3 +185,24 @@ def test_live_arms_and_running_p_values_come_from_the_ab_agents_state() -> None:
     story.observe_test(looked)
     assert set(story.p_values) == {f"{TREATMENT}/success", f"{TREATMENT}/rating"}
     assert all(0.0 <= p <= 1.0 for p in story.p_values.values())
+
+
+def test_later_jobs_and_registrations_do_not_replace_the_first() -> None:
+    story = closed_loop()
+    story.apply("TrainingStatus", {**status("running", 3), "job_id": "second"}, 120.0)
+    story.apply("ModelRegistered", {**registered(), "model_id": "newer", "version": "3"}, 130.0)
+    assert story.training is not None and story.training.job_id == "job-1234abcd"
+    assert story.registered is not None and story.registered["model_id"] == "new"
+    assert story.label("newer") == "v3"
+    assert story.timeline[-1][1] == "registered tone-demo v3 (a later training)"
+
+
+def test_a_failed_job_or_a_lost_test_is_a_dead_end() -> None:
+    story = Story()
+    assert story.dead_end() is None
+    story.apply("TrainingStatus", {**status("failed", 0), "message": "0 rows"}, 1.0)
+    assert story.dead_end() == "training job job-1234 failed: 0 rows"
+    lost = closed_loop()
+    lost.verdict = {**verdict(), "winner_arm": CONTROL, "decision": "winner"}
+    assert "production stays" in (lost.dead_end() or "")
+    assert closed_loop().dead_end() is None
