@@ -100,6 +100,30 @@ def topics_create(
         typer.echo(f"warning: {name} has {actual} partitions, expected {wanted}", err=True)
 
 
+@app.command()
+def trainer(
+    worker_id: Annotated[
+        str | None, typer.Option(help="stable id of this trainer (default: trainer-<host>)")
+    ] = None,
+    registry: Annotated[
+        bool, typer.Option(help="also apply model commands (deploy/rollback/archive)")
+    ] = True,
+) -> None:
+    """Consume training commands (one job at a time), stop broadcasts and model commands."""
+    import asyncio
+    import logging
+    import socket
+
+    from tonebridge.handlers.trainer.service import TrainerOptions, run_service
+    from tonebridge.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = TrainerOptions(
+        worker_id=worker_id or f"trainer-{socket.gethostname()}", registry=registry
+    )
+    asyncio.run(run_service(get_settings(), options))
+
+
 def main() -> None:
     """Entry point: turn tonebridge errors into a message and exit status 2."""
     try:

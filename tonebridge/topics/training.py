@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,3 +46,19 @@ TRAINING_STATUS_TOPIC = TopicSpec(
 def command_topic(command: Mapping[str, Any]) -> TopicSpec:
     """The topic a TrainingCommand goes to: control for ``stop``, commands otherwise."""
     return TRAINING_CONTROL_TOPIC if command.get("kind") == STOP else TRAINING_COMMANDS_TOPIC
+
+
+_JOB_IDS = uuid.UUID("5d1f0c6e-2b7a-4f43-9a51-7c1e8f6b2d90")
+
+
+def job_id_for(command: Mapping[str, Any]) -> str:
+    """The id of the job a start command makes: deterministic, so every party agrees.
+
+    The command's own ``job_id`` when it names one, else its ``command_id`` (a UUID from the
+    API; hashed when longer than a job id may be, as a policy's descriptive ids can be).
+    """
+    named = command.get("job_id")
+    if named:
+        return str(named)
+    command_id = str(command["command_id"])
+    return command_id if len(command_id) <= 36 else uuid.uuid5(_JOB_IDS, command_id).hex

@@ -45,3 +45,14 @@ def test_a_stop_without_job_is_refused() -> None:
 def test_status_is_keyed_by_job() -> None:
     assert TRAINING_STATUS_TOPIC.base == "tonebridge.training.status.v1"
     assert TRAINING_STATUS_TOPIC.encode(sample("TrainingStatus", 5)).key == b"job-5"
+
+
+def test_job_id_is_deterministic_and_fits_the_column() -> None:
+    from tonebridge.topics.training import job_id_for
+
+    api = {"command_id": "3f2b6c1e-7a8d-5b4c-9e0f-1a2b3c4d5e6f", "job_id": None}
+    assert job_id_for(api) == api["command_id"]
+    policy = {"command_id": "retrain:min-corrections:model-abc:2026-11-25T10:00/2026-11-25T11:00"}
+    assert job_id_for(policy) == job_id_for(dict(policy))
+    assert len(job_id_for(policy)) <= 64
+    assert job_id_for({"command_id": "x", "job_id": "named"}) == "named"

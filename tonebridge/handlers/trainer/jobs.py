@@ -1,0 +1,291 @@
+"""One job's life: pending -> running -> completed | failed | stopped.
+
+:class:`JobRunner` turns a TrainingCommand into a job row (one per ``command_id``), runs
+it with training in a worker thread, reports progress on the status topic and in the job
+row, and ends it. Expected failures (bad command, API-only base model, a training error,
+out of memory) end the job ``failed`` with the reason; failures of the database itself
+propagate, leaving the command uncommitted for a later retry.
+
+A stop reaches a running job two ways: the control topic (:meth:`JobRunner.stop`) and the
+row's ``stop_requested`` flag, read back on every progress write. Either sets the flag the
+runner polls after each optimizer step; a stopped run registers nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tonebridge.avro.codec import Record
+from tonebridge.errors import (
+    ConflictError,
+    HandleError,
+    IntegrityError,
+    NotFoundError,
+    TonebridgeError,
+)
+from tonebridge.handlers.dataset_store import (
+    BuiltDataset,
+    build_from_feedback,
+    load_stored,
+)
+from tonebridge.handlers.registry import Registry
+from tonebridge.handlers.trainer import outcome
+from tonebridge.handlers.trainer.events import training_status
+from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config, runner_rows
+from tonebridge.handlers.trainer.progress import ProgressRelay
+from tonebridge.handlers.trainer.publish import EventSink
+from tonebridge.handlers.training.control import ProgressUpdate, TrainingResult
+from tonebridge.settings import Settings
+from tonebridge.storage import (
+    DatasetRepository,
+    FeedbackRepository,
+    ModelRepository,
+    TrainingJobRepository,
+)
+from tonebridge.storage.records import FeedbackSelection, FinalJobStatus, TrainingJobRecord
+from tonebridge.storage.types import utc_now
+from tonebridge.topics.training import TRAINING_STATUS_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainerContext:
+    """What every job of one trainer process shares."""
+
+    settings: Settings
+    worker_id: str
+    jobs: TrainingJobRepository
+    models: ModelRepository
+    datasets: DatasetRepository
+    feedback: FeedbackRepository
+    registry: Registry
+    events: EventSink
+    work_dir: Path
+
+
+@dataclass
+class RunningJob:
+    job_id: str
+    command_id: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    why: str = "stop requested"
+
+    def request_stop(self, why: str) -> None:
+        if not self.stop.is_set():
+            self.why = why
+            self.stop.set()
+
+
+class JobRunner:
+    def __init__(self, ctx: TrainerContext) -> None:
+        self.ctx = ctx
+        self.current: RunningJob | None = None
+
+    # --- entry points --------------------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """Fail the jobs this worker left running when it died; returns their ids."""
+        reason = f"trainer {self.ctx.worker_id} restarted while the job was running"
+        failed = await self.ctx.jobs.fail_orphans(self.ctx.worker_id, reason)
+        for job_id in failed:
+            job = await self.ctx.jobs.get(job_id)
+            await self._status(job.id, job.command_id, "failed", message=reason)
+        return failed
+
+    async def on_command(self, command: Record) -> None:
+        """Handle a TrainingCommand from the commands topic (a ``stop`` is forwarded)."""
+        if command["kind"] == "stop":
+            await self.stop(command.get("job_id"))
+            return
+        job = await self._job_for(command)
+        if job is None:
+            return
+        if job.status != "pending":
+            log.info("command %s: job %s is %s, skipped", job.command_id, job.id, job.status)
+            return
+        await self._run(job, command)
+
+    async def stop(self, job_id: str | None) -> None:
+        """Stop ``job_id``: the running one here at once, a pending one in the database."""
+        if not job_id:
+            return
+        current = self.current
+        if current is not None and current.job_id == job_id:
+            current.request_stop("stop requested")
+        try:
+            await self.ctx.jobs.request_stop(job_id)
+        except (NotFoundError, ConflictError) as exc:
+            log.info("stop of %s ignored: %s", job_id, exc)
+
+    def stop_current(self) -> None:
+        """Shutdown: the running job ends ``stopped`` at its next step.
+
+        A job cannot go back to pending, so a restarted trainer would skip it anyway: it
+        ends ``stopped`` with the reason, and the requester may send a new command.
+        """
+        if self.current is not None:
+            self.current.request_stop("trainer shutting down")
+
+    # --- one job -------------------------------------------------------------------------
+
+    async def _job_for(self, command: Record) -> TrainingJobRecord | None:
+        """The job for the command; one that cannot even be described is made and failed."""
+        values = job_values(command)
+        try:
+            values["config"] = parse_config(command.get("config_json") or "{}")
+            job, _ = await self.ctx.jobs.create_from_command(**values)
+            return job
+        except (IntegrityError, HandleError) as exc:
+            bare = values | {"dataset_id": None, "parent_model_id": None, "config": {}}
+            job, created = await self.ctx.jobs.create_from_command(**bare)
+            if created or job.status == "pending":
+                await self._end(job, "failed", error=str(exc))
+            return None
+
+    async def _run(self, job: TrainingJobRecord, command: Record) -> None:
+        self.current = RunningJob(job.id, job.command_id)
+        try:
+            await self._run_planned(job, command, self.current)
+        except ConflictError as exc:  # stopped or claimed elsewhere meanwhile
+            log.info("job %s: %s", job.id, exc)
+        except (HandleError, NotFoundError) as exc:
+            await self._end(job, "failed", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - torch, trl, MLflow: the job fails with why
+            log.exception("job %s failed", job.id)
+            await self._end(job, "failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.current = None
+
+    async def _run_planned(
+        self, job: TrainingJobRecord, command: Record, running: RunningJob
+    ) -> None:
+        plan = await make_plan(self.ctx.models, job, command)
+        started = await self.ctx.jobs.mark_running(job.id, self.ctx.worker_id)
+        await self._status(job.id, job.command_id, "running", message=self.ctx.worker_id)
+        job_dir = self.ctx.work_dir / "jobs" / job.id
+        data = await self._dataset(plan, command, job_dir / "data")
+        if plan.kind == "evaluate":
+            metrics = await asyncio.to_thread(
+                outcome.evaluate_models_sync, self.ctx.registry, plan, data
+            )
+            await self._end(started, "completed", metrics=metrics)
+            return
+        result = await self._train(plan, data, job_dir / "run", running)
+        await self._conclude(plan, data, result, running.why)
+
+    async def _dataset(self, plan: Plan, command: Record, out_dir: Path) -> BuiltDataset:
+        if plan.job.dataset_id:
+            return await load_stored(
+                self.ctx.datasets,
+                plan.job.dataset_id,
+                fmt=plan.format,
+                out_dir=out_dir,
+                limits=plan.limits,
+            )
+        selection = FeedbackSelection(
+            model_id=command.get("model_id"),
+            since=command.get("feedback_since"),
+            until=utc_now(),
+            corrections_only=plan.format in ("sft", "dpo"),
+        )
+        return await build_from_feedback(
+            self.ctx.feedback,
+            self.ctx.datasets,
+            fmt=plan.format,
+            selection=selection,
+            out_dir=out_dir,
+            name=f"{plan.kind}-{plan.job.id}",
+            limits=plan.limits,
+        )
+
+    async def _train(
+        self, plan: Plan, data: BuiltDataset, output_dir: Path, running: RunningJob
+    ) -> TrainingResult:
+        from tonebridge.handlers.training.runner import make_config, run_training
+
+        config = make_config(plan.kind, plan.base_model, plan.options, settings=self.ctx.settings)
+        rows = runner_rows(plan.format, data.train)
+        relay = ProgressRelay(asyncio.get_running_loop(), self._progress_writer(running))
+        try:
+            return await asyncio.to_thread(
+                run_training,
+                plan.kind,
+                config,
+                rows,
+                output_dir=output_dir,
+                progress=relay.sink,
+                should_stop=running.stop,
+            )
+        finally:
+            await relay.close()
+
+    def _progress_writer(self, running: RunningJob) -> Any:
+        async def write(update: ProgressUpdate) -> None:
+            metrics = {"step": update.step, "total_steps": update.total_steps, "loss": update.loss}
+            job = await self.ctx.jobs.update_progress(
+                running.job_id, min(max(update.progress, 0.0), 1.0), metrics
+            )
+            if job.stop_requested:
+                running.request_stop("stop requested")
+            await self._status(
+                running.job_id, running.command_id, "running", message=update.phase,
+                step=update.step, total_steps=update.total_steps, epoch=update.epoch,
+                progress=update.progress, loss=update.loss,
+                learning_rate=update.learning_rate, eta_seconds=update.eta_seconds,
+            )  # fmt: skip
+
+        return write
+
+    async def _conclude(
+        self, plan: Plan, data: BuiltDataset, result: TrainingResult, why: str
+    ) -> None:
+        metrics = dict(result.metrics)
+        if result.status == "stopped" or result.adapter_dir is None:
+            message = f"{why}: stopped at step {result.steps} of {result.total_steps}"
+            await self._end(plan.job, "stopped", metrics=metrics, message=message)
+            return
+        metrics |= await asyncio.to_thread(
+            outcome.evaluate_sync, self.ctx.registry, plan, result.adapter_dir, data
+        )
+        done = await outcome.register(
+            self.ctx.registry, self.ctx.models, self.ctx.events, plan, data,
+            result.adapter_dir, metrics,
+        )  # fmt: skip
+        message = f"registered {done.model.name} v{done.model.version} as {done.model.id}"
+        metrics_out = {**metrics, "model_version": float(done.model.version)}
+        await self._end(plan.job, "completed", metrics=metrics_out, message=message)
+
+    # --- reporting -----------------------------------------------------------------------
+
+    async def _end(
+        self,
+        job: TrainingJobRecord,
+        status: FinalJobStatus,
+        *,
+        metrics: dict[str, Any] | None = None,
+        error: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        try:
+            ended = await self.ctx.jobs.finish(job.id, status, metrics=metrics, error=error)
+        except ConflictError as exc:  # ended meanwhile (a stop of a pending job)
+            log.info("job %s not marked %s: %s", job.id, status, exc)
+            return
+        log.info("job %s %s %s", job.id, status, error or message or "")
+        await self._status(
+            ended.id, ended.command_id, status, message=error or message,
+            metrics=ended.metrics, progress=ended.progress,
+        )  # fmt: skip
+
+    async def _status(self, job_id: str, command_id: str, status: str, **fields: Any) -> None:
+        record = training_status(job_id, command_id, status, **fields)
+        try:
+            await self.ctx.events.publish(TRAINING_STATUS_TOPIC, record)
+        except TonebridgeError as exc:  # the job row holds the truth; events are news
+            log.warning("status event for job %s not sent: %s", job_id, exc)
