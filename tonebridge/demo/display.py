@@ -51,11 +51,13 @@ def training_panel(story: Story) -> RenderableType:
     lines: list[RenderableType] = [Text(f"{trigger['requested_by']}: {trigger['reason']}")]
     if job is not None:
         total = max(job.total_steps, 1)
-        lines.append(ProgressBar(total=total, completed=min(job.step, total), width=50))
         loss = f", loss {job.loss:.3f}" if job.loss is not None else ""
-        lines.append(
-            Text(f"job {job.job_id[:8]} {job.status}: step {job.step}/{job.total_steps}{loss}")
+        row = Table.grid(padding=(0, 2))
+        row.add_row(
+            ProgressBar(total=total, completed=min(job.step, total), width=40),
+            Text(f"job {job.job_id[:8]} {job.status}: step {job.step}/{job.total_steps}{loss}"),
         )
+        lines.append(row)
     return Group(*lines)
 
 

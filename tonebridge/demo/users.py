@@ -20,7 +20,7 @@ from sacrebleu.metrics.chrf import CHRF
 class UserModel:
     noise_sd: float = 0.5  # rating points
     accept_from: int = 4  # success: the user took the rewrite as it was
-    correct_up_to: int = 3  # ratings this low may come with a correction...
+    correct_up_to: int = 2  # ratings this low may come with a correction...
     correct_probability: float = 0.7  # ...this often
     feedback_probability: float = 0.6  # share of requests whose user leaves feedback
 
