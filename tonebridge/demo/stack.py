@@ -67,7 +67,7 @@ class Stack:
             self.broker.stop()
 
 
-def _overrides(base: Settings, options: DemoOptions, bootstrap: str | None) -> dict[str, str]:
+def stack_overrides(base: Settings, options: DemoOptions, bootstrap: str | None) -> dict[str, str]:
     values = {
         "DATA_DIR": str(options.data_dir),
         "RETRAIN_POLICIES_FILE": str(options.policies.resolve()),
@@ -81,7 +81,7 @@ def _overrides(base: Settings, options: DemoOptions, bootstrap: str | None) -> d
     return values
 
 
-def _settings(overrides: Mapping[str, str]) -> Settings:
+def settings_from(overrides: Mapping[str, str]) -> Settings:
     known = set(Settings.model_fields)
     return load_settings(**{k.lower(): v for k, v in overrides.items() if k.lower() in known})
 
@@ -96,8 +96,8 @@ async def start_stack(options: DemoOptions, base: Settings) -> Stack:
         broker = EmbeddedBroker(free_port(), options.logs / "broker.log")
         options.logs.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(broker.start)
-    overrides = _overrides(base, options, broker.bootstrap_servers if broker else None)
-    stack = Stack(_settings(overrides), overrides, broker)
+    overrides = stack_overrides(base, options, broker.bootstrap_servers if broker else None)
+    stack = Stack(settings_from(overrides), overrides, broker)
     try:
         await create_topics(stack.settings)
         await upgrade_async(stack.settings.sqlalchemy_url)
