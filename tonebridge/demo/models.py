@@ -7,6 +7,8 @@ Heavy work (building, loading, generating) is synchronous: callers run it in a t
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,16 +54,18 @@ def source_of(registered: Mapping[str, Any]) -> ModelSource:
 
 
 class Generator:
-    """Loads models once and writes greedy rewrites with them (not thread-safe: one caller)."""
+    """Loads models once and writes greedy rewrites with them, one call at a time."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._loaded: dict[ModelSource, Any] = {}
+        self._lock = threading.Lock()  # callers are worker threads (asyncio.to_thread)
 
     def rewrites(self, source: ModelSource, requests: Sequence[tuple[str, str]]) -> list[str]:
         from tonebridge.handlers.training.inference import generate_rewrites
 
-        return generate_rewrites(self._load(source), requests, batch_size=32)
+        with self._lock:
+            return generate_rewrites(self._load(source), requests, batch_size=32)
 
     def _load(self, source: ModelSource) -> Any:
         if source not in self._loaded:
@@ -93,6 +97,17 @@ async def register_base(settings: Settings, model_dir: Path) -> ModelRecord:
     async with Database.from_settings(settings) as database:
         models = ModelRepository(database)
         return await models.ensure_base(MODEL_NAME, str(model_dir), MODEL_TYPE, path=str(model_dir))
+
+
+def init_tracking(settings: Settings) -> None:
+    """Create the MLflow store and experiment before the trainer starts using them."""
+    from tonebridge.handlers.registry import Registry
+
+    # MLflow prints its own log lines to stderr: send them to the demo's log file instead
+    mlflow_log = logging.getLogger("mlflow")
+    mlflow_log.handlers.clear()
+    mlflow_log.propagate = True
+    Registry.from_settings(settings).experiment_id()
 
 
 def log_base_run(settings: Settings, model: ModelRecord, held_out_chrf: float) -> str:

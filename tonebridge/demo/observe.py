@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.avro.codec import Record, decode_message
+from tonebridge.avro.codec import Decoded, Record, decode_message
 from tonebridge.errors import DecodeError
 from tonebridge.settings import Settings
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -61,18 +61,17 @@ async def follow(
         await consumer.seek_to_beginning(*assigned)
         while True:
             batches = await consumer.getmany(timeout_ms=200)
-            for messages in batches.values():
-                for message in messages:
-                    _dispatch(message.value or b"", on_event)
+            events = [e for ms in batches.values() for m in ms for e in _decoded(m.value or b"")]
+            # topics interleave arbitrarily within a fetch: event time puts causes first
+            for event in sorted(events, key=lambda e: e.record["event_time"]):
+                on_event(event.name, event.record)
     finally:
         await asyncio.shield(consumer.stop())
 
 
-def _dispatch(payload: bytes, on_event: OnEvent) -> None:
+def _decoded(payload: bytes) -> list[Decoded]:
     try:
-        events = decode_message(payload)
+        return decode_message(payload)
     except DecodeError as exc:
         log.warning("skipping an undecodable message: %s", exc)
-        return
-    for event in events:
-        on_event(event.name, event.record)
+        return []
