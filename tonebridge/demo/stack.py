@@ -14,6 +14,7 @@ The demo and its children share one set of settings: the demo builds its own wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -86,6 +87,20 @@ def settings_from(overrides: Mapping[str, str]) -> Settings:
     return load_settings(**{k.lower(): v for k, v in overrides.items() if k.lower() in known})
 
 
+async def start_broker(broker: EmbeddedBroker) -> EmbeddedBroker:
+    """Start the broker (it blocks until ready, so in a thread); stopped again if cancelled."""
+    starting = asyncio.ensure_future(asyncio.to_thread(broker.start))
+    try:
+        await asyncio.shield(starting)
+    except BaseException:
+        # a Ctrl-C must not leave the broker behind: let the start finish, then stop it
+        with contextlib.suppress(BaseException):
+            await starting
+        broker.stop()
+        raise
+    return broker
+
+
 async def start_stack(options: DemoOptions, base: Settings) -> Stack:
     """Start what is embedded, create the topics, migrate the database."""
     from tonebridge.storage.migrate import upgrade_async
@@ -93,9 +108,8 @@ async def start_stack(options: DemoOptions, base: Settings) -> Stack:
 
     broker = None
     if base.uses_embedded_broker:
-        broker = EmbeddedBroker(free_port(), options.logs / "broker.log")
         options.logs.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(broker.start)
+        broker = await start_broker(EmbeddedBroker(free_port(), options.logs / "broker.log"))
     overrides = stack_overrides(base, options, broker.bootstrap_servers if broker else None)
     stack = Stack(settings_from(overrides), overrides, broker)
     try:
