@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tonebridge.demo.story import Story
-from tonebridge.demo.summary import duration
+from tonebridge.demo.summary import ab_line, duration, registered_line
 
 TIMELINE_LINES = 9
 
@@ -58,6 +58,8 @@ def training_panel(story: Story) -> RenderableType:
             Text(f"job {job.job_id[:8]} {job.status}: step {job.step}/{job.total_steps}{loss}"),
         )
         lines.append(row)
+    if story.registered is not None:
+        lines.append(Text(registered_line(story) or "", style="green"))
     return Group(*lines)
 
 
@@ -65,7 +67,8 @@ def ab_table(story: Story) -> RenderableType:
     test = story.test
     if test is None:
         return Text("no A/B test yet", style="dim")
-    table = Table(title=f"A/B test {test['test_id'][:20]}", expand=True)
+    caption = ab_line(story) if story.verdict is not None else "running: no decision yet"
+    table = Table(title=f"A/B test {test['test_id'][:20]}", caption=caption, expand=True)
     for column in (
         "arm",
         "model",

@@ -156,6 +156,14 @@ def test_the_display_shows_stats_progress_and_arms() -> None:
     assert "1.21" in text and "70%" in text and "400" in text
     assert "step 30/30, loss 1.100" in text
     assert "treatment" in text and "2.90" in text and "0.003" in text
+    assert "running: no decision yet" in text
+    assert "Registered: tone-demo v2; trainer's held-out chrF 0.7 (parent) -> 38.2" in text
+
+
+def test_the_display_shows_the_verdict_under_the_arms() -> None:
+    console = Console(record=True, width=160)
+    console.print(render(closed_loop(), 80.0, []))
+    assert "A/B test: winner, treatment (v2) wins on rating" in console.export_text()
 
 
 def test_plain_lines_carry_the_time() -> None:
