@@ -50,6 +50,20 @@ class Served:
     quality: float
 
 
+def synthetic_requests(
+    pool_size: int, held_out_size: int, seed: int
+) -> tuple[list[Request], list[Request]]:
+    """Requests the app serves, and held-out ones no user ever sends."""
+    from tonebridge.handlers.training.synthetic import rewrite_split
+
+    split = rewrite_split(pool_size, held_out_size, seed=seed)
+    return [_request(e) for e in split.train], [_request(e) for e in split.held_out]
+
+
+def _request(example: Any) -> Request:
+    return Request(example.input_text, example.transformation_type, example.target_text)
+
+
 def serve_pool(requests: Sequence[Request], outputs: Sequence[str]) -> list[Served]:
     return [
         Served(request, output, quality(output, request.target))

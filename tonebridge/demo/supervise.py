@@ -9,18 +9,25 @@ orphans either. Children must therefore be started from the main thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 PR_SET_PDEATHSIG = 1
+DAEMON_THREAD = "tonebridge-demo-build"
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -135,3 +142,31 @@ class Supervisor:
         for child in reversed(self.children):
             statuses[child.name] = child.stop(timeout_s)
         return statuses
+
+
+async def in_daemon_thread(function: Callable[[A], R], argument: A) -> R:
+    """``function(argument)`` in a daemon thread: unlike ``asyncio.to_thread``, a Ctrl-C
+    need not wait for it (a first build of the base model takes half a minute)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[R] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.done():
+            outcome()
+
+    def work() -> None:
+        outcome: Callable[[], None]
+        try:
+            outcome = functools.partial(done.set_result, function(argument))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = functools.partial(done.set_exception, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=work, name=DAEMON_THREAD, daemon=True).start()
+    return await done
+
+
+def daemon_threads_alive() -> bool:
+    """Whether an :func:`in_daemon_thread` call is still running (cancelled, not finished)."""
+    return any(t.name == DAEMON_THREAD and t.is_alive() for t in threading.enumerate())

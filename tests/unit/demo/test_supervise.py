@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from tonebridge.demo.supervise import (
     ChildSpec,
     Supervisor,
     child_environment,
+    daemon_threads_alive,
+    in_daemon_thread,
     log_tail,
     tonebridge_argv,
 )
@@ -110,3 +114,22 @@ def test_a_child_is_terminated_when_the_demo_dies(tmp_path: Path) -> None:
 
 def test_children_run_the_tonebridge_cli_with_this_interpreter() -> None:
     assert tonebridge_argv("worker") == (sys.executable, "-m", "tonebridge.cli", "worker")
+
+
+async def test_a_daemon_thread_hands_back_its_result_or_its_error() -> None:
+    assert await in_daemon_thread(lambda x: x * 2, 21) == 42
+    with pytest.raises(ZeroDivisionError):
+        await in_daemon_thread(lambda x: 1 / x, 0)
+
+
+async def test_cancelling_does_not_wait_for_the_daemon_thread() -> None:
+    release = threading.Event()
+    task = asyncio.create_task(in_daemon_thread(release.wait, 30.0))
+    await asyncio.sleep(0.05)
+    assert daemon_threads_alive()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # at once, although the thread still waits
+    assert daemon_threads_alive()
+    release.set()
+    wait_for(lambda: not daemon_threads_alive())
