@@ -90,13 +90,21 @@ def corpus_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return float(CHRF().corpus_score(list(hypotheses), [list(references)]).score)
 
 
-async def register_base(settings: Settings, model_dir: Path) -> ModelRecord:
-    """The base model's ``models`` row, in production unless the name already has one."""
+async def register_base(settings: Settings, model_dir: Path) -> tuple[ModelRecord, ModelRecord]:
+    """The base model's ``models`` row (production unless the name already has a production
+    version: a kept data dir), and the production model's."""
     from tonebridge.storage import Database, ModelRepository
 
     async with Database.from_settings(settings) as database:
         models = ModelRepository(database)
-        return await models.ensure_base(MODEL_NAME, str(model_dir), MODEL_TYPE, path=str(model_dir))
+        base = await models.ensure_base(MODEL_NAME, str(model_dir), MODEL_TYPE, path=str(model_dir))
+        return base, await models.get_production(MODEL_NAME) or base
+
+
+def source_of_record(model: ModelRecord) -> ModelSource:
+    """Where a ``models`` row's weights are: a trained version's adapter is an MLflow artifact."""
+    adapter = model.path if model.mlflow_run_id is not None else None
+    return ModelSource(model.base_model, adapter)
 
 
 def init_tracking(settings: Settings) -> None:

@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tonebridge.agents.promotion_policy import TREATMENT, is_promotion_test
+from tonebridge.agents.promotion_policy import (
+    DEFAULT_POLICY,
+    TREATMENT,
+    PromotionPolicy,
+    is_promotion_test,
+    judge_candidate,
+)
 from tonebridge.stats import moments, proportion
 from tonebridge.stats.abtest import ABState
 
@@ -56,6 +62,7 @@ class Story:
     served: dict[str, int] = field(default_factory=dict)  # requests the app served per model
     held_out: dict[str, float] = field(default_factory=dict)  # model id -> corpus chrF
     timeline: list[tuple[float, str]] = field(default_factory=list)
+    promotion: PromotionPolicy = DEFAULT_POLICY  # what the worker judges new models by
 
     def label(self, model_id: str | None) -> str:
         if model_id is None:
@@ -76,6 +83,11 @@ class Story:
         job = self.training
         if job is not None and job.status in ("failed", "stopped"):
             return f"training job {job.job_id[:8]} {job.status}: {job.message or 'no reason given'}"
+        if self.registered is not None:
+            judged = judge_candidate(self.promotion, self.registered["metrics"])
+            if not judged.better:
+                model = self.label(str(self.registered["model_id"]))
+                return f"{model} is not promoted: {judged.reason}"
         verdict = self.verdict
         if verdict is not None and verdict.get("winner_arm") != TREATMENT:
             return f"the A/B test ended {verdict['decision']}: production stays as it was"

@@ -7,7 +7,12 @@ from typing import Any
 
 from rich.console import Console
 
-from tonebridge.agents.promotion_policy import CONTROL, TREATMENT, promotion_test_id
+from tonebridge.agents.promotion_policy import (
+    CONTROL,
+    TREATMENT,
+    PromotionPolicy,
+    promotion_test_id,
+)
 from tonebridge.demo.display import plain_line, render
 from tonebridge.demo.story import ArmLive, Story
 from tonebridge.demo.summary import duration, summary_lines
@@ -32,7 +37,7 @@ def registered() -> dict[str, Any]:
         "model_id": "new", "name": "tone-demo", "version": "2", "model_type": "tone_adjustment",
         "job_id": "job-1234abcd", "feedback_count": 312, "feedback_from": T0, "feedback_to": T1,
         "metrics": {"chrf": 38.2, "baseline_chrf": 0.7, "vs_baseline_chrf_delta_ci_low": 30.0,
-                    "vs_baseline_chrf_delta_ci_high": 44.5},
+                    "vs_baseline_chrf_delta_ci_high": 44.5, "vs_baseline_verdict": 1.0},
     }  # fmt: skip
 
 
@@ -214,3 +219,14 @@ def test_a_failed_job_or_a_lost_test_is_a_dead_end() -> None:
     lost.verdict = {**verdict(), "winner_arm": CONTROL, "decision": "winner"}
     assert "production stays" in (lost.dead_end() or "")
     assert closed_loop().dead_end() is None
+
+
+def test_a_model_the_worker_will_not_promote_is_a_dead_end() -> None:
+    story = Story()
+    unclear = {**registered(), "metrics": {"chrf": 42.4, "baseline_chrf": 12.8}}
+    story.apply("ModelRegistered", unclear, 1.0)
+    assert story.dead_end() == (
+        "v2 is not promoted: chrf 42.40 vs parent 12.80: the paired bootstrap does not favour it"
+    )
+    story.promotion = PromotionPolicy(require_significant=False)
+    assert story.dead_end() is None
