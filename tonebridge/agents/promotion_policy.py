@@ -164,14 +164,21 @@ Step = Skip | StartTest | Deploy
 
 
 def on_registered(
-    policy: PromotionPolicy, registered: Mapping[str, Any], production_id: str | None
+    policy: PromotionPolicy,
+    registered: Mapping[str, Any],
+    production_id: str | None,
+    running_test: str | None = None,
 ) -> Step:
-    """What to do about a ModelRegistered record, given the name's production model id."""
+    """What to do about a ModelRegistered record, given the name's production model id and
+    the promotion test already running for the name, if any (one at a time: the newcomer
+    stays registered, for a later test or a deploy by hand)."""
     model_id = str(registered["model_id"])
     if not policy.enabled:
         return Skip("promotion is disabled")
     if production_id == model_id:
         return Skip(f"{model_id} is already in production")
+    if running_test is not None and running_test != promotion_test_id(model_id):
+        return Skip(f"promotion test {running_test} is still running for {registered['name']}")
     judgement = judge_candidate(policy, registered.get("metrics") or {})
     if not judgement.better:
         return Skip(judgement.reason)

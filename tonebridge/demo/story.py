@@ -201,6 +201,8 @@ def _is_treatment(test: Record, model_id: str) -> bool:
 def _ab_command(story: Story, record: Record, at_s: float) -> str | None:
     if record["action"] != "create" or not is_promotion_test(str(record["test_id"])):
         return None
+    if story.test is not None:  # the demo follows the first: the one its loop closes on
+        return None if story.test["test_id"] == record["test_id"] else "another A/B test started"
     story.test = record
     arms = ", ".join(
         f"{a['arm_id']}={story.label(a['model_id'])} {a['weight']:.0%}" for a in record["arms"]

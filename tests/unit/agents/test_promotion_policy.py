@@ -134,6 +134,16 @@ def test_the_production_model_itself_is_not_tested() -> None:
     assert isinstance(on_registered(DEFAULT_POLICY, registered("m-prod"), "m-prod"), Skip)
 
 
+def test_one_promotion_test_at_a_time_per_model_name() -> None:
+    running = promotion_test_id("m-other")
+    step = on_registered(DEFAULT_POLICY, registered(), "m-prod", running)
+    assert isinstance(step, Skip)
+    assert step.reason == f"promotion test {running} is still running for tone_adjustment-tiny"
+    # a replay of the event that started the running test starts it again (same command)
+    again = on_registered(DEFAULT_POLICY, registered(), "m-prod", promotion_test_id("m-new"))
+    assert isinstance(again, StartTest)
+
+
 def test_disabled_promotion_starts_nothing() -> None:
     step = on_registered(PromotionPolicy(enabled=False), registered(), "m-prod")
     assert isinstance(step, Skip)

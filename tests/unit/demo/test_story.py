@@ -210,6 +210,14 @@ def test_later_jobs_and_registrations_do_not_replace_the_first() -> None:
     assert story.timeline[-1][1] == "registered tone-demo v3 (a later training)"
 
 
+def test_the_story_follows_the_first_promotion_test() -> None:
+    story = closed_loop()
+    other = {**ab_create(), "test_id": promotion_test_id("newer")}
+    assert story.apply("ABTestCommand", other, 120.0) == "another A/B test started"
+    assert story.apply("ABTestCommand", ab_create(), 121.0) is None  # a replay
+    assert story.test is not None and story.test["test_id"] == TEST
+
+
 def test_a_failed_job_or_a_lost_test_is_a_dead_end() -> None:
     story = Story()
     assert story.dead_end() is None
