@@ -90,7 +90,8 @@ class Story:
                 return f"{model} is not promoted: {judged.reason}"
         verdict = self.verdict
         if verdict is not None and verdict.get("winner_arm") != TREATMENT:
-            return f"the A/B test ended {verdict['decision']}: production stays as it was"
+            kept = "the production model did better" if verdict.get("winner_arm") else "no winner"
+            return f"the A/B test ended {verdict['decision']} ({kept}): production stays"
         return None
 
     def note(self, at_s: float, text: str) -> str:
