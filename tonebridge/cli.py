@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,6 +78,56 @@ def db_current(url: UrlOption = None) -> None:
     typer.echo(asyncio.run(migrate.current_revision(url)) or "base (empty database)")
 
 
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address (default API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default API_PORT)")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) until Ctrl-C."""
+    import uvicorn
+
+    from tonebridge.api.app import create_app
+    from tonebridge.settings import load_settings
+
+    overrides = {"api_host": host, "api_port": port}
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    application = create_app(settings)  # refuses a non-loopback address without API keys
+    uvicorn.run(application, host=settings.api_host, port=settings.api_port, log_level=log_level)
+
+
+models_app = typer.Typer(help="Follow and manage registered models.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("watch")
+def models_watch(
+    from_beginning: Annotated[
+        bool, typer.Option(help="replay every past event, not only new ones")
+    ] = False,
+    position_file: Annotated[
+        Path | None, typer.Option(help="JSON file to resume from and to save progress in")
+    ] = None,
+    name: Annotated[list[str] | None, typer.Option(help="only this registered model")] = None,
+    limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+) -> None:
+    """Print ModelRegistered and ModelChanged events as they arrive (Ctrl-C stops)."""
+    import asyncio
+
+    from tonebridge.client.watch_cli import print_events
+    from tonebridge.settings import get_settings
+
+    watching = print_events(
+        get_settings(),
+        from_beginning=from_beginning,
+        position_file=position_file,
+        names=set(name) if name else None,
+        limit=limit,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watching)
+
+
 topics_app = typer.Typer(help="Kafka topics.")
 app.add_typer(topics_app, name="topics")
 
@@ -122,6 +174,21 @@ def trainer(
         worker_id=worker_id or f"trainer-{socket.gethostname()}", registry=registry
     )
     asyncio.run(run_service(get_settings(), options))
+
+
+@app.command()
+def worker(
+    stats: Annotated[bool, typer.Option(help="run the statistics agent")] = True,
+    abtests: Annotated[bool, typer.Option(help="run the A/B test agent")] = True,
+    sink: Annotated[bool, typer.Option(help="store feedback in the database")] = True,
+    loglevel: Annotated[str, typer.Option(help="faust log level")] = "info",
+) -> None:
+    """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
+    from tonebridge.agents.app import Roles
+    from tonebridge.agents.worker import run_worker
+    from tonebridge.settings import get_settings
+
+    run_worker(get_settings(), Roles(stats=stats, abtests=abtests, sink=sink), loglevel)
 
 
 def main() -> None:

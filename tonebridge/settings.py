@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     # rebalance timeout before a join completes, so large values cost every start.
     kafka_rebalance_timeout_s: float = Field(default=3.0, gt=0)
     kafka_session_timeout_s: float = Field(default=10.0, gt=0)
+    # How long a consumer's fetch may wait for data. The embedded broker holds a fetch for the
+    # whole wait even when data arrives, so this bounds every consumer hop's latency there.
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
+
+    # --- stream worker ---------------------------------------------------------------------
+    # faust app id: the agents' consumer group and the prefix of their changelog topics.
+    worker_id: str = "tonebridge-worker"
+    # YAML file of retraining policies (format: tonebridge/agents/policies.py); none if unset.
+    retrain_policies_file: Path | None = None
 
     # --- database ------------------------------------------------------------------------
     database_url: str | None = None

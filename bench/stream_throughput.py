@@ -1,0 +1,493 @@
+"""Stream throughput and latency of the tonebridge worker against the embedded broker.
+
+Prints, from one run on the same data:
+
+1. raw: an aiokafka consumer decoding every event with fastavro (the ceiling);
+2. worker: ``tonebridge worker --no-sink`` (feedback statistics + A/B tests, tables and
+   changelogs) consuming the same backlog, in one process;
+3. latency at a steady 5,000 events/s: from an outcome (or feedback event) being produced to
+   the A/B verdict (or training command) it causes;
+4. worker with the database sink in the same process (SQLite), for the cost of co-location.
+
+Usage: python bench/stream_throughput.py [--feedback 600000] [--outcomes 400000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC  # noqa: E402
+from tonebridge.topics.admin import create_topics  # noqa: E402
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC  # noqa: E402
+from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event  # noqa: E402
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome  # noqa: E402
+from tonebridge.topics.spec import TopicSpec, event_header  # noqa: E402
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC  # noqa: E402
+
+from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
+from tonebridge.avro.codec import decode_message, encode_batch  # noqa: E402
+from tonebridge.broker import EmbeddedBroker  # noqa: E402
+from tonebridge.settings import Settings, load_settings  # noqa: E402
+
+PER_MESSAGE = 500  # events per EventBatch, as the producer SDK packs them (--per-message)
+MODELS = [f"bench-model-{i}" for i in range(16)]
+TYPES = ["formal", "casual", "polite"]
+WORDS = "could you please send the report when you have a moment thanks a lot".split()
+POLICIES = """
+policies:
+  - name: enough-corrections
+    kind: min_corrections
+    threshold: 200
+    models: ["latency-*"]
+"""
+
+
+def text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def feedback_records(rng: random.Random, n: int, models: list[str]) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        output = text(rng, 12)
+        corrected = text(rng, 12) if rng.random() < 0.2 else None
+        yield feedback_event(
+            user_id=f"user-{i % 1000}",
+            model_id=models[i % len(models)],
+            input_text=text(rng, 10),
+            output_text=output,
+            corrected_text=corrected,
+            transformation_type=TYPES[i % len(TYPES)],
+            rating=rng.randint(1, 5),
+        )
+
+
+def create_command(test_id: str, models: tuple[str, str], min_samples: int) -> dict[str, Any]:
+    return {
+        **event_header(),
+        "test_id": test_id,
+        "action": "create",
+        "name": test_id,
+        "arms": [
+            {"arm_id": "control", "model_id": models[0], "weight": 1.0},
+            {"arm_id": "treatment", "model_id": models[1], "weight": 1.0},
+        ],
+        "metrics": [
+            {"name": "success", "kind": "binary", "higher_is_better": True, "guardrail": False}
+        ],
+        "alpha": 0.001,
+        "min_samples": min_samples,
+        "control_arm": "control",
+        "reason": None,
+    }
+
+
+def outcome(rng: random.Random, test_id: str, p: tuple[float, float]) -> dict[str, Any]:
+    arm = rng.randrange(2)
+    return inference_outcome(
+        request_id=str(uuid.uuid4()),
+        model_id=f"{test_id}-{arm}",
+        ab_test_id=test_id,
+        arm_id=("control", "treatment")[arm],
+        success=rng.random() < p[arm],
+        metrics={"latency_ms": rng.uniform(50, 150)},
+    )
+
+
+class Sender:
+    """Packs records per key into EventBatch messages, as the producer SDK does."""
+
+    def __init__(self, settings: Settings, per_message: int = PER_MESSAGE) -> None:
+        self.settings = settings
+        self.per_message = per_message
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_idempotence=False,
+            linger_ms=2,
+            max_batch_size=4 * 1024 * 1024,
+            max_request_size=16 * 1024 * 1024,
+        )
+
+    async def __aenter__(self) -> Sender:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.producer.stop()
+
+    async def send(self, spec: TopicSpec, records: list[dict[str, Any]]) -> int:
+        groups: dict[bytes, list[bytes]] = {}
+        for record in records:
+            message = spec.encode(record)
+            groups.setdefault(message.key, []).append(message.value)
+        futures = []
+        for key, values in groups.items():
+            for i in range(0, len(values), self.per_message):
+                chunk = values[i : i + self.per_message]
+                value = chunk[0] if len(chunk) == 1 else encode_batch(chunk)
+                futures.append(await self.producer.send(spec.name(self.settings), value, key=key))
+        await asyncio.gather(*futures)
+        return len(records)
+
+
+async def produce_backlog(
+    settings: Settings, feedback: int, outcomes: int, per_message: int
+) -> None:
+    rng = random.Random(7)
+    tests = [f"bench-aa-{i}" for i in range(16)]
+    async with Sender(settings, per_message) as sender:
+        await sender.send(
+            ABTEST_COMMANDS_TOPIC,
+            [create_command(t, (f"{t}-0", f"{t}-1"), 10**9) for t in tests],
+        )
+        records = list(feedback_records(rng, feedback, MODELS))
+        for i in range(0, len(records), 50_000):
+            await sender.send(FEEDBACK_TOPIC, records[i : i + 50_000])
+        for start in range(0, outcomes, 50_000):
+            chunk = [
+                outcome(rng, tests[i % len(tests)], (0.5, 0.5))
+                for i in range(start, min(outcomes, start + 50_000))
+            ]
+            await sender.send(INFERENCE_OUTCOMES_TOPIC, chunk)
+
+
+def partitions(settings: Settings, *specs: TopicSpec) -> list[TopicPartition]:
+    n = settings.kafka_topic_partitions
+    return [TopicPartition(spec.name(settings), p) for spec in specs for p in range(n)]
+
+
+async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float]:
+    """Events decoded per second by a bare consumer over the same two topics."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    tps = partitions(settings, FEEDBACK_TOPIC, INFERENCE_OUTCOMES_TOPIC)
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    events, started = 0, None
+    try:
+        while events < expected:
+            polled = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            started = started or time.perf_counter()
+            for messages in polled.values():
+                for message in messages:
+                    events += len(decode_message(message.value))
+    finally:
+        await consumer.stop()
+    return events, time.perf_counter() - (started or time.perf_counter())
+
+
+def start_worker(settings: Settings, data: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "WORKER_ID": settings.worker_id,
+        "DATA_DIR": str(data),
+        "DATABASE_URL": settings.sqlalchemy_url,
+        "RETRAIN_POLICIES_FILE": str(settings.retrain_policies_file or ""),
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (data / f"{settings.worker_id}.log").open("wb")
+    command = [sys.executable, "-m", "tonebridge.cli", "worker", "--loglevel", "warning", *args]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+class Changelogs:
+    """Follows the worker's two changelogs: the newest value per key and write times."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.values: dict[str, dict[str, Any]] = {FEEDBACK_TABLE: {}, ABTEST_TABLE: {}}
+        self.first, self.last = float("inf"), 0.0
+
+    def counts(self) -> tuple[int, int]:
+        feedback = sum(
+            v["overall"]["all_time"]["count"] for v in self.values[FEEDBACK_TABLE].values()
+        )
+        outcomes = sum(
+            arm["assigned"]
+            for v in self.values[ABTEST_TABLE].values()
+            for arm in v["stats"]["arms"].values()
+        )
+        return feedback, outcomes
+
+    async def follow_until(self, expected: tuple[int, int], timeout_s: float) -> None:
+        """Read until the counts reach ``expected`` (what was produced)."""
+        topics = {changelog_topic(self.settings, t): t for t in self.values}
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=1000,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        await consumer.start()
+        deadline = time.monotonic() + timeout_s
+        try:
+            while self.counts() != expected:
+                if time.monotonic() > deadline:
+                    msg = f"counts {self.counts()} did not reach {expected} in {timeout_s}s"
+                    raise TimeoutError(msg)
+                for tp, messages in (await consumer.getmany(timeout_ms=200)).items():
+                    for m in messages:
+                        self.values[topics[tp.topic]][m.key.decode()] = json.loads(m.value)
+                        self.first = min(self.first, m.timestamp / 1000)
+                        self.last = max(self.last, m.timestamp / 1000)
+        finally:
+            await consumer.stop()
+
+
+async def dead_letters(settings: Settings) -> list[str]:
+    """The reasons of every dead letter so far."""
+    consumer = AIOKafkaConsumer(
+        DEADLETTER_TOPIC.name(settings),
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    reasons: list[str] = []
+    try:
+        while polled := await consumer.getmany(timeout_ms=1000):
+            for messages in polled.values():
+                reasons += [decode_message(m.value)[0].record["reason"] for m in messages]
+    finally:
+        await consumer.stop()
+    return reasons
+
+
+async def measure_worker(settings: Settings, expected: tuple[int, int]) -> dict[str, float]:
+    """Events per second from the worker's first table write to the one completing the counts."""
+    logs = Changelogs(settings)
+    await logs.follow_until(expected, timeout_s=900)
+    span = logs.last - logs.first
+    events = sum(expected)
+    return {"events": events, "seconds": span, "rate": events / span}
+
+
+async def tests_known(settings: Settings, tests: list[str], timeout_s: float) -> None:
+    """Until the worker has every test of ``tests`` in its table (as the API would check)."""
+    from tonebridge.agents.views import ABTestsView
+
+    view = ABTestsView(settings)
+    await view.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not set(tests) <= set(view.tests()):
+            if time.monotonic() > deadline:
+                msg = "the worker did not learn the latency tests in time"
+                raise TimeoutError(msg)
+            await asyncio.sleep(0.05)
+    finally:
+        await view.stop()
+
+
+class Latency:
+    """Waits from an event to the verdict or training command it caused, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.waits: dict[str, list[float]] = {"verdict": [], "training": []}
+        self.decided: asyncio.Queue[str] = asyncio.Queue()
+
+    async def listen(self, settings: Settings) -> None:
+        consumer = AIOKafkaConsumer(
+            ABTEST_VERDICTS_TOPIC.name(settings),
+            TRAINING_COMMANDS_TOPIC.name(settings),
+            bootstrap_servers=settings.bootstrap_servers,
+            auto_offset_reset="latest",
+            metadata_max_age_ms=1000,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        )
+        await consumer.start()
+        try:
+            async for message in consumer:
+                now = datetime.now(UTC)
+                for event in decode_message(message.value):
+                    wait = (now - event.record["event_time"]).total_seconds() * 1000
+                    if event.name == "ABTestVerdict":
+                        self.waits["verdict"].append(wait)
+                        self.decided.put_nowait(event.record["test_id"])
+                    else:
+                        self.waits["training"].append(wait)
+        finally:
+            await consumer.stop()
+
+
+async def latency(
+    settings: Settings, seconds: float, rate: int
+) -> tuple[dict[str, list[float]], tuple[int, int]]:
+    """Produce at ``rate`` events/s; time from an event to the verdict/command it causes.
+
+    Half the events are feedback on 10 models (a policy retrains after every 200
+    corrections), half are outcomes of 20 running A/B tests whose treatment converts twice
+    as often; a decided test is replaced by a new one, as an operator would. Returns the
+    waits and how many (feedback, outcomes) events were produced.
+    """
+    rng = random.Random(11)
+    models = [f"latency-model-{i}" for i in range(10)]
+    tests = [f"latency-test-{i}" for i in range(20)]
+    created = len(tests)
+    measured = Latency()
+    listener = asyncio.create_task(measured.listen(settings))
+    produced = [0, 0]
+    async with Sender(settings) as sender:
+        creates = [create_command(t, (f"{t}-0", f"{t}-1"), 100) for t in tests]
+        await sender.send(ABTEST_COMMANDS_TOPIC, creates)
+        await tests_known(settings, tests, 30)  # the API creates a test before routing to it
+        tick, per_tick = 0.01, rate // 100
+        start = time.perf_counter()
+        for n in range(int(seconds / tick)):
+            while not measured.decided.empty():
+                tests.remove(measured.decided.get_nowait())
+                tests.append(f"latency-test-{created}")
+                created += 1
+                await sender.send(ABTEST_COMMANDS_TOPIC, [create_command(tests[-1], (
+                    f"{tests[-1]}-0", f"{tests[-1]}-1"), 100)])  # fmt: skip
+            half = per_tick // 2
+            batch = [outcome(rng, rng.choice(tests), (0.3, 0.6)) for _ in range(half)]
+            produced[1] += await sender.send(INFERENCE_OUTCOMES_TOPIC, batch)
+            feedback = list(feedback_records(rng, per_tick - half, models))
+            produced[0] += await sender.send(FEEDBACK_TOPIC, feedback)
+            pause = start + (n + 1) * tick - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+    await asyncio.sleep(2)  # the last verdicts' way back
+    listener.cancel()
+    return measured.waits, (produced[0], produced[1])
+
+
+def p(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else float("nan")
+
+
+async def prepare_database(settings: Settings) -> None:
+    from tonebridge.storage.db import Database
+    from tonebridge.storage.models import ModelRepository
+
+    db = Database(settings.sqlalchemy_url)
+    repo = ModelRepository(db)
+    for model in MODELS + [f"latency-model-{i}" for i in range(10)]:
+        await repo.ensure_base(model, "t5-small", model_id=model)
+    await db.dispose()
+
+
+async def db_rows(settings: Settings) -> int:
+    from sqlalchemy import text as sql
+    from tonebridge.storage.db import Database
+
+    db = Database(settings.sqlalchemy_url)
+    async with db.read() as session:
+        count = int(await session.scalar(sql("SELECT count(*) FROM feedback")) or 0)
+    await db.dispose()
+    return count
+
+
+def stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
+    from tonebridge.storage.migrate import upgrade_async
+
+    data = Path(tempfile.mkdtemp(prefix="tonebridge-bench-"))
+    (data / "policies.yaml").write_text(POLICIES)
+    base = load_settings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
+        data_dir=data,
+        retrain_policies_file=data / "policies.yaml",
+        kafka_session_timeout_s=6,
+        kafka_rebalance_timeout_s=1,
+    )
+    await upgrade_async(base.sqlalchemy_url)
+    await prepare_database(base)
+    await create_topics(base)
+    t = time.perf_counter()
+    await produce_backlog(base, args.feedback, args.outcomes, args.per_message)
+    print(f"produced {args.feedback:,} feedback + {args.outcomes:,} outcomes "
+          f"in {time.perf_counter() - t:.1f}s ({args.per_message} events per message)")  # fmt: skip
+
+    events, seconds = await raw_baseline(base, args.feedback + args.outcomes)
+    raw_rate = events / seconds
+    print(f"raw aiokafka + fastavro decode: {events:,} events in {seconds:.2f}s "
+          f"= {raw_rate:,.0f} events/s")  # fmt: skip
+
+    a = base.model_copy(update={"worker_id": "bench-a"})
+    worker = start_worker(a, data, "--no-sink")
+    try:
+        result = await measure_worker(a, (args.feedback, args.outcomes))
+        print(f"worker (stats + A/B, tables, 1 process): {result['events']:,.0f} events "
+              f"in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s, "
+              f"ratio to raw {result['rate'] / raw_rate:.2f}")  # fmt: skip
+        waits, extra = {}, (0, 0)
+        if not args.skip_latency:
+            waits, extra = await latency(a, args.latency_seconds, args.rate)
+        for kind, values in waits.items():
+            print(f"latency to {kind} at {args.rate:,} events/s: n={len(values)} "
+                  f"p50={p(values, 50):.0f} ms p99={p(values, 99):.0f} ms "
+                  f"max={max(values, default=float('nan')):.0f} ms")  # fmt: skip
+    finally:
+        stop(worker)
+    reasons = await dead_letters(base)
+    print(f"dead letters: {len(reasons)}" + (f", e.g. {reasons[:2]}" if reasons else ""))
+    if args.skip_sink:
+        return
+
+    b = base.model_copy(update={"worker_id": "bench-b"})
+    expected = (args.feedback + extra[0], args.outcomes + extra[1])
+    worker = start_worker(b, data)
+    try:
+        started = time.perf_counter()
+        result = await measure_worker(b, expected)
+        print(f"worker with the SQLite sink in the same process: stats {result['events']:,} "
+              f"events in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s")  # fmt: skip
+        while (rows := await db_rows(b)) < expected[0]:
+            if time.perf_counter() - started > 1800:
+                msg = f"the sink stored only {rows} of {expected[0]} rows"
+                raise TimeoutError(msg)
+            await asyncio.sleep(0.5)  # poll the database; nothing to wait on
+        elapsed = time.perf_counter() - started
+        print(f"  sink stored {rows:,} feedback rows {elapsed:.1f}s after the worker started "
+              f"({rows / elapsed:,.0f} rows/s including start-up)")  # fmt: skip
+    finally:
+        stop(worker)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feedback", type=int, default=600_000)
+    parser.add_argument("--outcomes", type=int, default=400_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=int, default=5000, help="events/s in the latency run")
+    parser.add_argument("--per-message", type=int, default=PER_MESSAGE)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-sink", action="store_true", help="skip the run with the sink")
+    with EmbeddedBroker() as embedded:
+        asyncio.run(main(parser.parse_args(), embedded))

@@ -1,0 +1,173 @@
+"""The A/B agents: ``define_ab_tests`` (commands) and ``judge_ab_tests`` (outcomes).
+
+Commands (create/stop) and inference outcomes are co-partitioned by test id, so one worker
+sees a test's definition and all its outcomes and keeps the test in one table value. After
+each message of outcomes the test is looked at once; a final decision is published as an
+ABTestVerdict, stored in ``ab_tests``, and ends the test. A guardrail breach also asks the
+registry to roll the offending model back (a ModelCommand), and a lost test may trigger
+retraining.
+
+Two agents, because a consumer reads two topics in no guaranteed order: when replaying a
+backlog, outcomes can be read before the command that created their test. The outcomes agent
+then reads the pending create command itself (:mod:`tonebridge.agents.progress`) before it
+calls a test unknown. A lock per test keeps the two agents' updates of one value apart.
+
+Each batch of messages is folded per test and the test is looked at once per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from tonebridge.agents import ab_state
+from tonebridge.agents.ab_state import Effects, Part, TestState
+from tonebridge.agents.intake import (
+    Item,
+    Message,
+    Origin,
+    Reject,
+    Rejected,
+    read_message,
+    require_partition,
+    screen,
+)
+from tonebridge.agents.outbox import Outbox, send_dead_letters
+from tonebridge.agents.policies import Policy, on_lost_test, training_command
+from tonebridge.agents.tables import ExactTable
+from tonebridge.topics.abtest import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOME
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
+
+
+class VerdictStore(Protocol):
+    async def record(self, test_id: str, winner_model_id: str | None, results: Any) -> None:
+        """End the test in the database with its results (idempotent)."""
+
+
+@dataclass(frozen=True)
+class ABContext:
+    table: ExactTable[TestState]
+    outbox: Outbox
+    verdicts: VerdictStore | None = None
+    policies: tuple[Policy, ...] = ()
+    # Reads the commands of a partition not yet committed; None: an unknown test is unknown.
+    pending_commands: Callable[[int], Awaitable[list[Message]]] | None = None
+    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+
+
+def test_key(item: Item) -> str | None:
+    """The test an item belongs to; None for an outcome outside any A/B test."""
+    if item.name == AB_TEST_COMMAND:
+        return str(item.record["test_id"])
+    test_id = item.record.get("ab_test_id")
+    return None if test_id is None else str(test_id)
+
+
+def items_by_test(
+    items: Sequence[Item], origin: Origin, partitions: int
+) -> tuple[dict[str, list[Item]], list[Reject]]:
+    grouped: dict[str, list[Item]] = defaultdict(list)
+
+    def check(item: Item) -> None:
+        key = test_key(item)
+        if key is not None:
+            require_partition(key, origin, partitions)
+            grouped[key].append(item)
+
+    _, rejects = screen(items, check)
+    return grouped, rejects
+
+
+def parts_by_test(
+    batch: Sequence[Message], partitions: int
+) -> tuple[dict[str, list[Part]], list[Rejected]]:
+    """Each test's items of a batch, message by message; rejects not tied to a test."""
+    parts: dict[str, list[Part]] = defaultdict(list)
+    rejected: list[Rejected] = []
+    for origin, payload in batch:
+        intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
+        grouped, bad = items_by_test(intake.items, origin, partitions)
+        rejected += [(origin, r) for r in (*intake.rejects, *bad)]
+        for test_id, items in grouped.items():
+            parts[test_id].append((origin, items))
+    return parts, rejected
+
+
+async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
+    """Apply a batch of command or outcome messages exactly once to the tests they name."""
+    parts, rejected = parts_by_test(batch, ctx.table.partitions)
+    await send_dead_letters(ctx.outbox, rejected)
+    await _with_pending_creates(ctx, parts)
+    for test_id, test_parts in parts.items():
+        async with ctx.locks[test_id]:
+            await judge_test(ctx, test_id, test_parts)
+
+
+async def _with_pending_creates(ctx: ABContext, parts: dict[str, list[Part]]) -> None:
+    """Put in front of an unknown test's parts its create command, if it is still pending."""
+    unknown = [t for t in parts if ctx.table.get(t) is None]
+    if ctx.pending_commands is None or not unknown:
+        return
+    for partition in sorted({parts[t][0][0].partition for t in unknown}):
+        commands, _ = parts_by_test(await ctx.pending_commands(partition), ctx.table.partitions)
+        for test_id in unknown:
+            creates = [(o, _creates(items)) for o, items in commands.get(test_id, [])]
+            parts[test_id][:0] = [(o, items) for o, items in creates if items]
+
+
+def _creates(items: Sequence[Item]) -> list[Item]:
+    return [i for i in items if i.name == AB_TEST_COMMAND and i.record["action"] == "create"]
+
+
+async def judge_test(ctx: ABContext, test_id: str, parts: Sequence[Part]) -> None:
+    """One test's part of a batch: its rejects, its effects, then its new value, once."""
+    state = ctx.table.get(test_id)
+    new, effects, rejected = ab_state.apply(state, parts)
+    await send_dead_letters(ctx.outbox, rejected)
+    if new is not None and new is not state:
+        await publish(ctx, test_id, effects)
+        await ctx.table.put(test_id, new, parts[-1][0].partition)
+
+
+async def publish(ctx: ABContext, test_id: str, effects: Effects) -> None:
+    """Send a decided test's verdict, rollbacks and retraining commands; store its result."""
+    verdict = effects.verdict
+    if verdict is None:
+        return
+    when = datetime.fromtimestamp(verdict["event_time"] / 1000, tz=UTC)
+    await ctx.outbox.send(ABTEST_VERDICTS_TOPIC, {**verdict, "event_time": when})
+    reason = str(verdict.get("reason") or verdict["decision"])
+    for model_id in effects.rollback:
+        await ctx.outbox.send(MODEL_COMMANDS_TOPIC, rollback_command(test_id, model_id, when))
+    by_name = {p.name: p for p in ctx.policies}
+    for trigger in on_lost_test(ctx.policies, test_id, effects.losers, reason):
+        command = training_command(trigger, by_name[trigger.policy], when, None)
+        await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
+    if ctx.verdicts is not None:
+        winner = verdict.get("winner_model_id") if verdict["decision"] == "winner" else None
+        results = effects.decision.to_dict() if effects.decision else _stopped(verdict)
+        await ctx.verdicts.record(test_id, winner, results)
+
+
+def rollback_command(test_id: str, model_id: str, when: datetime) -> dict[str, Any]:
+    """The ModelCommand asking the registry to roll ``model_id`` back (deterministic id)."""
+    command_id = ab_state.effect_id(test_id, f"rollback|{model_id}")
+    return {
+        "event_id": command_id,
+        "event_time": when,
+        "command_id": command_id,
+        "action": "rollback",
+        "model_id": model_id,
+        "requested_by": f"abtest:{test_id}",
+        "reason": f"guardrail violated in A/B test {test_id}",
+    }
+
+
+def _stopped(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    return {"decision": "stopped", "samples": verdict.get("samples", {})}

@@ -1,0 +1,208 @@
+"""The stream worker (``tonebridge worker``): one faust app, built from :class:`Settings`.
+
+Tables live in memory and are recovered from their changelog topics, which are also what
+:mod:`tonebridge.agents.views` reads for the HTTP API. Roles let a deployment split the
+statistics agents and the database sink over processes; by default a worker runs all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+
+import faust
+
+from tonebridge.agents.ab_state import TestState
+from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
+from tonebridge.agents.feedback import FeedbackContext, tally_batch
+from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
+from tonebridge.agents.fetching import set_fetch_max_wait
+from tonebridge.agents.model_feedback import ModelFeedback
+from tonebridge.agents.outbox import FaustOutbox, Outbox
+from tonebridge.agents.policies import Policy
+from tonebridge.agents.progress import PendingCommands
+from tonebridge.agents.runner import Batching, Fatal, consume, exit_process
+from tonebridge.agents.tables import ExactTable
+from tonebridge.settings import Settings
+from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
+from tonebridge.topics.spec import TopicSpec
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_TABLE = "feedback_stats"
+ABTEST_TABLE = "ab_tests"
+OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINING_COMMANDS_TOPIC)
+
+
+def app_id(settings: Settings) -> str:
+    """The faust app id: the consumer group of the agents and the prefix of changelogs."""
+    return settings.topic_name(settings.worker_id)
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """The changelog topic of an agent table (faust's naming)."""
+    return f"{app_id(settings)}-{table}-changelog"
+
+
+@dataclass(frozen=True)
+class Roles:
+    stats: bool = True  # tally_feedback
+    abtests: bool = True  # define_ab_tests, judge_ab_tests
+    sink: bool = True  # persist_feedback
+
+
+ALL_ROLES = Roles()
+
+
+@dataclass
+class Worker:
+    """The faust app and what its agents use (tests reach the contexts through it)."""
+
+    app: Any
+    feedback: FeedbackContext
+    abtests: ABContext
+    sink: FeedbackSink | None = None
+    agents: dict[str, Any] = field(default_factory=dict)
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    """faust configuration derived from tonebridge settings."""
+    session = settings.kafka_session_timeout_s
+    return {
+        "broker": "kafka://" + settings.bootstrap_servers.replace(",", ";"),
+        "broker_credentials": _credentials(settings),
+        "store": "memory://",
+        "datadir": str(settings.data_dir / "worker"),
+        "web_enabled": False,
+        "autodiscover": False,
+        "topic_partitions": settings.kafka_topic_partitions,
+        "topic_replication_factor": settings.kafka_replication_factor,
+        "topic_disable_leader": True,
+        "table_standby_replicas": 0,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": session,
+        "broker_heartbeat_interval": min(1.0, session / 3),
+        "broker_rebalance_timeout": settings.kafka_rebalance_timeout_s,
+        "broker_commit_interval": 1.0,
+        "producer_linger": 0.002,
+        "producer_max_batch_size": 1024 * 1024,
+        "producer_max_request_size": 8 * 1024 * 1024,
+        "consumer_max_fetch_size": 8 * 1024 * 1024,
+    }
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.kafka_security_protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return None
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the agents talk to besides Kafka; tests swap in memory versions."""
+
+    policies: tuple[Policy, ...] = ()
+    verdicts: VerdictStore | None = None
+    writer: FeedbackWriter | None = None
+    outbox: Outbox | None = None  # None: faust topics
+    durable: bool = True  # False: tables without changelog writes (faust test contexts)
+    batching: Batching = Batching()
+    fatal: Fatal = exit_process
+
+
+def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL_ROLES) -> Worker:
+    """Build the worker: the faust app, its tables and the agents of ``roles``."""
+    app = faust.App(app_id(settings), **faust_settings(settings))
+    set_fetch_max_wait(app, settings.kafka_fetch_max_wait_ms)
+    partitions = settings.kafka_topic_partitions
+    outbox = wiring.outbox
+    if outbox is None:
+        faust_outbox = FaustOutbox(app, settings)
+        for spec in OUTPUTS:
+            faust_outbox.topic(spec)
+        outbox = faust_outbox
+    feedback = _table(app, FEEDBACK_TABLE, ModelFeedback, partitions, wiring.durable)
+    tests = _table(app, ABTEST_TABLE, TestState, partitions, wiring.durable)
+    worker = Worker(
+        app,
+        FeedbackContext(feedback, outbox, wiring.policies),
+        ABContext(tests, outbox, wiring.verdicts, wiring.policies),
+    )
+    if roles.stats:
+        _register_feedback(worker, settings, wiring)
+    if roles.abtests:
+        _register_abtests(worker, settings, wiring)
+    if roles.sink and wiring.writer is not None:
+        _register_sink(worker, settings, wiring.writer)
+    return worker
+
+
+def _table(app: Any, name: str, kind: Any, partitions: int, durable: bool) -> ExactTable[Any]:
+    table = app.Table(name, key_type=bytes, value_type=bytes, partitions=partitions)
+    return ExactTable(table, kind.from_json, partitions=partitions, durable=durable)
+
+
+def _source(app: Any, settings: Settings, spec: TopicSpec) -> Any:
+    partitions = spec.partition_count(settings)
+    return app.topic(spec.name(settings), key_type=bytes, value_type=bytes, partitions=partitions)
+
+
+def _register_feedback(worker: Worker, settings: Settings, wiring: Wiring) -> None:
+    app, ctx = worker.app, worker.feedback
+
+    @app.agent(_source(app, settings, FEEDBACK_TOPIC), name="tally_feedback")
+    async def tally_feedback(stream: Any) -> None:
+        handle = partial(tally_batch, ctx)
+        await consume(stream, handle, wiring.batching, wiring.fatal)
+
+    worker.agents["tally_feedback"] = tally_feedback
+
+
+def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> None:
+    app, commands_ctx = worker.app, worker.abtests
+    ctx = commands_ctx  # the commands agent needs no look ahead: it reads the commands
+    if wiring.durable:
+        topic = ABTEST_COMMANDS_TOPIC.name(settings)
+        pending = PendingCommands(settings, app_id(settings), topic)
+        ctx = worker.abtests = replace(ctx, pending_commands=pending.read)
+        app.on_before_shutdown.connect(lambda _app, **_: pending.stop())
+
+    @app.agent(_source(app, settings, ABTEST_COMMANDS_TOPIC), name="define_ab_tests")
+    async def define_ab_tests(stream: Any) -> None:
+        await consume(stream, partial(judge_batch, commands_ctx), wiring.batching, wiring.fatal)
+
+    @app.agent(_source(app, settings, INFERENCE_OUTCOMES_TOPIC), name="judge_ab_tests")
+    async def judge_ab_tests(stream: Any) -> None:
+        await consume(stream, partial(judge_batch, ctx), wiring.batching, wiring.fatal)
+
+    worker.agents["define_ab_tests"] = define_ab_tests
+    worker.agents["judge_ab_tests"] = judge_ab_tests
+
+
+def _register_sink(worker: Worker, settings: Settings, writer: FeedbackWriter) -> None:
+    app = worker.app
+    sink = FeedbackSink(settings, writer, group_id=f"{app_id(settings)}-feedback-sink")
+    worker.sink = sink
+
+    @app.task
+    async def persist_feedback() -> None:
+        try:
+            await sink.run()
+        except Exception as exc:  # noqa: BLE001 - a sink that cannot write stops the worker
+            log.error("feedback sink failed: %r", exc)
+            await app.crash(exc)
+            raise

@@ -1,0 +1,147 @@
+"""The ``persist_feedback`` consumer: every feedback event stored once in the database.
+
+It has its own consumer group, so the database's pace never holds the statistics back (and
+the statistics' pace never holds the database back). Each poll becomes one batched
+``FeedbackRepository.add_many``, an upsert by event id, and the offsets are committed only
+after it: a crash repeats a batch, and the repeat inserts nothing. Events the database
+refuses (a model it does not know, ...) are dead-lettered; undecodable or invalid events are
+left to the statistics agent, which dead-letters them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import CommitFailedError
+
+from tonebridge.agents.intake import Item, Origin, Reject, read_message
+from tonebridge.agents.outbox import dead_letter_record
+from tonebridge.agents.runner import RETRY_DELAYS_S, is_transient, origin_of
+from tonebridge.errors import InvalidEventError, StoreError
+from tonebridge.settings import Settings
+from tonebridge.stats.feedback import sample_from_record
+from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC
+from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WriteResult(Protocol):
+    @property
+    def rejected(self) -> Sequence[Any]: ...
+
+
+class FeedbackWriter(Protocol):
+    async def add_many(self, events: Sequence[Mapping[str, Any]]) -> WriteResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The events of one poll, with where each came from."""
+
+    records: list[Mapping[str, Any]]
+    places: list[tuple[Origin, Item]]
+
+
+def collect(messages: Sequence[Any]) -> Pending:
+    """The valid events of ``messages``; invalid ones are the statistics agent's to report."""
+    pending = Pending([], [])
+    for message in messages:
+        origin = origin_of(message)
+        for item in read_message(message.value, (FEEDBACK_EVENT,)).items:
+            try:
+                sample_from_record(item.record)
+            except InvalidEventError:
+                continue
+            pending.records.append(item.record)
+            pending.places.append((origin, item))
+    return pending
+
+
+async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run ``operation``, again after transient failures (a locked or restarting database)."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            return await operation()
+        except StoreError as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("database write failed, retrying in %.1fs: %r", delay, exc)
+            await asyncio.sleep(delay)
+    return await operation()
+
+
+class FeedbackSink:
+    def __init__(self, settings: Settings, writer: FeedbackWriter, *, group_id: str) -> None:
+        self._settings = settings
+        self._writer = writer
+        self._group_id = group_id
+        self.max_records = 5000
+        self.stored = 0  # events written or found already written, for progress reports
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        s = self._settings
+        return AIOKafkaConsumer(
+            FEEDBACK_TOPIC.name(s),
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_records,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
+            heartbeat_interval_ms=int(min(1.0, s.kafka_session_timeout_s / 3) * 1000),
+            rebalance_timeout_ms=int(s.kafka_rebalance_timeout_s * 1000),
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+            **client_kwargs(s, "tonebridge-feedback-sink"),
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        consumer = self._consumer()
+        producer = AIOKafkaProducer(
+            enable_idempotence=False, **client_kwargs(self._settings, "tonebridge-feedback-sink")
+        )
+        await consumer.start()
+        await producer.start()
+        try:
+            while True:
+                polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                messages = [m for batch in polled.values() for m in batch]
+                if messages:
+                    await self.persist(messages, producer)
+                    await self._commit(consumer)
+        finally:
+            await producer.stop()
+            await consumer.stop()
+
+    async def persist(self, messages: Sequence[Any], producer: AIOKafkaProducer) -> None:
+        """Write one poll's events; dead-letter what the database refuses."""
+        pending = collect(messages)
+        if not pending.records:
+            return
+        result = await retrying(lambda: self._writer.add_many(pending.records))
+        refused = {r.index: r.reason for r in result.rejected}
+        self.stored += len(pending.records) - len(refused)
+        sends = []
+        for index, reason in refused.items():
+            origin, item = pending.places[index]
+            reject = Reject(item.index, item.payload, InvalidEventError(f"not stored: {reason}"))
+            message = DEADLETTER_TOPIC.encode(dead_letter_record(origin, reject))
+            topic = DEADLETTER_TOPIC.name(self._settings)
+            sends.append(await producer.send(topic, message.value, key=message.key))
+        await asyncio.gather(*sends)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            await consumer.commit()
+        except CommitFailedError as exc:
+            # A rebalance took the partitions; their new owner repeats the batch harmlessly.
+            log.warning("feedback sink commit failed after a rebalance: %r", exc)

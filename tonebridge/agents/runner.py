@@ -1,0 +1,84 @@
+"""How an agent walks its stream: batches of messages, each handled fully before its ack.
+
+An agent takes a batch of messages (up to ``max_messages``, or whatever arrived within
+``within_s``), folds them in memory and writes each table key once. faust acknowledges the
+batch when the loop body returns; a failed batch is retried in place while the failure is
+transient (handling a batch again is safe: effects have deterministic ids and the values'
+offset marks skip what is already applied). Any other failure stops the process at once:
+faust acknowledges a batch in a ``finally`` even when the body raised or was cancelled, and
+commits acknowledged offsets on the way down, so a graceful stop could skip the failed batch.
+Exiting like a crash keeps its offsets uncommitted; it is read again on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from tonebridge.agents.intake import Message, Origin
+from tonebridge.errors import TonebridgeError
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
+Fatal = Callable[[BaseException], Awaitable[None]]
+RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+EXIT_STATUS = 70  # EX_SOFTWARE: the worker stopped itself on a message it cannot handle
+
+
+@dataclass(frozen=True)
+class Batching:
+    max_messages: int = 200
+    within_s: float = 0.005
+
+
+def origin_of(message: Any) -> Origin:
+    return Origin(str(message.topic), int(message.partition), int(message.offset), message.key)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether handling the same batch again may succeed."""
+    if isinstance(error, TonebridgeError):
+        return error.retryable
+    if isinstance(error, KafkaError):
+        return bool(error.retriable)
+    # faust wraps producer failures in ProducerSendError (not a KafkaError)
+    return type(error).__name__ == "ProducerSendError" or isinstance(error, TimeoutError)
+
+
+async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> None:
+    """Handle one batch, retrying transient failures with growing pauses."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            await handle(batch)
+            return
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("retrying a batch of %d in %.1fs after %r", len(batch), delay, exc)
+            await asyncio.sleep(delay)
+    await handle(batch)
+
+
+async def consume(stream: Any, handle: BatchHandler, batching: Batching, fatal: Fatal) -> None:
+    """The body of every agent."""
+    async for events in stream.take_events(batching.max_messages, batching.within_s):
+        batch = [(origin_of(e.message), e.message.value) for e in events]
+        try:
+            await handle_with_retry(handle, batch)
+        except Exception as exc:
+            await fatal(exc)
+            raise
+
+
+async def exit_process(error: BaseException) -> None:
+    """Stop the worker like a crash, before faust can acknowledge the failed batch."""
+    log.critical("stopping the worker: a batch cannot be handled: %r", error, exc_info=error)
+    logging.shutdown()
+    os._exit(EXIT_STATUS)

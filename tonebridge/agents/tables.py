@@ -1,0 +1,73 @@
+"""Agent tables whose changelog write is on its way before the message is acknowledged.
+
+faust's ``table[key] = value`` queues the changelog record in a buffer that its commit flush
+may leave behind (``ProducerBuffer.flush_atmost`` gives up after 0.1 s without progress), so
+an offset could be committed before the state it produced is durable. :class:`ExactTable`
+instead awaits the producer's ``send`` (the record is in aiokafka's accumulator) before the
+agent moves on; faust flushes that accumulator before it commits offsets. With the offset marks
+kept in each value (:mod:`tonebridge.agents.watermarks`), state is exact after any crash.
+
+Values are cached decoded; the changelog holds their JSON (``to_json``/``from_json``), which
+is also what :mod:`tonebridge.agents.views` reads. Requires the in-memory store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
+
+from tonebridge.topics.spec import partition_for
+
+
+class Stored(Protocol):
+    def to_json(self) -> bytes: ...
+
+
+V = TypeVar("V", bound=Stored)
+
+
+class ExactTable(Generic[V]):
+    """A faust table keyed by ``str`` holding one value type, written once per message."""
+
+    def __init__(
+        self, table: Any, decode: Callable[[bytes], V], *, partitions: int, durable: bool = True
+    ) -> None:
+        self._table = table
+        self._decode = decode
+        self.partitions = partitions
+        # False only in faust test_context, where no producer runs.
+        self._durable = durable
+
+    @property
+    def name(self) -> str:
+        return str(self._table.name)
+
+    def get(self, key: str) -> V | None:
+        value = self._table.data.get(key.encode())
+        if isinstance(value, bytes):
+            value = self._decode(value)
+            self._table.data[key.encode()] = value
+        return value  # type: ignore[no-any-return]
+
+    async def put(self, key: str, value: V, partition: int) -> None:
+        """Store ``value`` and hand its changelog record to the producer (awaited)."""
+        raw_key = key.encode()
+        if self._durable:
+            await self._table.changelog_topic.send(
+                key=raw_key, value=value.to_json(), partition=partition
+            )
+        # Only after the send: a failed send leaves the old value for the retry to start from.
+        self._table.data[raw_key] = value
+
+    def items(self, partitions: set[int] | None = None) -> Iterator[tuple[str, V]]:
+        """Every value, or only those of keys routed to ``partitions``."""
+        for raw_key in list(self._table.data.keys()):
+            key = raw_key.decode()
+            if partitions is not None and self.partition_of(key) not in partitions:
+                continue
+            value = self.get(key)
+            if value is not None:
+                yield key, value
+
+    def partition_of(self, key: str) -> int:
+        return partition_for(key.encode(), self.partitions)

@@ -1,0 +1,143 @@
+"""Read the workers' state from outside them: the API's view of feedback stats and A/B tests.
+
+Every table write of a worker is a record on the table's changelog topic, sent before the
+message that caused it is acknowledged. A view follows those changelogs from the beginning
+(no consumer group, every partition, whichever worker owns it) and keeps the newest value of
+each key in memory, so it is current to within the time a record takes to arrive (milliseconds
+on a healthy broker). :meth:`TableView.sync` waits until everything written before the call is
+read, for answers that must include the caller's own earlier writes.
+
+Usage (e.g. in the API's lifespan)::
+
+    stats = FeedbackStatsView(settings)
+    await stats.start()
+    await stats.sync()               # optional: catch up before the first answer
+    stats.model("model-1")           # -> dict, or None for a model with no feedback
+    tests = ABTestsView(settings); await tests.start(); tests.test("t-1")
+    ...
+    await stats.stop(); await tests.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tonebridge.agents import ab_state, model_feedback
+from tonebridge.agents.ab_state import TestState
+from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic
+from tonebridge.agents.model_feedback import ModelFeedback
+from tonebridge.errors import BrokerError
+from tonebridge.settings import Settings
+from tonebridge.topics.connection import client_kwargs
+
+V = TypeVar("V")
+
+
+class TableView(Generic[V]):
+    """The newest value of every key of one agent table, followed from its changelog."""
+
+    def __init__(self, settings: Settings, table: str, decode: Callable[[bytes], V]) -> None:
+        self._settings = settings
+        self.topic = changelog_topic(settings, table)
+        self._decode = decode
+        self._raw: dict[str, bytes] = {}
+        self._decoded: dict[str, V] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # Without a group the consumer takes every partition of the topic, and finds the
+        # topic once a worker creates it (metadata refreshed every second until then).
+        self._consumer = AIOKafkaConsumer(
+            self.topic,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=1000,
+            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
+            **client_kwargs(self._settings, "tonebridge-view"),
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._follow(self._consumer))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            polled = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            for tp, messages in polled.items():
+                for message in messages:
+                    key = message.key.decode()
+                    self._raw[key] = message.value
+                    self._decoded.pop(key, None)
+                self._positions[tp] = messages[-1].offset + 1
+
+    async def sync(self, timeout_s: float = 2.0) -> None:
+        """Return once every record written before this call has been read."""
+        consumer = self._consumer
+        if consumer is None:
+            msg = "the view is not started"
+            raise BrokerError(msg)
+        deadline = time.monotonic() + timeout_s
+        tps = [tp for tp in consumer.assignment()]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        while any(self._positions.get(tp, 0) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                msg = f"{self.topic}: not caught up within {timeout_s:.1f}s"
+                raise BrokerError(msg)
+            await asyncio.sleep(0.01)
+
+    def get(self, key: str) -> V | None:
+        if key not in self._decoded:
+            raw = self._raw.get(key)
+            if raw is None:
+                return None
+            self._decoded[key] = self._decode(raw)
+        return self._decoded[key]
+
+    def keys(self) -> list[str]:
+        return sorted(self._raw)
+
+
+class FeedbackStatsView(TableView[ModelFeedback]):
+    """Rolling feedback statistics per model and per (model, transformation type)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, FEEDBACK_TABLE, ModelFeedback.from_json)
+
+    def model(self, model_id: str, now_ms: int | None = None) -> dict[str, Any] | None:
+        """``{"overall": {...}, "by_type": {type: {...}}}``, each with ``all_time``,
+        ``last_hour`` and ``last_day`` summaries (windows end at the newest event, or at
+        ``now_ms`` in event time)."""
+        state = self.get(model_id)
+        return None if state is None else model_feedback.summary(state, now_ms)
+
+    def models(self) -> list[str]:
+        return self.keys()
+
+
+class ABTestsView(TableView[TestState]):
+    """Every A/B test the worker knows: spec, status, per-arm results and verdict."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, ABTEST_TABLE, TestState.from_json)
+
+    def test(self, test_id: str) -> dict[str, Any] | None:
+        state = self.get(test_id)
+        return None if state is None else ab_state.view(state)
+
+    def tests(self) -> list[str]:
+        return self.keys()

@@ -1,0 +1,60 @@
+"""Run the stream worker process: the database, the policies and the faust app together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app
+from tonebridge.agents.feedback_sink import retrying
+from tonebridge.agents.policies import load_policies
+from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
+from tonebridge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseVerdicts:
+    """Ends decided A/B tests in ``ab_tests``; the verdict topic stays the record of truth."""
+
+    def __init__(self, repository: Any) -> None:
+        self._repository = repository
+
+    async def record(self, test_id: str, winner_model_id: str | None, results: Any) -> None:
+        try:
+            await retrying(lambda: self._repository.complete(test_id, winner_model_id, results))
+        except (NotFoundError, ConflictError, IntegrityError) as exc:
+            # A test created straight on the topic has no row; one ended by hand stays ended.
+            log.warning("A/B test %s not completed in the database: %s", test_id, exc)
+
+
+def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
+    """The worker with its database adapters and the policies of ``RETRAIN_POLICIES_FILE``."""
+    from tonebridge.storage.ab_tests import ABTestRepository
+    from tonebridge.storage.db import Database
+    from tonebridge.storage.feedback import FeedbackRepository
+
+    database = Database.from_settings(settings)
+    wiring = Wiring(
+        policies=load_policies(settings.retrain_policies_file),
+        verdicts=DatabaseVerdicts(ABTestRepository(database)),
+        writer=FeedbackRepository(database),
+    )
+    worker = create_app(settings, wiring, roles)
+    worker.app.on_before_shutdown.connect(_disposer(database))
+    return worker
+
+
+def _disposer(database: Any) -> Any:
+    async def dispose(app: Any, **_: Any) -> None:
+        await database.dispose()
+
+    return dispose
+
+
+def run_worker(settings: Settings, roles: Roles = ALL_ROLES, loglevel: str = "info") -> None:
+    """Run until SIGTERM/SIGINT (faust's worker installs the handlers)."""
+    import faust
+
+    worker = build_worker(settings, roles)
+    faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
