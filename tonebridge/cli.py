@@ -181,6 +181,9 @@ def worker(
     stats: Annotated[bool, typer.Option(help="run the statistics agent")] = True,
     abtests: Annotated[bool, typer.Option(help="run the A/B test agent")] = True,
     sink: Annotated[bool, typer.Option(help="store feedback in the database")] = True,
+    promotion: Annotated[
+        bool, typer.Option(help="A/B test better models against production; deploy winners")
+    ] = True,
     loglevel: Annotated[str, typer.Option(help="faust log level")] = "info",
 ) -> None:
     """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
@@ -188,7 +191,49 @@ def worker(
     from tonebridge.agents.worker import run_worker
     from tonebridge.settings import get_settings
 
-    run_worker(get_settings(), Roles(stats=stats, abtests=abtests, sink=sink), loglevel)
+    roles = Roles(stats=stats, abtests=abtests, sink=sink, promotion=promotion)
+    run_worker(get_settings(), roles, loglevel)
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option(help="smaller and faster (lower thresholds)")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="where the run keeps its state (default DATA_DIR/demo)")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="where the base model is built once (DATA_DIR/cache)")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="continue from the data dir, not afresh")] = False,
+    plain: Annotated[bool, typer.Option(help="log lines instead of the live view")] = False,
+    rate: Annotated[float | None, typer.Option(help="simulated requests per second")] = None,
+    policies: Annotated[
+        Path | None, typer.Option(help="retraining and promotion policies (YAML)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds for the loop to close")] = 900.0,
+) -> None:
+    """Run the whole loop on this machine with a simulated app and a live view (Ctrl-C stops)."""
+    from dataclasses import replace
+
+    from tonebridge.demo.options import DemoOptions
+    from tonebridge.demo.options import quick as quick_options
+    from tonebridge.demo.run import main as run_demo
+    from tonebridge.settings import get_settings
+
+    settings = get_settings()
+    options = DemoOptions(
+        data_dir=data_dir or settings.data_dir / "demo",
+        cache_dir=cache_dir or settings.data_dir / "cache",
+        keep=keep,
+        plain=plain,
+        timeout_s=timeout,
+    )
+    options = quick_options(options) if quick else options
+    if rate is not None:
+        options = replace(options, requests_per_s=rate)
+    if policies is not None:
+        options = replace(options, policies=policies)
+    raise typer.Exit(run_demo(options, settings))
 
 
 def main() -> None:
