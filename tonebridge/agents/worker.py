@@ -41,6 +41,7 @@ def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
     from tonebridge.storage.db import Database
     from tonebridge.storage.feedback import FeedbackRepository
 
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)  # faust's datadir
     database = Database.from_settings(settings)
     wiring = Wiring(
         policies=load_policies(settings.retrain_policies_file),
