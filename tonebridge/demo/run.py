@@ -207,6 +207,7 @@ async def close_loop(
             group.create_task(watch_health(run, supervisor)),
         ]
         group.create_task(record_base(run, stack, app, held_out))
+        group.create_task(announce_api(run, settings))
         try:
             await go_live(run, stack, app, producer)
             tasks.append(group.create_task(app.serve(producer, run.options.requests_per_s)))
@@ -229,6 +230,25 @@ async def record_base(run: Run, stack: Stack, app: SimulatedApp, held_out: list[
         return
     run.story.held_out.update(scores)
     run.say(f"base model logged to MLflow (run {run_id[:8]}): held-out chrF {scores[model.id]:.1f}")
+
+
+async def announce_api(run: Run, settings: Settings) -> None:
+    """Tell where the HTTP API is once it answers ``/readyz`` (the demo does not need it)."""
+    import httpx
+
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=2.0) as client:
+            async with asyncio.timeout(STARTUP_S):
+                while True:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    await asyncio.sleep(POLL_S)
+    except TimeoutError:
+        run.say(f"the API at {url} is not ready (see logs/api.log); the loop goes on without")
+        return
+    run.say(f"API ready at {url}/docs (try {url}/feedback/stats)")
 
 
 async def go_live(run: Run, stack: Stack, app: SimulatedApp, producer: EventProducer) -> None:
