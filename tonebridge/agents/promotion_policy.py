@@ -265,8 +265,13 @@ def on_verdict(verdict: Mapping[str, Any]) -> Step:
     if effect is not None:
         reason += f": effect {effect:+.3f}"
     if p_value is not None:
-        reason += f", p={p_value:.2g}"
+        reason += f", p{p_text(p_value)}"
     return Deploy(deploy_command(test_id, str(winner), verdict["event_time"], reason))
+
+
+def p_text(p_value: float) -> str:
+    """``=0.0012``; a p-value that underflowed to 0 reads ``<1e-300``, not ``=0``."""
+    return "<1e-300" if p_value < 1e-300 else f"={p_value:.2g}"
 
 
 def _decisive_p(verdict: Mapping[str, Any]) -> float | None:

@@ -8,16 +8,11 @@ Whatever ends it, the children are stopped and the embedded broker with them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Console
 
@@ -29,15 +24,14 @@ from tonebridge.demo.models import (
     ModelSource,
     build_base,
     init_tracking,
-    log_base_run,
     register_base,
     source_of_record,
 )
 from tonebridge.demo.observe import follow
 from tonebridge.demo.options import DemoOptions
 from tonebridge.demo.screen import log_to_file, refresh, screen
+from tonebridge.demo.session import DemoFailed, Run
 from tonebridge.demo.stack import Stack, prepare_data_dir, start_stack
-from tonebridge.demo.story import Story
 from tonebridge.demo.summary import summary_lines
 from tonebridge.demo.supervise import (
     ChildSpec,
@@ -46,43 +40,20 @@ from tonebridge.demo.supervise import (
     in_daemon_thread,
     tonebridge_argv,
 )
+from tonebridge.demo.watchers import (
+    STARTUP_S,
+    announce_api,
+    on_event,
+    poll_worker_state,
+    record_base,
+    watch_downstream,
+    watch_health,
+)
 from tonebridge.settings import Settings
 from tonebridge.storage.records import ModelRecord
 
-SERVICES = (("worker", ("worker",)), ("trainer", ("trainer",)), ("api", ("api",)))
-POLL_S = 0.5
-STARTUP_S = 120.0  # for the services to start consuming
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-
-
-class DemoFailed(Exception):
-    """The loop cannot close: a service died, or the time ran out."""
-
-
-@dataclass
-class Run:
-    options: DemoOptions
-    console: Console
-    started: float = field(default_factory=time.monotonic)
-    story: Story = field(default_factory=Story)
-    notes: list[str] = field(default_factory=list)
-    supervisor: Supervisor | None = None
-    base: ModelRecord | None = None  # the base model's row
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def clock(self) -> float:
-        return time.monotonic() - self.started
-
-    def check_closed(self) -> None:
-        """The loop is closed once the promoted model's deployment reached downstream."""
-        if self.story.promoted is not None:
-            self.closed.set()
-
-    def say(self, text: str) -> None:
-        self.story.note(self.clock(), text)
-
-
-# --- the services ---------------------------------------------------------------------------
+SERVICES = (("worker", ("worker",)), ("trainer", ("trainer",)), ("api", ("api",)))
 
 
 def start_services(run: Run, stack: Stack) -> Supervisor:
@@ -93,67 +64,6 @@ def start_services(run: Run, stack: Stack) -> Supervisor:
         supervisor.start(ChildSpec(name, tonebridge_argv(*args), log, env))
         run.say(f"started {name} (pid {supervisor.children[-1].pid}, log {log})")
     return supervisor
-
-
-async def watch_health(run: Run, supervisor: Supervisor) -> None:
-    """Fail the run when a service exits, or when the loop can no longer close."""
-    # Neither a Popen child's exit nor the story has an awaitable event: poll them.
-    while not (gone := supervisor.exited()):  # noqa: ASYNC110
-        if (reason := run.story.dead_end()) is not None:
-            raise DemoFailed(reason)
-        await asyncio.sleep(POLL_S)
-    child = gone[0]
-    msg = f"{child.name} exited with {child.proc.returncode}; its log ends:\n{child.log_tail()}"
-    raise DemoFailed(msg)
-
-
-# --- what the demo observes -----------------------------------------------------------------
-
-
-def on_event(run: Run, app: SimulatedApp) -> Callable[[str, Any], None]:
-    def handle(name: str, record: Any) -> None:
-        run.story.apply(name, record, run.clock())
-        app.on_event(name, record)
-        run.check_closed()
-
-    return handle
-
-
-async def watch_downstream(run: Run, settings: Settings, app: SimulatedApp) -> None:
-    """A downstream inference service: hot-swap on every deployment it hears of."""
-    from tonebridge.client.watch import watch_models
-
-    async with contextlib.aclosing(watch_models(settings, from_beginning=True)) as events:
-        async for event in events:
-            run.story.watch(event.record, event.kind, run.clock())
-            if event.change in ("deployed", "rolled_back"):
-                app.deployed(event.model_id)
-            run.check_closed()
-
-
-async def poll_worker_state(run: Run, settings: Settings) -> None:
-    """Rolling feedback statistics and the A/B test's arms, from the worker's tables."""
-    from tonebridge.agents.views import ABTestsView, FeedbackStatsView
-
-    stats, tests = FeedbackStatsView(settings), ABTestsView(settings)
-    await stats.start()
-    await tests.start()
-    try:
-        while True:
-            for model_id in list(run.story.served):
-                summary = stats.model(model_id)
-                if summary is not None:
-                    run.story.feedback[model_id] = summary["overall"]["all_time"]
-            state = tests.get(str(run.story.test["test_id"])) if run.story.test else None
-            if state is not None:
-                run.story.observe_test(state.stats)
-            await asyncio.sleep(POLL_S)
-    finally:
-        await stats.stop()
-        await tests.stop()
-
-
-# --- the run ------------------------------------------------------------------------------
 
 
 async def prepare(run: Run, base: Settings) -> tuple[Stack, SimulatedApp, list[Request]]:
@@ -207,6 +117,7 @@ async def close_loop(
             group.create_task(watch_health(run, supervisor)),
         ]
         group.create_task(record_base(run, stack, app, held_out))
+        group.create_task(announce_api(run, settings))
         try:
             await go_live(run, stack, app, producer)
             tasks.append(group.create_task(app.serve(producer, run.options.requests_per_s)))
@@ -214,21 +125,6 @@ async def close_loop(
         finally:
             for task in tasks:
                 task.cancel()
-
-
-async def record_base(run: Run, stack: Stack, app: SimulatedApp, held_out: list[Request]) -> None:
-    """Log the base model as an MLflow run, with its held-out chrF: the score to beat."""
-    model = run.base
-    if model is None:
-        return
-    try:
-        scores = await app.held_out_chrf([model.id], held_out)
-        run_id = await asyncio.to_thread(log_base_run, stack.settings, model, scores[model.id])
-    except Exception as exc:  # noqa: BLE001 - the record is a nicety; the loop goes on without
-        logging.getLogger(__name__).warning("base model not logged to MLflow: %r", exc)
-        return
-    run.story.held_out.update(scores)
-    run.say(f"base model logged to MLflow (run {run_id[:8]}): held-out chrF {scores[model.id]:.1f}")
 
 
 async def go_live(run: Run, stack: Stack, app: SimulatedApp, producer: EventProducer) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from tonebridge.agents.promotion_policy import p_text
 from tonebridge.demo.story import Story
 
 
@@ -76,7 +77,7 @@ def _evidence(verdict: Mapping[str, Any]) -> str:
         parts.append(f"CI {verdict['ci_low']:+.3f}..{verdict['ci_high']:+.3f}")
     p_value = (verdict.get("p_values") or {}).get(f"{verdict.get('winner_arm')}/{metric}")
     if p_value is not None:
-        parts.append(f"p={p_value:.2g}")
+        parts.append(f"p{p_text(p_value)}")
     samples = verdict.get("samples") or {}
     if samples:
         parts.append("samples " + ", ".join(f"{arm} {n}" for arm, n in samples.items()))

@@ -186,6 +186,12 @@ def test_any_other_verdict_keeps_production(fields: dict[str, Any]) -> None:
     assert "production stays" in step.reason
 
 
+def test_a_p_value_that_underflowed_is_not_shown_as_zero() -> None:
+    step = on_verdict(verdict(p_values={f"{TREATMENT}/rating": 0.0}))
+    assert isinstance(step, Deploy)
+    assert step.command["reason"].endswith("p<1e-300")
+
+
 def test_tests_started_by_hand_are_never_deployed_automatically() -> None:
     step = on_verdict(verdict(test_id="checkout-copy-test"))
     assert isinstance(step, Skip)
