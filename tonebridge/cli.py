@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,6 +78,56 @@ def db_current(url: UrlOption = None) -> None:
     typer.echo(asyncio.run(migrate.current_revision(url)) or "base (empty database)")
 
 
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address (default API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default API_PORT)")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) until Ctrl-C."""
+    import uvicorn
+
+    from tonebridge.api.app import create_app
+    from tonebridge.settings import load_settings
+
+    overrides = {"api_host": host, "api_port": port}
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    application = create_app(settings)  # refuses a non-loopback address without API keys
+    uvicorn.run(application, host=settings.api_host, port=settings.api_port, log_level=log_level)
+
+
+models_app = typer.Typer(help="Follow and manage registered models.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("watch")
+def models_watch(
+    from_beginning: Annotated[
+        bool, typer.Option(help="replay every past event, not only new ones")
+    ] = False,
+    position_file: Annotated[
+        Path | None, typer.Option(help="JSON file to resume from and to save progress in")
+    ] = None,
+    name: Annotated[list[str] | None, typer.Option(help="only this registered model")] = None,
+    limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+) -> None:
+    """Print ModelRegistered and ModelChanged events as they arrive (Ctrl-C stops)."""
+    import asyncio
+
+    from tonebridge.client.watch_cli import print_events
+    from tonebridge.settings import get_settings
+
+    watching = print_events(
+        get_settings(),
+        from_beginning=from_beginning,
+        position_file=position_file,
+        names=set(name) if name else None,
+        limit=limit,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watching)
+
+
 topics_app = typer.Typer(help="Kafka topics.")
 app.add_typer(topics_app, name="topics")
 
@@ -129,6 +181,9 @@ def worker(
     stats: Annotated[bool, typer.Option(help="run the statistics agent")] = True,
     abtests: Annotated[bool, typer.Option(help="run the A/B test agent")] = True,
     sink: Annotated[bool, typer.Option(help="store feedback in the database")] = True,
+    promotion: Annotated[
+        bool, typer.Option(help="A/B test better models against production; deploy winners")
+    ] = True,
     loglevel: Annotated[str, typer.Option(help="faust log level")] = "info",
 ) -> None:
     """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
@@ -136,7 +191,49 @@ def worker(
     from tonebridge.agents.worker import run_worker
     from tonebridge.settings import get_settings
 
-    run_worker(get_settings(), Roles(stats=stats, abtests=abtests, sink=sink), loglevel)
+    roles = Roles(stats=stats, abtests=abtests, sink=sink, promotion=promotion)
+    run_worker(get_settings(), roles, loglevel)
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option(help="smaller and faster (lower thresholds)")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="where the run keeps its state (default DATA_DIR/demo)")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="where the base model is built once (DATA_DIR/cache)")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="continue from the data dir, not afresh")] = False,
+    plain: Annotated[bool, typer.Option(help="log lines instead of the live view")] = False,
+    rate: Annotated[float | None, typer.Option(help="simulated requests per second")] = None,
+    policies: Annotated[
+        Path | None, typer.Option(help="retraining and promotion policies (YAML)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds for the loop to close")] = 900.0,
+) -> None:
+    """Run the whole loop on this machine with a simulated app and a live view (Ctrl-C stops)."""
+    from dataclasses import replace
+
+    from tonebridge.demo.options import DemoOptions
+    from tonebridge.demo.options import quick as quick_options
+    from tonebridge.demo.run import main as run_demo
+    from tonebridge.settings import get_settings
+
+    settings = get_settings()
+    options = DemoOptions(
+        data_dir=data_dir or settings.data_dir / "demo",
+        cache_dir=cache_dir or settings.data_dir / "cache",
+        keep=keep,
+        plain=plain,
+        timeout_s=timeout,
+    )
+    options = quick_options(options) if quick else options
+    if rate is not None:
+        options = replace(options, requests_per_s=rate)
+    if policies is not None:
+        options = replace(options, policies=policies)
+    raise typer.Exit(run_demo(options, settings))
 
 
 def main() -> None:

@@ -53,6 +53,7 @@ class Roles:
     stats: bool = True  # tally_feedback
     abtests: bool = True  # define_ab_tests, judge_ab_tests
     sink: bool = True  # persist_feedback
+    promotion: bool = True  # promote_models (registered by agents.worker: it needs the database)
 
 
 ALL_ROLES = Roles()

@@ -7,6 +7,13 @@ from typing import Any
 
 from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app
 from tonebridge.agents.policies import load_policies
+from tonebridge.agents.promotion import (
+    DatabaseProduction,
+    DatabasePromotionTests,
+    PromotionContext,
+    register_promotion,
+)
+from tonebridge.agents.promotion_policy import load_promotion
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
 from tonebridge.settings import Settings
 
@@ -42,8 +49,24 @@ def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
         writer=FeedbackRepository(database),
     )
     worker = create_app(settings, wiring, roles)
+    if roles.promotion:
+        _add_promotion(worker, settings, database, wiring)
     worker.app.on_before_shutdown.connect(_disposer(database))
     return worker
+
+
+def _add_promotion(worker: Any, settings: Settings, database: Any, wiring: Wiring) -> None:
+    """``promote_models``: the ``promotion`` section of the same policies file."""
+    from tonebridge.storage.ab_tests import ABTestRepository
+    from tonebridge.storage.models import ModelRepository
+
+    context = PromotionContext(
+        load_promotion(settings.retrain_policies_file),
+        worker.feedback.outbox,
+        DatabaseProduction(ModelRepository(database)),
+        DatabasePromotionTests(ABTestRepository(database)),
+    )
+    register_promotion(worker, settings, context, wiring.batching, wiring.fatal)
 
 
 def _disposer(database: Any) -> Any:

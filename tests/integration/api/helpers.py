@@ -1,0 +1,122 @@
+"""Helpers for the API tests: keys, a running app, a topic reader, seeded rows."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio as redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tonebridge.api.app import create_app
+from tonebridge.avro.codec import Decoded, decode_message
+from tonebridge.broker import EmbeddedBroker
+from tonebridge.settings import Settings, load_settings
+from tonebridge.storage.db import Database
+from tonebridge.storage.models import ModelRepository
+from tonebridge.storage.records import ModelRecord
+from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.spec import TopicSpec
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+ADMIN_KEY, INGEST_KEY = "admin-key-for-tests", "ingest-key-for-tests"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+INGEST = {"Authorization": f"Bearer {INGEST_KEY}"}
+
+
+def api_settings_for(
+    broker: EmbeddedBroker, unique: str, data_dir: Path, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": broker.bootstrap_servers,
+        "kafka_topic_prefix": f"t{unique}.",
+        "kafka_topic_partitions": 2,
+        "api_admin_keys": [ADMIN_KEY],
+        "api_ingest_keys": [INGEST_KEY],
+        "api_rate_limit_per_minute": 10_000,
+        "redis_host": None,
+        "data_dir": data_dir,
+    }
+    return load_settings(**(values | overrides))
+
+
+class running_client:  # noqa: N801 - reads as a function in ``async with``
+    """Start the app's lifespan and give an httpx client over ASGI."""
+
+    def __init__(self, settings: Settings, database: Database, **kwargs: Any) -> None:
+        self.app = create_app(settings, database=database, **kwargs)
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        transport = httpx.ASGITransport(app=self.app)
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://api")
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        await self._lifespan.__aenter__()
+        return self.http
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+        await self._lifespan.__aexit__(None, None, None)
+
+
+async def read_topic(settings: Settings, spec: TopicSpec) -> list[Decoded]:
+    """Every event on ``spec``'s topic right now (the API returns after acks=all)."""
+    consumer = AIOKafkaConsumer(**client_kwargs(settings, "api-tests"), group_id=None)
+    await consumer.start()
+    try:
+        topic = spec.name(settings)
+        partitions = [TopicPartition(topic, p) for p in range(spec.partition_count(settings))]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        return await _read_until(consumer, ends)
+    finally:
+        await consumer.stop()
+
+
+async def _read_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> list[Decoded]:
+    events: list[Decoded] = []
+    deadline = time.monotonic() + 15
+    while await _behind(consumer, ends):
+        assert time.monotonic() < deadline, "the topic did not deliver what it holds"
+        batches = await consumer.getmany(timeout_ms=200)
+        for messages in batches.values():
+            for message in messages:
+                events.extend(decode_message(message.value))
+    return events
+
+
+async def add_model(
+    database: Database, name: str, version: str = "1", **fields: Any
+) -> ModelRecord:
+    values: dict[str, Any] = {
+        "model_type": "tone_adjustment",
+        "base_model": "local/tiny-llama",
+        "path": f"/artifacts/{name}/{version}/adapter",
+    }
+    return await ModelRepository(database).add(name=name, version=version, **(values | fields))
+
+
+async def production_history(database: Database, name: str) -> tuple[ModelRecord, ModelRecord]:
+    """Version 1 deployed, then version 2 deployed over it: (previous, production)."""
+    repo = ModelRepository(database)
+    first = await add_model(database, name, "1")
+    await repo.promote(first.id)
+    second = await add_model(database, name, "2")
+    return first, (await repo.promote(second.id)).model
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    positions = [await consumer.position(tp) for tp in ends]
+    return any(position < end for position, end in zip(positions, ends.values(), strict=True))
+
+
+async def drop_redis_prefix(prefix: str) -> None:
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.integration.api.helpers import ADMIN, add_model, read_topic
+from tonebridge.settings import Settings
+from tonebridge.storage.ab_tests import ABTestRepository
+from tonebridge.storage.db import Database
+from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+
+pytestmark = pytest.mark.integration
+
+
+async def _arms(database: Database, unique: str) -> list[dict[str, object]]:
+    control = await add_model(database, f"tone-{unique}", "1")
+    treatment = await add_model(database, f"tone-{unique}", "2")
+    return [
+        {"arm_id": "control", "model_id": control.id, "weight": 1},
+        {"arm_id": "treatment", "model_id": treatment.id, "weight": 1},
+    ]
+
+
+async def test_start_queues_the_test_and_records_it(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
+) -> None:
+    arms = await _arms(database, unique)
+    body = {
+        "name": "formal v2 vs v1",
+        "arms": arms,
+        "metrics": [
+            {"name": "success"},
+            {
+                "name": "latency_ms",
+                "kind": "continuous",
+                "higher_is_better": False,
+                "guardrail": True,
+            },
+        ],
+        "min_samples": 50,
+    }
+    response = await client.post("/ab-test", json=body, headers=ADMIN)
+    assert response.status_code == 202, response.text
+    test_id = response.json()["test_id"]
+    [command] = await read_topic(api_settings, ABTEST_COMMANDS_TOPIC)
+    record = command.record
+    assert (record["test_id"], record["action"], record["control_arm"]) == (
+        test_id,
+        "create",
+        "control",
+    )
+    assert [a["model_id"] for a in record["arms"]] == [a["model_id"] for a in arms]
+    assert record["metrics"][1]["guardrail"] is True
+    assert record["min_samples"] == 50
+    results = (await client.get(f"/ab-test/{test_id}/results", headers=ADMIN)).json()
+    assert (results["status"], results["winner_model_id"]) == ("active", None)
+    assert [a["arm_id"] for a in results["arms"]] == ["control", "treatment"]
+
+
+async def test_stop_sends_a_stop_command_and_a_completed_test_is_409(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
+) -> None:
+    body = {"name": "t", "arms": await _arms(database, unique)}
+    test_id = (await client.post("/ab-test", json=body, headers=ADMIN)).json()["test_id"]
+    response = await client.post(f"/ab-test/{test_id}/stop", json={"reason": "bug"}, headers=ADMIN)
+    assert response.status_code == 202, response.text
+    commands = await read_topic(api_settings, ABTEST_COMMANDS_TOPIC)
+    assert [(c.record["action"], c.record["reason"]) for c in commands] == [
+        ("create", None),
+        ("stop", "bug"),
+    ]
+    await ABTestRepository(database).complete(test_id, winner=None, results=None)
+    assert (await client.post(f"/ab-test/{test_id}/stop", headers=ADMIN)).status_code == 409
+
+
+async def test_bad_tests_are_refused(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
+) -> None:
+    arms = await _arms(database, unique)
+    unknown = [arms[0], {"arm_id": "x", "model_id": "nope"}]
+    response = await client.post("/ab-test", json={"name": "t", "arms": unknown}, headers=ADMIN)
+    assert response.status_code == 404
+    same_ids = [arms[0], {**arms[1], "arm_id": "control"}]
+    response = await client.post("/ab-test", json={"name": "t", "arms": same_ids}, headers=ADMIN)
+    assert response.status_code == 422
+    assert "unique" in response.json()["message"]
+    response = await client.post(
+        "/ab-test", json={"name": "t", "arms": arms, "control_arm": "z"}, headers=ADMIN
+    )
+    assert "control_arm" in response.json()["message"]
+    assert (await client.get("/ab-test/nope/results", headers=ADMIN)).status_code == 404
+    assert await read_topic(api_settings, ABTEST_COMMANDS_TOPIC) == []

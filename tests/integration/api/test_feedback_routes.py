@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.integration.api.helpers import ADMIN, INGEST, read_topic
+from tonebridge.settings import Settings
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
+
+pytestmark = pytest.mark.integration
+
+
+def feedback(n: int = 0, **fields: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "event_id": str(uuid.uuid4()),
+        "event_time": "2025-03-14T15:09:26.535Z",
+        "user_id": f"user-{n}",
+        "model_id": "tone-formal-1",
+        "input_text": "send it asap",
+        "output_text": "Send it now.",
+        "transformation_type": "formal",
+        "rating": 2,
+    }
+    return event | fields
+
+
+async def test_one_event_lands_on_the_feedback_topic(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    event = feedback(corrected_text="Could you send it soon, please?", metadata={"app": "ios"})
+    response = await client.post("/feedback", json=event, headers=INGEST)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": 1, "event_ids": [event["event_id"]]}
+    [landed] = await read_topic(api_settings, FEEDBACK_TOPIC)
+    record = landed.record
+    assert landed.name == "FeedbackEvent"
+    assert record["event_id"] == event["event_id"]
+    assert record["event_time"].isoformat() == "2025-03-14T15:09:26.535000+00:00"
+    assert (record["rating"], record["feedback_type"]) == (2, "both")
+    assert record["corrected_text"] == "Could you send it soon, please?"
+    assert record["metadata"] == {"app": "ios"}
+
+
+async def test_a_batch_lands_whole(client: httpx.AsyncClient, api_settings: Settings) -> None:
+    events = [feedback(n, rating=1 + n) for n in range(5)]
+    response = await client.post("/feedback", json={"events": events}, headers=INGEST)
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 5
+    landed = await read_topic(api_settings, FEEDBACK_TOPIC)
+    assert sorted(e.record["rating"] for e in landed) == [1, 2, 3, 4, 5]
+    assert {e.record["event_id"] for e in landed} == {e["event_id"] for e in events}
+
+
+async def test_a_rating_out_of_range_is_422_naming_the_field(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    response = await client.post("/feedback", json=feedback(rating=6), headers=INGEST)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"][0]["loc"][-1] == "rating"
+    assert "rating" in body["message"] and "less than or equal to 5" in body["message"]
+    batch = {"events": [feedback(0), feedback(1, rating=0)]}
+    response = await client.post("/feedback", json=batch, headers=INGEST)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-3:] == ["events", 1, "rating"]
+    assert await read_topic(api_settings, FEEDBACK_TOPIC) == []
+
+
+async def test_feedback_needs_a_rating_or_a_correction(client: httpx.AsyncClient) -> None:
+    response = await client.post("/feedback", json=feedback(rating=None), headers=INGEST)
+    assert response.status_code == 422
+    assert "rating, a corrected_text, or both" in response.json()["message"]
+
+
+async def test_outcomes_land_on_their_topic(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    outcome = {
+        "request_id": "req-1",
+        "model_id": "tone-formal-1",
+        "ab_test_id": "ab-1",
+        "arm_id": "treatment",
+        "success": True,
+        "metrics": {"latency_ms": 81.5},
+    }
+    response = await client.post("/outcomes", json=outcome, headers=INGEST)
+    assert response.status_code == 202, response.text
+    [landed] = await read_topic(api_settings, INFERENCE_OUTCOMES_TOPIC)
+    assert landed.name == "InferenceOutcome"
+    assert (landed.record["success"], landed.record["metrics"]) == (True, {"latency_ms": 81.5})
+
+
+async def test_scopes_and_keys(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/feedback", json=feedback(), headers=ADMIN)).status_code == 202
+    missing = await client.post("/feedback", json=feedback())
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    wrong = {"Authorization": "Bearer not-a-key"}
+    assert (await client.post("/feedback", json=feedback(), headers=wrong)).status_code == 401
+    forbidden = await client.get("/models", headers=INGEST)
+    assert forbidden.status_code == 403
+    assert "admin" in forbidden.json()["detail"]
+    for path in ("/train", "/ab-test", "/rlhf/start"):
+        assert (await client.post(path, json={}, headers=INGEST)).status_code == 403

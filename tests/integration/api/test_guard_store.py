@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, open_guard_store
+from tonebridge.api.ratelimit import RateLimiter
+from tonebridge.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_incr_window_counts_hits_and_reports_reset(guard_store: GuardStore) -> None:
+    counts = [(await guard_store.incr_window("w", 30))[0] for _ in range(3)]
+    _, reset_in = await guard_store.incr_window("w", 30)
+    assert counts == [1, 2, 3]
+    assert 0 < reset_in <= 30
+
+
+async def test_windows_are_per_key(guard_store: GuardStore) -> None:
+    await guard_store.incr_window("a", 30)
+    assert (await guard_store.incr_window("b", 30))[0] == 1
+
+
+async def test_put_if_absent_keeps_the_first_value(guard_store: GuardStore) -> None:
+    assert await guard_store.put_if_absent("k", b"first", 30) is None
+    assert await guard_store.put_if_absent("k", b"second", 30) == b"first"
+
+
+async def test_put_replaces_and_delete_frees(guard_store: GuardStore) -> None:
+    await guard_store.put("k", b"v1", 30)
+    await guard_store.put("k", b"v2", 30)
+    assert await guard_store.put_if_absent("k", b"x", 30) == b"v2"
+    await guard_store.delete("k")
+    assert await guard_store.put_if_absent("k", b"v3", 30) is None
+
+
+async def test_ping_answers(guard_store: GuardStore) -> None:
+    await guard_store.ping()
+
+
+async def test_rate_limiter_refuses_past_the_limit(guard_store: GuardStore) -> None:
+    limiter = RateLimiter(guard_store, limit=3, window_s=60)
+    decisions = [await limiter.hit("key-1") for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert 1 <= decisions[-1].retry_after_s <= 60
+    assert (await limiter.hit("key-2")).allowed
+
+
+async def test_memory_values_and_windows_expire() -> None:
+    now = [1000.0]
+    store = MemoryGuardStore(clock=lambda: now[0])
+    await store.put("k", b"v", 10)
+    await store.incr_window("w", 10)
+    now[0] += 10.5
+    assert await store.put_if_absent("k", b"new", 10) is None
+    assert await store.incr_window("w", 10) == (1, 10.0)
+
+
+async def test_memory_store_purges_expired_entries() -> None:
+    now = [0.0]
+    store = MemoryGuardStore(clock=lambda: now[0])
+    for i in range(1023):
+        await store.put_if_absent(f"k{i}", b"v", 1)
+    now[0] = 5.0
+    await store.put_if_absent("last", b"v", 1)  # the 1024th operation triggers a purge
+    assert list(store._values) == ["last"]
+
+
+def test_redis_is_chosen_when_a_host_is_set() -> None:
+    assert type(open_guard_store(load_settings(redis_host=None))).__name__ == "MemoryGuardStore"
+    redis_settings = load_settings(redis_host="127.0.0.1")
+    assert type(open_guard_store(redis_settings)).__name__ == "RedisGuardStore"

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from tests.integration.api.helpers import ADMIN, ADMIN_KEY, add_model, read_topic
+from tonebridge.api.auth import Authenticator
+from tonebridge.api.commands import command_id_for
+from tonebridge.settings import Settings
+from tonebridge.storage.db import Database
+from tonebridge.storage.training_jobs import TrainingJobRepository
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC, TRAINING_CONTROL_TOPIC
+
+pytestmark = pytest.mark.integration
+TRAIN = {"method": "sft", "base_model": "local/tiny-llama", "hyperparameters": {"epochs": 1}}
+
+
+async def test_train_queues_the_command_and_records_a_pending_job(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database
+) -> None:
+    response = await client.post("/train", json=TRAIN, headers=ADMIN)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    job_id = accepted["job_id"]
+    assert accepted == {
+        "job_id": job_id,
+        "command_id": job_id,
+        "status": "pending",
+        "status_url": f"/train/{job_id}/status",
+    }
+    [command] = await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)
+    assert command.name == "TrainingCommand"
+    assert command.record["kind"] == "sft"
+    assert (command.record["command_id"], command.record["job_id"]) == (job_id, job_id)
+    assert command.record["base_model"] == "local/tiny-llama"
+    assert json.loads(command.record["config_json"]) == {"epochs": 1}
+    assert command.record["requested_by"].startswith("api:")
+    job = await TrainingJobRepository(database).get(job_id)
+    assert (job.kind, job.status, job.command_id) == ("sft", "pending", job_id)
+
+
+async def test_status_reports_the_job_and_404s_unknown_ones(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    job_id = (await client.post("/train", json=TRAIN, headers=ADMIN)).json()["job_id"]
+    await TrainingJobRepository(database).mark_running(job_id, "trainer-1")
+    await TrainingJobRepository(database).update_progress(job_id, 0.25, {"loss": 1.5})
+    status = (await client.get(f"/train/{job_id}/status", headers=ADMIN)).json()
+    assert (status["status"], status["progress"], status["metrics"]) == (
+        "running",
+        0.25,
+        {"loss": 1.5},
+    )
+    missing = await client.get("/train/no-such-job/status", headers=ADMIN)
+    assert missing.status_code == 404
+    assert "no-such-job" in missing.json()["detail"]
+
+
+async def test_a_model_id_lends_its_base_model(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
+) -> None:
+    model = await add_model(database, f"tone-{unique}", base_model="local/other-base")
+    body = {"method": "dpo", "model_id": model.id}
+    assert (await client.post("/train", json=body, headers=ADMIN)).status_code == 202
+    [command] = await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)
+    assert (command.record["kind"], command.record["model_id"]) == ("dpo", model.id)
+    assert command.record["base_model"] == "local/other-base"
+
+
+@pytest.mark.parametrize("base_model", ["gpt-4o", "openai/gpt-4-turbo", "claude-3-5-sonnet"])
+async def test_api_only_base_models_are_refused_naming_the_field(
+    client: httpx.AsyncClient, api_settings: Settings, base_model: str
+) -> None:
+    response = await client.post("/train", json={**TRAIN, "base_model": base_model}, headers=ADMIN)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "base_model"]
+    assert "API-only" in error["msg"]
+    assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []
+
+
+@pytest.mark.parametrize(("options", "named"), [({"lora_r": 0}, "lora_r"), ({"epoch": 2}, "epoch")])
+async def test_bad_training_options_are_refused_naming_them(
+    client: httpx.AsyncClient, options: dict[str, int], named: str
+) -> None:
+    response = await client.post(
+        "/train", json={**TRAIN, "hyperparameters": options}, headers=ADMIN
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "hyperparameters"]
+    assert named in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"method": "sft"}, "base_model"),
+        ({**TRAIN, "method": "ppo"}, "method"),
+        ({**TRAIN, "learning_rate": 0.1}, "learning_rate"),
+    ],
+)
+async def test_malformed_requests_name_the_problem(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    response = await client.post("/train", json=body, headers=ADMIN)
+    assert response.status_code == 422
+    assert field in response.json()["message"]
+
+
+async def test_unknown_model_or_dataset_is_404(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    for body in ({"model_id": "nope-model"}, {**TRAIN, "dataset_id": "nope-dataset"}):
+        response = await client.post("/train", json=body, headers=ADMIN)
+        assert response.status_code == 404
+        assert "nope-" in response.json()["detail"]
+    assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []
+
+
+async def test_stop_asks_a_running_job_to_stop_on_the_control_topic(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database
+) -> None:
+    job_id = (await client.post("/train", json=TRAIN, headers=ADMIN)).json()["job_id"]
+    await TrainingJobRepository(database).mark_running(job_id, "trainer-1")
+    response = await client.post(f"/train/{job_id}/stop", json={"reason": "enough"}, headers=ADMIN)
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["stop_requested"]) == ("running", True)
+    [stop] = await read_topic(api_settings, TRAINING_CONTROL_TOPIC)
+    assert (stop.record["kind"], stop.record["job_id"], stop.record["reason"]) == (
+        "stop",
+        job_id,
+        "enough",
+    )
+
+
+async def test_stopping_a_pending_job_stops_it_at_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    job_id = (await client.post("/train", json=TRAIN, headers=ADMIN)).json()["job_id"]
+    response = await client.post(f"/train/{job_id}/stop", headers=ADMIN)
+    assert response.status_code == 202
+    assert (await TrainingJobRepository(database).get(job_id)).status == "stopped"
+
+
+async def test_stopping_a_finished_job_is_409(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database
+) -> None:
+    job_id = (await client.post("/train", json=TRAIN, headers=ADMIN)).json()["job_id"]
+    jobs = TrainingJobRepository(database)
+    await jobs.mark_running(job_id, "trainer-1")
+    await jobs.finish(job_id, "completed")
+    response = await client.post(f"/train/{job_id}/stop", headers=ADMIN)
+    assert response.status_code == 409
+    assert "completed" in response.json()["detail"]
+    assert await read_topic(api_settings, TRAINING_CONTROL_TOPIC) == []
+    assert (await client.post("/train/nope/stop", headers=ADMIN)).status_code == 404
+
+
+async def test_a_retried_request_names_the_same_job_and_queues_one_command(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    headers = {**ADMIN, "Idempotency-Key": "train-once"}
+    first = await client.post("/train", json=TRAIN, headers=headers)
+    again = await client.post("/train", json=TRAIN, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json() == again.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)) == 1
+    other = await client.post("/train", json={**TRAIN, "method": "kto"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+async def test_a_job_the_trainer_already_made_for_the_command_is_answered(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database
+) -> None:
+    admin = Authenticator([SecretStr(ADMIN_KEY)]).identify(ADMIN_KEY)
+    assert admin is not None
+    command_id = command_id_for(admin, "made-by-trainer", "/train")
+    job, _ = await TrainingJobRepository(database).create_from_command(
+        command_id=command_id, kind="sft", base_model="local/tiny-llama"
+    )
+    headers = {**ADMIN, "Idempotency-Key": "made-by-trainer"}
+    response = await client.post("/train", json=TRAIN, headers=headers)
+    assert response.status_code == 202
+    assert response.json()["job_id"] == job.id != command_id
+    assert response.json()["status_url"] == f"/train/{job.id}/status"
+    assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []  # not sent twice

@@ -1,0 +1,128 @@
+"""The FastAPI application: ``create_app(settings)``; ``tonebridge api`` serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from tonebridge.api.auth import check_exposure
+from tonebridge.api.deps import Responses
+from tonebridge.api.errors import install_error_handlers
+from tonebridge.api.guard_store import GuardStore
+from tonebridge.api.metrics import MetricsMiddleware
+from tonebridge.api.probes import broker_probe, database_probe
+from tonebridge.api.routes import abtest, evaluation, feedback, health, registry, rlhf, training
+from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader, Publisher
+from tonebridge.settings import Settings, get_settings
+from tonebridge.storage.db import Database
+
+DESCRIPTION = """
+Commands (training, evaluation, A/B tests, deployments) go onto their Kafka topics and are
+answered with **202 Accepted** and an id to poll; reads come from the database and the stream
+agents' state. The API never trains or aggregates itself.
+
+Send `Authorization: Bearer <key>`: `ingest` keys may post feedback and outcomes, `admin`
+keys everything. POSTs accept an `Idempotency-Key` header: a retry with the same key and body
+gets the first response back (`Idempotent-Replayed: true`) and acts only once.
+"""
+# A full batch (1000 events) is a few MB; anything far larger is refused before it is read.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_GUARDED: Responses = {
+    401: {"description": "Missing or unknown API key."},
+    403: {"description": "The API key lacks the scope."},
+    429: {"description": "Rate limit exceeded; see Retry-After."},
+    503: {"description": "The broker or the database is unavailable; retry later."},
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    publisher: Publisher | None = None,
+    guard_store: GuardStore | None = None,
+    views: AgentViews | None = None,
+) -> FastAPI:
+    """Build the app; raises ConfigError when it would serve without keys off loopback.
+
+    ``database``, ``publisher`` and the agents' ``views`` are opened from ``settings`` when
+    the app starts unless given (then the caller closes them).
+    """
+    settings = settings or get_settings()
+    services = ApiServices.build(settings, guard_store)
+    check_exposure(services.authenticator, settings.api_host)
+    app = FastAPI(
+        title="tonebridge",
+        version="0.1.0",
+        description=DESCRIPTION,
+        max_body_size=MAX_BODY_BYTES,
+        lifespan=_lifespan(services, database, publisher, views, owns_store=guard_store is None),
+    )
+    app.state.services = services
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for module in (training, feedback, evaluation, abtest, registry, rlhf):
+        app.include_router(module.router, responses=_GUARDED)
+    return app
+
+
+def _lifespan(
+    services: ApiServices,
+    database: Database | None,
+    publisher: Publisher | None,
+    views: AgentViews | None,
+    *,
+    owns_store: bool,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if owns_store:
+                stack.push_async_callback(services.guard_store.close)
+            services.database = database or await _open_database(services.settings, stack)
+            services.publisher = publisher or await _open_publisher(services.settings, stack)
+            opened = views or await _open_views(services.settings, stack)
+            services.feedback_stats, services.ab_tests = opened.feedback_stats, opened.ab_tests
+            services.probes["database"] = database_probe(services.database)
+            services.probes["broker"] = broker_probe(services.settings)
+            services.probes["guard_store"] = services.guard_store.ping
+            yield
+
+    return lifespan
+
+
+async def _open_database(settings: Settings, stack: AsyncExitStack) -> Database:
+    from tonebridge.storage.db import open_database
+
+    database = open_database(settings)
+    stack.push_async_callback(database.dispose)
+    return database
+
+
+async def _open_publisher(settings: Settings, stack: AsyncExitStack) -> Publisher:
+    from tonebridge.api.publishing import ProducerPublisher
+
+    return await stack.enter_async_context(ProducerPublisher(settings))
+
+
+@dataclass(frozen=True)
+class AgentViews:
+    """What the API reads of the stream agents' state."""
+
+    feedback_stats: FeedbackStatsReader
+    ab_tests: ABTestReader
+
+
+async def _open_views(settings: Settings, stack: AsyncExitStack) -> AgentViews:
+    # Imported here: the views pull in the agents' faust app, which the API needs only now.
+    from tonebridge.agents.views import ABTestsView, FeedbackStatsView
+
+    stats, tests = FeedbackStatsView(settings), ABTestsView(settings)
+    for view in (stats, tests):
+        await view.start()
+        stack.push_async_callback(view.stop)
+    return AgentViews(stats, tests)

@@ -1,0 +1,68 @@
+"""Dependencies shared by the routers: the app's services and the auth + rate-limit guard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tonebridge.api.auth import Principal, Scope
+from tonebridge.api.routing import idempotency_key_header
+from tonebridge.api.services import ApiServices
+
+Responses = dict[int | str, dict[str, Any]]  # an OpenAPI responses table
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from API_ADMIN_KEYS (every endpoint) or API_INGEST_KEYS "
+    "(feedback and outcomes only).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def get_services(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+Services = Annotated[ApiServices, Depends(get_services)]
+
+
+def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates, checks ``scope`` and counts the request."""
+
+    async def guard(request: Request, services: Services, credentials: Credentials) -> Principal:
+        token = credentials.credentials if credentials else None
+        principal = services.authenticator.identify(token)
+        if principal is None:
+            msg = "missing or unknown API key (send Authorization: Bearer <key>)"
+            raise HTTPException(401, msg, headers={"WWW-Authenticate": "Bearer"})
+        if not principal.allows(scope):
+            raise HTTPException(403, f"this API key lacks the {scope.value!r} scope")
+        await enforce_rate_limit(request, services, principal)
+        return principal
+
+    return guard
+
+
+async def enforce_rate_limit(request: Request, services: ApiServices, who: Principal) -> None:
+    bucket = who.key_id
+    if not services.authenticator.enabled and request.client is not None:
+        bucket = f"{who.key_id}:{request.client.host}"
+    decision = await services.rate_limiter.hit(bucket)
+    if not decision.allowed:
+        msg = f"rate limit of {decision.limit} requests per minute exceeded"
+        raise HTTPException(429, msg, headers={"Retry-After": str(decision.retry_after_s)})
+
+
+Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
+Ingest = Annotated[Principal, Depends(requires(Scope.INGEST))]
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]
+_ID = {"min_length": 1, "max_length": 200}
+JobId = Annotated[str, Path(description="The job id (= its command id).", **_ID)]
+ModelId = Annotated[str, Path(description="A registered model version's id.", **_ID)]
+TestId = Annotated[str, Path(description="The A/B test id.", **_ID)]

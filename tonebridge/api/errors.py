@@ -1,0 +1,72 @@
+"""How failures become HTTP responses.
+
+Validation errors keep FastAPI's ``detail`` list (``loc`` names the field) and add a one-line
+``message`` such as ``body.rating: Input should be less than or equal to 5``. tonebridge
+errors map by kind: not found 404, conflict or violated constraint 409, unsupported model or
+an event that does not fit its Avro schema 422 (in the same validation shape), broker or
+database trouble 503 with ``Retry-After`` (retrying can help).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import JSONResponse
+
+from tonebridge.errors import (
+    BrokerError,
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    ProduceError,
+    SchemaValidationError,
+    StoreError,
+    TonebridgeError,
+    UnsupportedModelError,
+)
+
+_STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (IntegrityError, 409),
+    (UnsupportedModelError, 422),
+    (SchemaValidationError, 422),  # e.g. text that is not valid UTF-8 cannot be encoded
+    (ProduceError, 503),
+    (BrokerError, 503),
+    (StoreError, 503),
+)
+
+
+def describe(errors: Sequence[Any]) -> str:
+    """``loc: msg`` for each validation error, joined with ``; ``."""
+    parts = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
+    errors = exc.errors()
+    body = {"detail": jsonable_encoder(errors), "message": describe(errors)}
+    return JSONResponse(body, status_code=422)
+
+
+async def on_tonebridge_error(_: Request, exc: Exception) -> JSONResponse:
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    if status == 422:  # every 422 has the validation shape, so clients parse one format
+        error = {"type": "value_error", "loc": ["body"], "msg": str(exc)}
+        return JSONResponse({"detail": [error], "message": describe([error])}, status_code=422)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    detail = str(exc) if status != 500 else f"internal error ({type(exc).__name__})"
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(TonebridgeError, on_tonebridge_error)

@@ -1,0 +1,146 @@
+"""The small key-value store behind rate limits and idempotency keys: memory or Redis.
+
+Two backends with one interface so a single API process needs nothing (memory), while
+several processes behind a load balancer share counters and stored responses (Redis,
+used whenever ``REDIS_HOST`` is set). Keys are namespaced with a prefix so tests and
+deployments sharing a Redis do not see each other's entries.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tonebridge.settings import Settings
+
+Clock = Callable[[], float]
+
+
+class GuardStore(Protocol):
+    """What rate limiting and idempotency need from a store; every value expires."""
+
+    async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        """Count one hit in ``key``'s current window: (hits so far, seconds until reset)."""
+        ...
+
+    async def put_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
+        """Store ``value`` unless ``key`` exists; return the existing value, else None."""
+        ...
+
+    async def put(self, key: str, value: bytes, ttl_s: int) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryGuardStore:
+    """Per-process store; expired entries are purged as the store is used."""
+
+    def __init__(self, prefix: str = "", clock: Clock = time.monotonic) -> None:
+        self._prefix = prefix
+        self._clock = clock
+        self._values: dict[str, tuple[bytes, float]] = {}
+        self._counters: dict[str, tuple[int, float]] = {}
+        self._ops = 0
+
+    async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        self._maybe_purge()
+        now, full = self._clock(), self._prefix + key
+        count, expires = self._counters.get(full, (0, 0.0))
+        if expires <= now:
+            count, expires = 0, now + window_s
+        self._counters[full] = (count + 1, expires)
+        return count + 1, expires - now
+
+    async def put_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
+        self._maybe_purge()
+        existing = self._live(self._prefix + key)
+        if existing is None:
+            self._values[self._prefix + key] = (value, self._clock() + ttl_s)
+        return existing
+
+    async def put(self, key: str, value: bytes, ttl_s: int) -> None:
+        self._values[self._prefix + key] = (value, self._clock() + ttl_s)
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(self._prefix + key, None)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._values.clear()
+        self._counters.clear()
+
+    def _live(self, full_key: str) -> bytes | None:
+        entry = self._values.get(full_key)
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return entry[0]
+
+    def _maybe_purge(self) -> None:
+        # A full scan every 1024 operations keeps memory bounded at O(1) amortised cost.
+        self._ops += 1
+        if self._ops % 1024:
+            return
+        now = self._clock()
+        self._values = {k: v for k, v in self._values.items() if v[1] > now}
+        self._counters = {k: c for k, c in self._counters.items() if c[1] > now}
+
+
+class RedisGuardStore:
+    """Shared store in Redis (``redis.asyncio``); needs Redis >= 7 for ``EXPIRE NX``."""
+
+    def __init__(self, host: str, port: int, prefix: str = "tonebridge:api:") -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.Redis(host=host, port=port, socket_timeout=5)
+        self._prefix = prefix
+
+    async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        full = self._prefix + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            pipe.expire(full, window_s, nx=True)
+            pipe.pttl(full)
+            count, _, pttl = await pipe.execute()
+        return int(count), max(int(pttl), 0) / 1000
+
+    async def put_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
+        # SET NX GET answers "was it there, and what was it" in one atomic round trip.
+        existing = await self._redis.set(self._prefix + key, value, ex=ttl_s, nx=True, get=True)
+        return existing if isinstance(existing, bytes) else None
+
+    async def put(self, key: str, value: bytes, ttl_s: int) -> None:
+        await self._redis.set(self._prefix + key, value, ex=ttl_s)
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(self._prefix + key)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def open_guard_store(settings: Settings, prefix: str = "tonebridge:api:") -> GuardStore:
+    """Redis when ``REDIS_HOST`` is set, else per-process memory."""
+    if settings.redis_host:
+        return RedisGuardStore(settings.redis_host, settings.redis_port, prefix)
+    return MemoryGuardStore(prefix)
+
+
+def retry_after_seconds(reset_in_s: float) -> int:
+    """A ``Retry-After`` value: whole seconds, at least 1."""
+    return max(1, math.ceil(reset_in_s))

@@ -1,0 +1,113 @@
+"""``Idempotency-Key`` on POST requests (after the IETF httpapi idempotency-key draft).
+
+The first request with a key reserves it, runs, and stores its response; a retry with the
+same key and the same request gets that stored response back (``Idempotent-Replayed: true``)
+without running again. The same key with a different request is refused with 422, and a
+retry that arrives while the first is still running with 409. Failures (an exception or a
+5xx) are not stored, so the client may retry them. Keys are scoped per API key and kept
+for ``ttl_s`` (a day by default).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import Response
+
+from tonebridge.api.guard_store import GuardStore
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEPT_HEADERS = ("location", "retry-after")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    media_type: str | None
+    headers: dict[str, str]
+
+    def to_response(self) -> Response:
+        headers = {**self.headers, REPLAYED_HEADER: "true"}
+        return Response(self.body, self.status_code, headers, self.media_type)
+
+    @classmethod
+    def of(cls, response: Response) -> StoredResponse:
+        headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
+        return cls(response.status_code, bytes(response.body), response.media_type, headers)
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """Digest of the request; JSON bodies are canonicalised so key order does not matter."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), canonical)).hexdigest()
+
+
+def _encode(state: str, fp: str, stored: StoredResponse | None = None) -> bytes:
+    entry: dict[str, Any] = {"state": state, "fingerprint": fp}
+    if stored is not None:
+        entry |= {
+            "status": stored.status_code,
+            "body": base64.b64encode(stored.body).decode(),
+            "media_type": stored.media_type,
+            "headers": stored.headers,
+        }
+    return json.dumps(entry).encode()
+
+
+def _decode(raw: bytes) -> tuple[str, str, StoredResponse | None]:
+    entry = json.loads(raw)
+    if entry["state"] != "done":
+        return entry["state"], entry["fingerprint"], None
+    stored = StoredResponse(
+        entry["status"], base64.b64decode(entry["body"]), entry["media_type"], entry["headers"]
+    )
+    return "done", entry["fingerprint"], stored
+
+
+class Idempotency:
+    """Reserve, replay or refuse requests by key, on any :class:`GuardStore`."""
+
+    def __init__(self, store: GuardStore, ttl_s: int = 86_400, lock_ttl_s: int = 120) -> None:
+        self._store = store
+        self.ttl_s = ttl_s
+        self.lock_ttl_s = lock_ttl_s
+
+    async def begin(self, key: str, fp: str) -> StoredResponse | None:
+        """None: the caller owns the key and must :meth:`finish` or :meth:`abandon` it.
+        A stored response: replay it. Raises 409 (in flight) or 422 (other request)."""
+        existing = await self._store.put_if_absent(
+            f"idem:{key}", _encode("in_flight", fp), self.lock_ttl_s
+        )
+        if existing is None:
+            return None
+        state, stored_fp, stored = _decode(existing)
+        if stored_fp != fp:
+            msg = f"{HEADER} was already used for a different request; use a new key"
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("header", HEADER), "msg": msg, "input": key}]
+            )
+        if stored is None:
+            msg = f"a request with this {HEADER} is still being processed; retry later"
+            raise HTTPException(409, msg, headers={"Retry-After": "1"})
+        return stored
+
+    async def finish(self, key: str, fp: str, response: Response) -> None:
+        if response.status_code >= 500 or not hasattr(response, "body"):
+            await self.abandon(key)
+            return
+        stored = StoredResponse.of(response)
+        await self._store.put(f"idem:{key}", _encode("done", fp, stored), self.ttl_s)
+
+    async def abandon(self, key: str) -> None:
+        await self._store.delete(f"idem:{key}")

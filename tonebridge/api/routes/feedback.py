@@ -1,0 +1,86 @@
+"""Ingestion (``ingest`` scope): ``POST /feedback``, ``POST /outcomes``; and feedback stats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import Discriminator, Tag
+
+from tonebridge.api.deps import Admin, Ingest, Responses, Services
+from tonebridge.api.routing import IdempotentRoute
+from tonebridge.api.schemas.feedback import (
+    FeedbackBatch,
+    FeedbackIn,
+    FeedbackStats,
+    IngestAccepted,
+    OutcomeBatch,
+    OutcomeIn,
+)
+from tonebridge.errors import BrokerError, NotFoundError
+from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOME, INFERENCE_OUTCOMES_TOPIC
+
+router = APIRouter(tags=["feedback"], route_class=IdempotentRoute)
+
+
+def _shape(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "event"
+
+
+FeedbackBody = Annotated[
+    Annotated[FeedbackIn, Tag("event")] | Annotated[FeedbackBatch, Tag("batch")],
+    Discriminator(_shape),
+    Body(description='One event, or {"events": [...]} (up to 1000).'),
+]
+OutcomeBody = Annotated[
+    Annotated[OutcomeIn, Tag("event")] | Annotated[OutcomeBatch, Tag("batch")],
+    Discriminator(_shape),
+    Body(description='One outcome, or {"events": [...]} (up to 1000).'),
+]
+
+
+@router.post("/feedback", status_code=202, summary="Send ratings and corrections")
+async def post_feedback(body: FeedbackBody, services: Services, _: Ingest) -> IngestAccepted:
+    """Returns once the broker has every event (acks=all). Send ``event_id`` to make
+    retries harmless: consumers deduplicate on it."""
+    events = body.events if isinstance(body, FeedbackBatch) else [body]
+    records = [event.to_record() for event in events]
+    await services.publish(FEEDBACK_TOPIC, records, FEEDBACK_EVENT)
+    return IngestAccepted(accepted=len(records), event_ids=[r["event_id"] for r in records])
+
+
+@router.post("/outcomes", status_code=202, summary="Send inference outcomes (A/B tests)")
+async def post_outcomes(body: OutcomeBody, services: Services, _: Ingest) -> IngestAccepted:
+    """Which model served a request and how it went; A/B tests are decided on these."""
+    events = body.events if isinstance(body, OutcomeBatch) else [body]
+    records = [event.to_record() for event in events]
+    await services.publish(INFERENCE_OUTCOMES_TOPIC, records, INFERENCE_OUTCOME)
+    return IngestAccepted(accepted=len(records), event_ids=[r["event_id"] for r in records])
+
+
+_STATS_ERRORS: Responses = {404: {"description": "No feedback seen for that model yet."}}
+
+
+@router.get("/feedback/stats", responses=_STATS_ERRORS, summary="Rolling feedback statistics")
+async def feedback_stats(
+    services: Services,
+    _: Admin,
+    model_id: Annotated[str | None, Query(max_length=200)] = None,
+    fresh: Annotated[
+        bool, Query(description="Wait until the agents' latest writes are read (<= 2 s).")
+    ] = False,
+) -> FeedbackStats:
+    """Per model, overall and per transformation type, as the stream agents keep them."""
+    reader = services.feedback_stats
+    if reader is None:
+        msg = "the feedback statistics are not available (the app was not started)"
+        raise BrokerError(msg)
+    if fresh:
+        await reader.sync()
+    ids = [model_id] if model_id is not None else reader.models()
+    found = {mid: stats for mid in ids if (stats := reader.model(mid)) is not None}
+    if model_id is not None and not found:
+        msg = f"no feedback seen for model {model_id!r} yet"
+        raise NotFoundError(msg)
+    return FeedbackStats.model_validate({"models": found})

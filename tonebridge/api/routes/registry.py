@@ -1,0 +1,150 @@
+"""``GET /models``, ``GET /models/{model_id}``, ``POST /models/{model_id}/deploy|rollback``.
+
+Deploy and rollback are commands to the registry (``tonebridge.models.commands.v1``); it
+moves the ``production`` alias and announces the move with a ModelChanged event, which
+inference services follow (``tonebridge models watch``, :mod:`tonebridge.client.watch`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Query
+
+from tonebridge.api.auth import Principal
+from tonebridge.api.commands import command_id_for, model_command
+from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
+from tonebridge.api.routing import IdempotentRoute
+from tonebridge.api.schemas.registry import (
+    DeployRequest,
+    ModelCommandAccepted,
+    ModelOut,
+    ModelPage,
+    ModelStatus,
+)
+from tonebridge.api.services import ApiServices
+from tonebridge.errors import ConflictError
+from tonebridge.storage.records import ModelRecord
+from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC
+
+router = APIRouter(prefix="/models", tags=["registry"], route_class=IdempotentRoute)
+_NOT_FOUND: Responses = {404: {"description": "Unknown model."}}
+_CONFLICT: Responses = {409: {"description": "The model is not in a state that allows this."}}
+# The trainer's evaluation against the baseline: 1 better, 0 tie, -1 significantly worse.
+VERDICT = "vs_baseline_verdict"
+
+
+@router.get("", summary="Registered model versions, newest first")
+async def list_models(
+    services: Services,
+    _: Admin,
+    status: ModelStatus | None = None,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    model_type: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ModelPage:
+    models = await services.repos.models.list(
+        status=status, name=name, model_type=model_type, limit=limit, offset=offset
+    )
+    return ModelPage(items=[model_out(m) for m in models], limit=limit, offset=offset)
+
+
+@router.get("/{model_id}", responses=_NOT_FOUND, summary="One model version")
+async def get_model(model_id: ModelId, services: Services, _: Admin) -> ModelOut:
+    return model_out(await services.repos.models.get(model_id))
+
+
+@router.post(
+    "/{model_id}/deploy",
+    status_code=202,
+    responses={**_NOT_FOUND, **_CONFLICT},
+    summary="Make this version the production one",
+)
+async def deploy_model(
+    model_id: ModelId,
+    services: Services,
+    principal: Admin,
+    key: IdempotencyKey,
+    body: Annotated[DeployRequest | None, Body()] = None,
+) -> ModelCommandAccepted:
+    model = await services.repos.models.get(model_id)
+    refusal = deploy_refusal(model)
+    if refusal is not None:
+        raise ConflictError(refusal)
+    return await _command(services, principal, key, "deploy", model, body)
+
+
+@router.post(
+    "/{model_id}/rollback",
+    status_code=202,
+    responses={**_NOT_FOUND, **_CONFLICT},
+    summary="Put the previous production version back",
+)
+async def rollback_model(
+    model_id: ModelId,
+    services: Services,
+    principal: Admin,
+    key: IdempotencyKey,
+    body: Annotated[DeployRequest | None, Body()] = None,
+) -> ModelCommandAccepted:
+    """Only the current production version can be rolled back."""
+    model = await services.repos.models.get(model_id)
+    if model.status != "production":
+        msg = f"model {model_id!r} is {model.status}, not production: nothing to roll back"
+        raise ConflictError(msg)
+    if await services.repos.models.previous_production(model.name) is None:
+        msg = f"{model.name!r} has no earlier production version to roll back to"
+        raise ConflictError(msg)
+    return await _command(services, principal, key, "rollback", model, body)
+
+
+def deploy_refusal(model: ModelRecord) -> str | None:
+    """Why ``model`` may not be deployed, or None."""
+    if model.status == "production":
+        return f"model {model.id!r} is already in production"
+    if model.status == "archived":
+        return f"model {model.id!r} is archived; roll back to reach an earlier version"
+    verdict = model.metrics.get(VERDICT)
+    if isinstance(verdict, int | float) and verdict < 0:
+        return (
+            f"model {model.id!r} failed its evaluation: significantly worse than its "
+            "baseline (vs_baseline_verdict < 0); it cannot be deployed"
+        )
+    return None
+
+
+async def _command(
+    services: ApiServices,
+    principal: Principal,
+    key: str | None,
+    action: Literal["deploy", "rollback"],
+    model: ModelRecord,
+    body: DeployRequest | None,
+) -> ModelCommandAccepted:
+    command_id = command_id_for(principal, key, f"/models/{model.id}/{action}")
+    reason = body.reason if body else None
+    command = model_command(command_id, action, model.id, principal, reason)
+    await services.publish(MODEL_COMMANDS_TOPIC, [command], MODEL_COMMAND)
+    url = f"/models/{model.id}"
+    return ModelCommandAccepted(
+        command_id=command_id, model_id=model.id, action=action, status_url=url
+    )
+
+
+def model_out(model: ModelRecord) -> ModelOut:
+    return ModelOut(
+        model_id=model.id,
+        name=model.name,
+        version=model.version,
+        model_type=model.model_type,
+        base_model=model.base_model,
+        status=model.status,
+        artifact_uri=model.path,
+        metrics=model.metrics,
+        lineage=model.lineage,
+        training_job_id=model.training_job_id,
+        mlflow_run_id=model.mlflow_run_id,
+        deployed_at=model.deployed_at,
+        created_at=model.created_at,
+    )

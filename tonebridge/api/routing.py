@@ -1,0 +1,96 @@
+"""The route class every API router uses: ``Idempotency-Key`` handling on POST routes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, params
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tonebridge.api.idempotency import HEADER, fingerprint
+from tonebridge.api.services import ApiServices
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_VALID_KEY = re.compile(_KEY_PATTERN)
+
+
+async def idempotency_key_header(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            pattern=_KEY_PATTERN,
+            description="Retrying with the same key and body returns the first response "
+            "without acting twice; the same key with another body is refused (422).",
+        ),
+    ] = None,
+) -> str | None:
+    """Documents and validates the header; :class:`IdempotentRoute` does the work."""
+    return key
+
+
+_HEADER_DEPENDENCY = Depends(idempotency_key_header)
+_POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body could not be read (not UTF-8 JSON)."},
+    409: {"description": "Conflicting state, or a request with this Idempotency-Key in flight."},
+    413: {"description": "The body is larger than the API accepts (8 MiB)."},
+}
+
+
+class IdempotentRoute(APIRoute):
+    """An APIRoute whose POST handler replays stored responses for a repeated key."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        dependencies: Sequence[params.Depends] | None = None,
+        methods: set[str] | list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        deps = list(dependencies or ())
+        if methods and "POST" in methods:
+            deps += [] if _HEADER_DEPENDENCY in deps else [_HEADER_DEPENDENCY]
+            kwargs["responses"] = {**_POST_RESPONSES, **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, dependencies=deps, methods=methods, **kwargs)
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        if not self.methods or "POST" not in self.methods:
+            return handler
+
+        async def idempotent(request: Request) -> Response:
+            return await run_idempotently(request, handler)
+
+        return idempotent
+
+
+async def run_idempotently(request: Request, handler: Handler) -> Response:
+    key = request.headers.get(HEADER)
+    services: ApiServices = request.app.state.services
+    principal = services.authenticator.identify(bearer_token(request))
+    if key is None or not _VALID_KEY.match(key) or principal is None:
+        return await handler(request)  # plain request, or one the handler will refuse
+    scoped = f"{principal.key_id}:{key}"
+    fp = fingerprint(request.method, request.url.path, await request.body())
+    stored = await services.idempotency.begin(scoped, fp)
+    if stored is not None:
+        return stored.to_response()
+    try:
+        response = await handler(request)
+    except BaseException:
+        await services.idempotency.abandon(scoped)
+        raise
+    await services.idempotency.finish(scoped, fp, response)
+    return response
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None

@@ -1,0 +1,112 @@
+"""Training, RLHF and evaluation requests, and the job they become."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, JsonValue, StringConstraints, model_validator
+
+from tonebridge.api.schemas.common import Id, Reason, ShortText, Strict
+
+BaseModelName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True),
+    Field(description="A Hugging Face model id or a local path with open weights."),
+]
+Hyperparameters = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=100)], JsonValue],
+    Field(
+        max_length=100,
+        description="Options of the method's training config (epochs, batch_size, "
+        "learning_rate, lora_r, ...); unknown options are refused. Defaults: the "
+        "deployment's settings.",
+    ),
+]
+
+
+class JobRequest(Strict):
+    base_model: BaseModelName | None = None
+    model_id: Id | None = Field(
+        default=None, description="The model to improve; its base model is used by default."
+    )
+    model_type: ShortText = "tone_adjustment"
+    dataset_id: Id | None = None
+    feedback_since: AwareDatetime | None = Field(
+        default=None, description="Train on feedback from this event time on."
+    )
+    hyperparameters: Hyperparameters = Field(default_factory=dict)
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _has_a_base(self) -> JobRequest:
+        if self.base_model is None and self.model_id is None:
+            msg = "give base_model, or model_id of the model to improve"
+            raise ValueError(msg)
+        return self
+
+
+class TrainRequest(JobRequest):
+    """Fine-tune a LoRA adapter (``sft``, ``qlora``) or align with ``dpo`` or ``kto``."""
+
+    method: Literal["sft", "qlora", "dpo", "kto"] = "sft"
+
+
+class RLHFRequest(JobRequest):
+    """Online RL from a reward built from user feedback (GRPO or RLOO)."""
+
+    algorithm: Literal["grpo", "rloo"] = "grpo"
+
+
+class EvaluateRequest(Strict):
+    dataset_id: Id | None = Field(
+        default=None, description="Held-out set; default: recent feedback."
+    )
+    baseline_model_id: Id | None = Field(default=None, description="Also compare against it.")
+    reason: Reason | None = None
+
+
+class CompareRequest(Strict):
+    model_id: Id = Field(description="The candidate.")
+    baseline_model_id: Id
+    dataset_id: Id | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _two_models(self) -> CompareRequest:
+        if self.model_id == self.baseline_model_id:
+            msg = "model_id and baseline_model_id must differ"
+            raise ValueError(msg)
+        return self
+
+
+class StopRequest(Strict):
+    reason: Reason | None = None
+
+
+class JobAccepted(BaseModel):
+    """The command is on its topic; poll ``status_url`` (the job id is the command id)."""
+
+    job_id: str
+    command_id: str
+    status: str
+    status_url: str
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    command_id: str
+    kind: str
+    status: Literal["pending", "running", "completed", "failed", "stopped"]
+    progress: float
+    stop_requested: bool
+    base_model: str | None
+    model_type: str
+    dataset_id: str | None
+    parent_model_id: str | None
+    metrics: dict[str, Any]
+    error_message: str | None
+    requested_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None

@@ -1,0 +1,111 @@
+"""What the request handlers use, built once per app and kept on ``app.state.services``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tonebridge.api.auth import Authenticator
+from tonebridge.api.guard_store import GuardStore, open_guard_store
+from tonebridge.api.idempotency import Idempotency
+from tonebridge.api.metrics import ApiMetrics
+from tonebridge.api.ratelimit import RateLimiter
+from tonebridge.avro.codec import Record
+from tonebridge.errors import ProduceError, StoreError
+from tonebridge.settings import Settings
+from tonebridge.storage import (
+    ABTestRepository,
+    Database,
+    DatasetRepository,
+    ModelRepository,
+    TrainingJobRepository,
+)
+
+if TYPE_CHECKING:
+    from tonebridge.topics.spec import TopicSpec
+
+Probe = Callable[[], Awaitable[None]]
+
+
+class Publisher(Protocol):
+    """Puts records on a topic and returns once the broker acknowledged all of them."""
+
+    async def publish(self, spec: TopicSpec, records: Sequence[Record]) -> None: ...
+
+
+class FeedbackStatsReader(Protocol):
+    """The feedback agent's rolling statistics (``tonebridge.agents.views``)."""
+
+    def model(self, model_id: str, now_ms: int | None = None) -> dict[str, Any] | None: ...
+
+    def models(self) -> list[str]: ...
+
+    async def sync(self, timeout_s: float = 2.0) -> None: ...
+
+
+class ABTestReader(Protocol):
+    """The A/B agent's live state of each test (``tonebridge.agents.views``)."""
+
+    def test(self, test_id: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Repositories:
+    jobs: TrainingJobRepository
+    models: ModelRepository
+    datasets: DatasetRepository
+    ab_tests: ABTestRepository
+
+    @classmethod
+    def on(cls, database: Database) -> Repositories:
+        return cls(
+            TrainingJobRepository(database),
+            ModelRepository(database),
+            DatasetRepository(database),
+            ABTestRepository(database),
+        )
+
+
+@dataclass
+class ApiServices:
+    settings: Settings
+    authenticator: Authenticator
+    guard_store: GuardStore
+    rate_limiter: RateLimiter
+    idempotency: Idempotency
+    metrics: ApiMetrics
+    # Set by the app's lifespan (or given to create_app):
+    publisher: Publisher | None = None
+    database: Database | None = None
+    feedback_stats: FeedbackStatsReader | None = None
+    ab_tests: ABTestReader | None = None
+    # name -> a check that raises when that dependency does not answer (for /readyz)
+    probes: dict[str, Probe] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, guard_store: GuardStore | None = None) -> ApiServices:
+        store = guard_store or open_guard_store(settings)
+        return cls(
+            settings=settings,
+            authenticator=Authenticator(settings.api_admin_keys, settings.api_ingest_keys),
+            guard_store=store,
+            rate_limiter=RateLimiter(store, settings.api_rate_limit_per_minute),
+            idempotency=Idempotency(store),
+            metrics=ApiMetrics(),
+        )
+
+    @property
+    def repos(self) -> Repositories:
+        if self.database is None:
+            msg = "the API has no database (the app was not started)"
+            raise StoreError(msg)
+        return Repositories.on(self.database)
+
+    async def publish(self, spec: TopicSpec, records: Sequence[Record], event: str) -> None:
+        """Produce and wait for the broker's acknowledgement (acks=all); count them."""
+        if self.publisher is None:
+            msg = "the API has no producer (the app was not started)"
+            raise ProduceError(msg)
+        await self.publisher.publish(spec, records)
+        self.metrics.accepted(event, len(records))
