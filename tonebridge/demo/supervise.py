@@ -2,9 +2,9 @@
 
 Each child runs in its own session (process group), so the terminal's Ctrl-C reaches only
 the demo, which then stops the children in order; stopping signals the whole group, so a
-child's own children go too. On Linux each child also asks the kernel for SIGTERM when the
-thread that started it dies (``PR_SET_PDEATHSIG``): a demo killed with SIGKILL leaves no
-orphans either. Children must therefore be started from the main thread.
+child's own children go too. On Linux each child also asks the kernel for a signal when the
+thread that started it dies (``PR_SET_PDEATHSIG``; SIGKILL unless the spec says otherwise): a
+demo killed with SIGKILL leaves no orphans either. Start children from the main thread.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ class ChildSpec:
     argv: tuple[str, ...]
     log_path: Path
     env: Mapping[str, str] | None = None  # None: inherit the demo's environment
+    # Sent by the kernel if the demo dies without stopping its children (killed, crashed).
+    # SIGKILL by default: a service told to stop gracefully after its broker died with the
+    # demo may wait for that broker forever. The broker itself gets SIGTERM, to stop cleanly.
+    orphan_signal: int = signal.SIGKILL
 
 
 def tonebridge_argv(*args: str) -> tuple[str, ...]:
@@ -48,9 +52,9 @@ def child_environment(base: Mapping[str, str], overrides: Mapping[str, str]) -> 
     return {**base, **overrides}
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def _die_with_parent(signum: int) -> None:  # pragma: no cover - in the child before exec
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signum)
 
 
 class Child:
@@ -103,7 +107,11 @@ def start_child(spec: ChildSpec, pid_dir: Path | None = None) -> Child:
             stderr=subprocess.STDOUT,
             env=dict(spec.env) if spec.env is not None else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=(
+                functools.partial(_die_with_parent, spec.orphan_signal)
+                if sys.platform == "linux"
+                else None
+            ),
         )
     if pid_dir is not None:
         pid_dir.mkdir(parents=True, exist_ok=True)

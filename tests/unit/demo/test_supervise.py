@@ -96,9 +96,13 @@ def test_stopping_a_child_stops_its_own_children(tmp_path: Path) -> None:
     wait_for(lambda: not alive(grandchild))
 
 
-def test_a_child_is_terminated_when_the_demo_dies(tmp_path: Path) -> None:
-    # The "demo" starts a child and is then killed with SIGKILL: no cleanup code runs.
-    spec = f"ChildSpec('c', (sys.executable, '-c', {READY!r}), Path({str(tmp_path / 'c.log')!r}))"
+def test_a_child_is_killed_when_the_demo_dies(tmp_path: Path) -> None:
+    # The "demo" starts a child and is then killed with SIGKILL: no cleanup code runs. The
+    # child ignores SIGTERM: only the default orphan signal, SIGKILL, ends it.
+    spec = (
+        f"ChildSpec('c', (sys.executable, '-c', {IGNORES_TERM!r}), "
+        f"Path({str(tmp_path / 'c.log')!r}))"
+    )
     code = (
         "import sys, time; sys.path.insert(0, '.'); "
         "from pathlib import Path; from tonebridge.demo.supervise import *; "
