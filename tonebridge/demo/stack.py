@@ -101,7 +101,9 @@ async def start_broker(supervisor: Supervisor, logs: Path) -> str:
     argv = tonebridge_argv("broker", "--port", str(port))
     env = importable(os.environ)  # passed through to the child, not read here
     child = supervisor.start(
-        ChildSpec("broker", argv, logs / "broker.log", env, orphan_signal=signal.SIGTERM)
+        ChildSpec(
+            "broker", argv, logs / "broker.log", env, orphan_signal=signal.SIGTERM, stops_last=True
+        )
     )
     bootstrap = f"127.0.0.1:{port}"
     ready = asyncio.ensure_future(kafka_ready(bootstrap, BROKER_START_S))

@@ -37,7 +37,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for(predicate: object, timeout_s: float = 10.0) -> None:
+def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached"
@@ -79,6 +79,21 @@ def test_stop_all_terminates_in_reverse_order_and_kills_the_stubborn(tmp_path: P
     assert statuses == {"stubborn": -signal.SIGKILL, "polite": -signal.SIGTERM}
     assert time.monotonic() - started < 5
     assert not alive(polite.pid) and not alive(stubborn.pid)
+
+
+def test_children_stop_together_and_the_last_ones_after(tmp_path: Path) -> None:
+    supervisor = Supervisor()
+    base = python("base", READY, tmp_path)
+    supervisor.start(ChildSpec(base.name, base.argv, base.log_path, stops_last=True))
+    slow = [supervisor.start(python(f"slow{i}", IGNORES_TERM, tmp_path)) for i in range(3)]
+    wait_for(lambda: all("ready" in c.log_tail() for c in supervisor.children))
+    started = time.monotonic()
+    statuses = supervisor.stop_all(timeout_s=1.0)
+    took = time.monotonic() - started
+    assert list(statuses) == ["slow2", "slow1", "slow0", "base"]
+    assert all(statuses[c.name] == -signal.SIGKILL for c in slow)
+    assert statuses["base"] == -signal.SIGTERM
+    assert 1.0 <= took < 2.9  # one timeout for the three, not three in a row
 
 
 def test_stopping_a_child_stops_its_own_children(tmp_path: Path) -> None:
