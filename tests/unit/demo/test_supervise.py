@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.02)
 
