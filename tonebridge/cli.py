@@ -24,11 +24,12 @@ def broker(
     from tonebridge.settings import get_settings
 
     embedded = EmbeddedBroker(port or get_settings().embedded_broker_port)
-    embedded.start()
-    typer.echo(f"embedded broker ready on {embedded.bootstrap_servers} (Ctrl-C stops it)")
     stopped = threading.Event()
+    # Before the start: a SIGTERM that comes while the broker starts must still stop it.
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
+        embedded.start()
+        typer.echo(f"embedded broker ready on {embedded.bootstrap_servers} (Ctrl-C stops it)")
         stopped.wait()
     except KeyboardInterrupt:
         pass

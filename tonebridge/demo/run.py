@@ -56,30 +56,24 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 SERVICES = (("worker", ("worker",)), ("trainer", ("trainer",)), ("api", ("api",)))
 
 
-def start_services(run: Run, stack: Stack) -> Supervisor:
-    supervisor = Supervisor(run.options.pids)
+def start_services(run: Run, stack: Stack) -> None:
     env = stack.child_env(os.environ)  # passed through to the children, not read here
     for name, args in SERVICES:
         log = run.options.logs / f"{name}.log"
-        supervisor.start(ChildSpec(name, tonebridge_argv(*args), log, env))
-        run.say(f"started {name} (pid {supervisor.children[-1].pid}, log {log})")
-    return supervisor
+        child = run.supervisor.start(ChildSpec(name, tonebridge_argv(*args), log, env))
+        run.say(f"started {name} (pid {child.pid}, log {log})")
 
 
 async def prepare(run: Run, base: Settings) -> tuple[Stack, SimulatedApp, list[Request]]:
     options = run.options
     run.say("starting the stack (broker, database, topics) and the base model")
-    stack = await start_stack(options, base)
-    run.notes = stack.notes
-    try:
-        model_dir, _ = await asyncio.gather(
-            in_daemon_thread(build_base, options.cache_dir),
-            asyncio.to_thread(init_tracking, stack.settings),
-        )
-        model, production = await register_base(stack.settings, model_dir)
-    except BaseException:
-        stack.stop()
-        raise
+    stack = await start_stack(options, base, run.supervisor)
+    run.notes.extend(stack.notes)
+    model_dir, _ = await asyncio.gather(
+        in_daemon_thread(build_base, options.cache_dir),
+        asyncio.to_thread(init_tracking, stack.settings),
+    )
+    model, production = await register_base(stack.settings, model_dir)
     run.base = model
     run.story.set_base(model.id)
     run.story.promotion = load_promotion(options.policies)
@@ -160,14 +154,13 @@ async def finish(run: Run, app: SimulatedApp, held_out: list[Request]) -> None:
 
 async def run_demo(options: DemoOptions, base: Settings, console: Console) -> int:
     """The whole demo; its exit status. Cancelling it (a signal) still cleans up."""
-    run = Run(options, console)
-    stack: Stack | None = None
+    run = Run(options, console, Supervisor(options.pids))
     try:
         with screen(console, run.story, options.plain, run.clock, run.notes) as update:
             refresher = asyncio.create_task(refresh(update))
             try:
                 stack, app, held_out = await prepare(run, base)
-                run.supervisor = start_services(run, stack)
+                start_services(run, stack)
                 await close_loop(run, stack, app, run.supervisor, held_out)
                 await finish(run, app, held_out)
             except* DemoFailed as failed:
@@ -178,7 +171,7 @@ async def run_demo(options: DemoOptions, base: Settings, console: Console) -> in
         _print_summary(run)
         return EXIT_OK if run.story.promoted else EXIT_FAILED
     finally:
-        _stop_everything(run, stack)
+        run.supervisor.stop_all()  # services first, the broker last
 
 
 def _print_summary(run: Run) -> None:
@@ -187,13 +180,6 @@ def _print_summary(run: Run) -> None:
         run.console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     where = f"  Logs, database and MLflow store: {run.options.data_dir}"
     run.console.print(where, markup=False, highlight=False, soft_wrap=True)
-
-
-def _stop_everything(run: Run, stack: Stack | None) -> None:
-    if run.supervisor is not None:
-        run.supervisor.stop_all()
-    if stack is not None:
-        stack.stop()
 
 
 def main(options: DemoOptions, base: Settings, console: Console | None = None) -> int:

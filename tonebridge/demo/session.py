@@ -22,10 +22,10 @@ class DemoFailed(Exception):
 class Run:
     options: DemoOptions
     console: Console
+    supervisor: Supervisor  # every child process of the run: broker and services
     started: float = field(default_factory=time.monotonic)
     story: Story = field(default_factory=Story)
     notes: list[str] = field(default_factory=list)
-    supervisor: Supervisor | None = None
     base: ModelRecord | None = None  # the base model's row
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 

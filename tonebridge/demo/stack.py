@@ -1,6 +1,7 @@
 """The demo's infrastructure: embedded where nothing real is configured, and its settings.
 
-* Kafka: the embedded broker on a free port, unless ``KAFKA_BOOTSTRAP_SERVERS`` is set; on a
+* Kafka: the embedded broker (``tonebridge broker``, a supervised child) on a free port,
+  unless ``KAFKA_BOOTSTRAP_SERVERS`` is set; on a
   real Kafka every topic and consumer group of the run gets a ``demo-<run id>.`` prefix, so
   runs never see each other's events.
 * Database: SQLite in the demo's data dir, unless ``DATABASE_URL`` or ``POSTGRES_HOST`` is set;
@@ -14,20 +15,23 @@ The demo and its children share one set of settings: the demo builds its own wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 import shutil
+import signal
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tonebridge.broker import EmbeddedBroker, free_port
+from tonebridge.broker import free_port, kafka_ready
 from tonebridge.demo.options import DemoOptions
-from tonebridge.errors import ConfigError
+from tonebridge.demo.supervise import ChildSpec, Supervisor, tonebridge_argv
+from tonebridge.errors import BrokerError, ConfigError
 from tonebridge.settings import Settings, load_settings
 
 MARKER = ".tonebridge-demo"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+BROKER_START_S = 30.0
 
 
 def prepare_data_dir(path: Path, keep: bool) -> Path:
@@ -53,19 +57,19 @@ class Stack:
 
     settings: Settings
     overrides: dict[str, str]
-    broker: EmbeddedBroker | None = None
+    embedded_broker: bool = False
     notes: list[str] = field(default_factory=list)
 
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """A child's environment: the demo's, the overrides, and this source tree importable."""
-        path = base.get("PYTHONPATH")
-        extra = {"PYTHONPATH": f"{PACKAGE_ROOT}:{path}" if path else str(PACKAGE_ROOT)}
         offline = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        return {**base, **offline, **extra, **self.overrides}
+        return {**importable(base), **offline, **self.overrides}
 
-    def stop(self) -> None:
-        if self.broker is not None:
-            self.broker.stop()
+
+def importable(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with this source tree on PYTHONPATH: children run ``python -m tonebridge.cli``."""
+    path = base.get("PYTHONPATH")
+    return {**base, "PYTHONPATH": f"{PACKAGE_ROOT}:{path}" if path else str(PACKAGE_ROOT)}
 
 
 def stack_overrides(base: Settings, options: DemoOptions, bootstrap: str | None) -> dict[str, str]:
@@ -87,37 +91,48 @@ def settings_from(overrides: Mapping[str, str]) -> Settings:
     return load_settings(**{k.lower(): v for k, v in overrides.items() if k.lower() in known})
 
 
-async def start_broker(broker: EmbeddedBroker) -> EmbeddedBroker:
-    """Start the broker (it blocks until ready, so in a thread); stopped again if cancelled."""
-    starting = asyncio.ensure_future(asyncio.to_thread(broker.start))
+async def start_broker(supervisor: Supervisor, logs: Path) -> str:
+    """The embedded broker as a child of ``supervisor``; its address once it answers.
+
+    Should the demo die without stopping it, the kernel sends it SIGTERM, on which
+    ``tonebridge broker`` stops its broker process cleanly.
+    """
+    port = free_port()
+    argv = tonebridge_argv("broker", "--port", str(port))
+    env = importable(os.environ)  # passed through to the child, not read here
+    child = supervisor.start(
+        ChildSpec(
+            "broker", argv, logs / "broker.log", env, orphan_signal=signal.SIGTERM, stops_last=True
+        )
+    )
+    bootstrap = f"127.0.0.1:{port}"
+    ready = asyncio.ensure_future(kafka_ready(bootstrap, BROKER_START_S))
     try:
-        await asyncio.shield(starting)
-    except BaseException:
-        # a Ctrl-C must not leave the broker behind: let the start finish, then stop it
-        with contextlib.suppress(BaseException):
-            await starting
-        broker.stop()
-        raise
-    return broker
+        while not ready.done():
+            if not child.running:
+                msg = (
+                    f"the embedded broker exited with {child.proc.returncode}:\n{child.log_tail()}"
+                )
+                raise BrokerError(msg)
+            await asyncio.wait({ready}, timeout=0.1)
+        await ready
+    finally:
+        ready.cancel()
+    return bootstrap
 
 
-async def start_stack(options: DemoOptions, base: Settings) -> Stack:
+async def start_stack(options: DemoOptions, base: Settings, supervisor: Supervisor) -> Stack:
     """Start what is embedded, create the topics, migrate the database."""
     from tonebridge.storage.migrate import upgrade_async
     from tonebridge.topics.admin import create_topics
 
-    broker = None
+    bootstrap = None
     if base.uses_embedded_broker:
-        options.logs.mkdir(parents=True, exist_ok=True)
-        broker = await start_broker(EmbeddedBroker(free_port(), options.logs / "broker.log"))
-    overrides = stack_overrides(base, options, broker.bootstrap_servers if broker else None)
-    stack = Stack(settings_from(overrides), overrides, broker)
-    try:
-        await create_topics(stack.settings)
-        await upgrade_async(stack.settings.sqlalchemy_url)
-    except BaseException:
-        stack.stop()
-        raise
+        bootstrap = await start_broker(supervisor, options.logs)
+    overrides = stack_overrides(base, options, bootstrap)
+    stack = Stack(settings_from(overrides), overrides, embedded_broker=bootstrap is not None)
+    await create_topics(stack.settings)
+    await upgrade_async(stack.settings.sqlalchemy_url)
     stack.notes = describe(stack)
     return stack
 
@@ -127,7 +142,7 @@ def describe(stack: Stack) -> list[str]:
     from sqlalchemy.engine import make_url
 
     settings = stack.settings
-    kafka = "embedded broker" if stack.broker else "Kafka"
+    kafka = "embedded broker" if stack.embedded_broker else "Kafka"
     database = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
     return [
         f"{kafka} at {settings.bootstrap_servers} (topic prefix {settings.kafka_topic_prefix!r})",

@@ -2,9 +2,9 @@
 
 Each child runs in its own session (process group), so the terminal's Ctrl-C reaches only
 the demo, which then stops the children in order; stopping signals the whole group, so a
-child's own children go too. On Linux each child also asks the kernel for SIGTERM when the
-thread that started it dies (``PR_SET_PDEATHSIG``): a demo killed with SIGKILL leaves no
-orphans either. Children must therefore be started from the main thread.
+child's own children go too. On Linux each child also asks the kernel for a signal when the
+thread that started it dies (``PR_SET_PDEATHSIG``; SIGKILL unless the spec says otherwise): a
+demo killed with SIGKILL leaves no orphans either. Start children from the main thread.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,11 @@ class ChildSpec:
     argv: tuple[str, ...]
     log_path: Path
     env: Mapping[str, str] | None = None  # None: inherit the demo's environment
+    # Sent by the kernel if the demo dies without stopping its children (killed, crashed).
+    # SIGKILL by default: a service told to stop gracefully after its broker died with the
+    # demo may wait for that broker forever. The broker itself gets SIGTERM, to stop cleanly.
+    orphan_signal: int = signal.SIGKILL
+    stops_last: bool = False  # after every other child: what they need to stop (the broker)
 
 
 def tonebridge_argv(*args: str) -> tuple[str, ...]:
@@ -48,9 +54,9 @@ def child_environment(base: Mapping[str, str], overrides: Mapping[str, str]) -> 
     return {**base, **overrides}
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def _die_with_parent(signum: int) -> None:  # pragma: no cover - in the child before exec
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signum)
 
 
 class Child:
@@ -75,16 +81,23 @@ class Child:
     def log_tail(self, lines: int = 15) -> str:
         return log_tail(self.spec.log_path, lines)
 
-    def stop(self, timeout_s: float) -> int:
-        """SIGTERM to the child's group, SIGKILL after ``timeout_s``; its exit status."""
+    def terminate(self) -> None:
+        """SIGTERM to the child's process group."""
         if self.running:
             _signal_group(self.pid, signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
-        _signal_group(self.pid, signal.SIGKILL)  # stragglers of the group, if any
+
+    def reap(self, deadline: float) -> int:
+        """Wait for the exit until ``deadline`` (monotonic), then SIGKILL what is left of the
+        group (the child, or stragglers it left); the child's exit status."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(max(deadline - time.monotonic(), 0.0))
+        _signal_group(self.pid, signal.SIGKILL)
         return self.proc.wait()
+
+    def stop(self, timeout_s: float) -> int:
+        """SIGTERM to the child's group, SIGKILL after ``timeout_s``; its exit status."""
+        self.terminate()
+        return self.reap(time.monotonic() + timeout_s)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -103,7 +116,11 @@ def start_child(spec: ChildSpec, pid_dir: Path | None = None) -> Child:
             stderr=subprocess.STDOUT,
             env=dict(spec.env) if spec.env is not None else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=(
+                functools.partial(_die_with_parent, spec.orphan_signal)
+                if sys.platform == "linux"
+                else None
+            ),
         )
     if pid_dir is not None:
         pid_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +138,7 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 class Supervisor:
-    """The demo's children, stopped in reverse start order."""
+    """The demo's children; :meth:`stop_all` stops them."""
 
     def __init__(self, pid_dir: Path | None = None) -> None:
         self.pid_dir = pid_dir
@@ -137,10 +154,18 @@ class Supervisor:
         return [child for child in self.children if not child.running]
 
     def stop_all(self, timeout_s: float = 15.0) -> dict[str, int]:
-        """Stop every child (the last started first); their exit statuses by name."""
+        """Stop every child, all at once, then those that stop last; exit statuses by name.
+
+        Each wave gets SIGTERM together and ``timeout_s`` to exit before SIGKILL, so a stop
+        takes as long as the slowest child, not the sum of all.
+        """
         statuses: dict[str, int] = {}
-        for child in reversed(self.children):
-            statuses[child.name] = child.stop(timeout_s)
+        for last in (False, True):
+            wave = [child for child in reversed(self.children) if child.spec.stops_last is last]
+            for child in wave:
+                child.terminate()
+            deadline = time.monotonic() + timeout_s
+            statuses.update((child.name, child.reap(deadline)) for child in wave)
         return statuses
 
 

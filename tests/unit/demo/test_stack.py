@@ -57,7 +57,7 @@ def test_on_a_real_kafka_every_run_gets_its_own_topic_prefix(tmp_path: Path) -> 
 
 
 def test_children_get_the_overrides_and_can_import_tonebridge(tmp_path: Path) -> None:
-    stack = Stack(load_settings(), {"DATA_DIR": str(tmp_path)})
+    stack = Stack(load_settings(), {"DATA_DIR": str(tmp_path)}, embedded_broker=True)
     env = stack.child_env({"PATH": "/bin", "PYTHONPATH": "/x", "DATA_DIR": "elsewhere"})
     assert env["DATA_DIR"] == str(tmp_path) and env["PATH"] == "/bin"
     assert env["PYTHONPATH"] == f"{PACKAGE_ROOT}:/x"

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for(predicate: object, timeout_s: float = 10.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.02)
 
@@ -81,6 +82,21 @@ def test_stop_all_terminates_in_reverse_order_and_kills_the_stubborn(tmp_path: P
     assert not alive(polite.pid) and not alive(stubborn.pid)
 
 
+def test_children_stop_together_and_the_last_ones_after(tmp_path: Path) -> None:
+    supervisor = Supervisor()
+    base = python("base", READY, tmp_path)
+    supervisor.start(ChildSpec(base.name, base.argv, base.log_path, stops_last=True))
+    slow = [supervisor.start(python(f"slow{i}", IGNORES_TERM, tmp_path)) for i in range(3)]
+    wait_for(lambda: all("ready" in c.log_tail() for c in supervisor.children))
+    started = time.monotonic()
+    statuses = supervisor.stop_all(timeout_s=1.0)
+    took = time.monotonic() - started
+    assert list(statuses) == ["slow2", "slow1", "slow0", "base"]
+    assert all(statuses[c.name] == -signal.SIGKILL for c in slow)
+    assert statuses["base"] == -signal.SIGTERM
+    assert 1.0 <= took < 2.9  # one timeout for the three, not three in a row
+
+
 def test_stopping_a_child_stops_its_own_children(tmp_path: Path) -> None:
     code = (
         "import subprocess, sys, time; "
@@ -96,9 +112,13 @@ def test_stopping_a_child_stops_its_own_children(tmp_path: Path) -> None:
     wait_for(lambda: not alive(grandchild))
 
 
-def test_a_child_is_terminated_when_the_demo_dies(tmp_path: Path) -> None:
-    # The "demo" starts a child and is then killed with SIGKILL: no cleanup code runs.
-    spec = f"ChildSpec('c', (sys.executable, '-c', {READY!r}), Path({str(tmp_path / 'c.log')!r}))"
+def test_a_child_is_killed_when_the_demo_dies(tmp_path: Path) -> None:
+    # The "demo" starts a child and is then killed with SIGKILL: no cleanup code runs. The
+    # child ignores SIGTERM: only the default orphan signal, SIGKILL, ends it.
+    spec = (
+        f"ChildSpec('c', (sys.executable, '-c', {IGNORES_TERM!r}), "
+        f"Path({str(tmp_path / 'c.log')!r}))"
+    )
     code = (
         "import sys, time; sys.path.insert(0, '.'); "
         "from pathlib import Path; from tonebridge.demo.supervise import *; "
