@@ -36,6 +36,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
+from tonebridge.avro.codec import decode_message, encode_batch  # noqa: E402
+from tonebridge.broker import EmbeddedBroker  # noqa: E402
+from tonebridge.settings import Settings, load_settings  # noqa: E402
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC  # noqa: E402
 from tonebridge.topics.admin import create_topics  # noqa: E402
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC  # noqa: E402
@@ -43,11 +47,6 @@ from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event  # noqa: E
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome  # noqa: E402
 from tonebridge.topics.spec import TopicSpec, event_header  # noqa: E402
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC  # noqa: E402
-
-from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
-from tonebridge.avro.codec import decode_message, encode_batch  # noqa: E402
-from tonebridge.broker import EmbeddedBroker  # noqa: E402
-from tonebridge.settings import Settings, load_settings  # noqa: E402
 
 PER_MESSAGE = 500  # events per EventBatch, as the producer SDK packs them (--per-message)
 MODELS = [f"bench-model-{i}" for i in range(16)]
@@ -361,7 +360,10 @@ async def latency(
         start = time.perf_counter()
         for n in range(int(seconds / tick)):
             while not measured.decided.empty():
-                tests.remove(measured.decided.get_nowait())
+                decided = measured.decided.get_nowait()
+                if decided not in tests:
+                    continue  # a repeated verdict
+                tests.remove(decided)
                 tests.append(f"latency-test-{created}")
                 created += 1
                 await sender.send(ABTEST_COMMANDS_TOPIC, [create_command(tests[-1], (
@@ -396,6 +398,7 @@ async def prepare_database(settings: Settings) -> None:
 
 async def db_rows(settings: Settings) -> int:
     from sqlalchemy import text as sql
+
     from tonebridge.storage.db import Database
 
     db = Database(settings.sqlalchemy_url)

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("retrain_policies_file", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @property
     def uses_embedded_broker(self) -> bool:
         return self.kafka_bootstrap_servers is None

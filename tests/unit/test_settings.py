@@ -64,3 +64,7 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}" not in readme]
     assert missing == []
+
+
+def test_a_blank_policy_file_means_none() -> None:
+    assert load_settings(retrain_policies_file="").retrain_policies_file is None

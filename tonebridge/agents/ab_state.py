@@ -32,7 +32,7 @@ _NAMESPACE = uuid.UUID("5d0e7f3a-91b2-4c6d-8e1f-2a3b4c5d6e7f")
 
 
 @dataclass(frozen=True, slots=True)
-class TestState:
+class ABTestState:
     spec: ABSpec
     stats: ABState
     status: Status = "running"
@@ -50,7 +50,7 @@ class TestState:
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, payload: bytes) -> TestState:
+    def from_json(cls, payload: bytes) -> ABTestState:
         data = json.loads(payload)
         return cls(
             spec_from_command(data["spec"]),
@@ -84,15 +84,16 @@ Part = tuple[Origin, Sequence[Item]]  # one message's items of one test
 
 
 def apply(
-    state: TestState | None, parts: Sequence[Part]
-) -> tuple[TestState | None, Effects, list[Rejected]]:
+    state: ABTestState | None, parts: Sequence[Part]
+) -> tuple[ABTestState | None, Effects, list[Rejected]]:
     """Apply one test's part of a batch of messages, in order, each message exactly once.
 
     Outcomes of an unknown test or for an arm the test does not have are rejected; outcomes
     of a test that has ended only move the marks. The test is looked at once after its
     outcomes (and before a command that follows them).
     """
-    effects, rejected, pending = NOTHING, [], []
+    effects, rejected = NOTHING, []
+    pending: list[Mapping[str, Any]] = []
     for origin, items in parts:
         source = source_id(origin.topic, origin.partition)
         if state is not None and is_applied(state.marks, source, origin.offset):
@@ -114,26 +115,26 @@ def apply(
 
 
 def _merged(
-    effects: Effects, state: TestState | None, new: Effects
-) -> tuple[TestState | None, Effects]:
+    effects: Effects, state: ABTestState | None, new: Effects
+) -> tuple[ABTestState | None, Effects]:
     return state, (new if new.verdict is not None else effects)
 
 
 def _look(
-    state: TestState | None, outcomes: Sequence[Mapping[str, Any]], effects: Effects
-) -> tuple[TestState | None, Effects]:
+    state: ABTestState | None, outcomes: Sequence[Mapping[str, Any]], effects: Effects
+) -> tuple[ABTestState | None, Effects]:
     if state is None or not outcomes or state.status != "running":
         return state, effects
     return _merged(effects, *_outcomes(state, outcomes))
 
 
-def _command(state: TestState | None, record: Mapping[str, Any]) -> tuple[TestState, Effects]:
+def _command(state: ABTestState | None, record: Mapping[str, Any]) -> tuple[ABTestState, Effects]:
     """Create or stop a test. A second create of a known test id changes nothing."""
     if record["action"] == "create":
         if state is not None:
             return state, NOTHING
         spec = spec_from_command(record)  # raises InvalidEventError for a bad spec
-        return TestState(spec, abtest.initial(spec)), NOTHING
+        return ABTestState(spec, abtest.initial(spec)), NOTHING
     if state is None:
         msg = f"stop for unknown A/B test {record['test_id']!r}"
         raise InvalidEventError(msg)
@@ -150,7 +151,7 @@ def _command(state: TestState | None, record: Mapping[str, Any]) -> tuple[TestSt
     return replace(state, status="stopped", verdict=verdict), Effects(verdict=verdict)
 
 
-def _checked_outcome(state: TestState | None, record: Mapping[str, Any]) -> Mapping[str, Any]:
+def _checked_outcome(state: ABTestState | None, record: Mapping[str, Any]) -> Mapping[str, Any]:
     if state is None:
         msg = f"outcome for unknown A/B test {record.get('ab_test_id')!r}"
         raise InvalidEventError(msg)
@@ -161,7 +162,9 @@ def _checked_outcome(state: TestState | None, record: Mapping[str, Any]) -> Mapp
     return record
 
 
-def _outcomes(state: TestState, records: Sequence[Mapping[str, Any]]) -> tuple[TestState, Effects]:
+def _outcomes(
+    state: ABTestState, records: Sequence[Mapping[str, Any]]
+) -> tuple[ABTestState, Effects]:
     metrics = state.spec.metrics
     pairs: list[tuple[str, ArmObservation]] = [
         (str(r["arm_id"]), observation_from_outcome(r, metrics)) for r in records
@@ -173,7 +176,7 @@ def _outcomes(state: TestState, records: Sequence[Mapping[str, Any]]) -> tuple[T
     return _decided(replace(state, stats=stats), decision, at_ms)
 
 
-def _decided(state: TestState, decision: Decision, at_ms: int) -> tuple[TestState, Effects]:
+def _decided(state: ABTestState, decision: Decision, at_ms: int) -> tuple[ABTestState, Effects]:
     spec = state.spec
     verdict = {
         "event_id": effect_id(spec.test_id, "verdict"),
@@ -197,7 +200,7 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def view(state: TestState) -> dict[str, Any]:
+def view(state: ABTestState) -> dict[str, Any]:
     """The test as plain data, for readers: spec, status, per-arm results, verdict."""
     return {
         "test_id": state.spec.test_id,

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tonebridge.agents import ab_state
-from tonebridge.agents.ab_state import Effects, Part, TestState
+from tonebridge.agents.ab_state import ABTestState, Effects, Part
 from tonebridge.agents.intake import (
     Item,
     Message,
@@ -52,7 +52,7 @@ class VerdictStore(Protocol):
 
 @dataclass(frozen=True)
 class ABContext:
-    table: ExactTable[TestState]
+    table: ExactTable[ABTestState]
     outbox: Outbox
     verdicts: VerdictStore | None = None
     policies: tuple[Policy, ...] = ()

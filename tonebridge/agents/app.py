@@ -7,14 +7,13 @@ statistics agents and the database sink over processes; by default a worker runs
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import faust
 
-from tonebridge.agents.ab_state import TestState
+from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
 from tonebridge.agents.feedback import FeedbackContext, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
@@ -23,7 +22,7 @@ from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.agents.outbox import FaustOutbox, Outbox
 from tonebridge.agents.policies import Policy
 from tonebridge.agents.progress import PendingCommands
-from tonebridge.agents.runner import Batching, Fatal, consume, exit_process
+from tonebridge.agents.runner import BatchHandler, Batching, Fatal, consume, exit_process
 from tonebridge.agents.tables import ExactTable
 from tonebridge.settings import Settings
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -33,8 +32,6 @@ from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 from tonebridge.topics.spec import TopicSpec
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
-
-log = logging.getLogger(__name__)
 
 FEEDBACK_TABLE = "feedback_stats"
 ABTEST_TABLE = "ab_tests"
@@ -95,7 +92,12 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_rebalance_timeout": settings.kafka_rebalance_timeout_s,
         "broker_commit_interval": 1.0,
         "producer_linger": 0.002,
-        "producer_max_batch_size": 1024 * 1024,
+        # One record per record batch. The embedded broker (Tansu) reports a partition's end
+        # as the first offset of its last record batch plus one; faust's table recovery reads a
+        # changelog only up to that end, so the other records of a multi-record last batch
+        # would be missed on recovery. With single-record batches the report is exact (and
+        # the worker's writes are few: one per table key per batch of messages).
+        "producer_max_batch_size": 1,
         "producer_max_request_size": 8 * 1024 * 1024,
         "consumer_max_fetch_size": 8 * 1024 * 1024,
     }
@@ -137,7 +139,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
             faust_outbox.topic(spec)
         outbox = faust_outbox
     feedback = _table(app, FEEDBACK_TABLE, ModelFeedback, partitions, wiring.durable)
-    tests = _table(app, ABTEST_TABLE, TestState, partitions, wiring.durable)
+    tests = _table(app, ABTEST_TABLE, ABTestState, partitions, wiring.durable)
     worker = Worker(
         app,
         FeedbackContext(feedback, outbox, wiring.policies),
@@ -148,7 +150,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     if roles.abtests:
         _register_abtests(worker, settings, wiring)
     if roles.sink and wiring.writer is not None:
-        _register_sink(worker, settings, wiring.writer)
+        _register_sink(worker, settings, wiring.writer, wiring)
     return worker
 
 
@@ -162,15 +164,19 @@ def _source(app: Any, settings: Settings, spec: TopicSpec) -> Any:
     return app.topic(spec.name(settings), key_type=bytes, value_type=bytes, partitions=partitions)
 
 
-def _register_feedback(worker: Worker, settings: Settings, wiring: Wiring) -> None:
-    app, ctx = worker.app, worker.feedback
-
-    @app.agent(_source(app, settings, FEEDBACK_TOPIC), name="tally_feedback")
-    async def tally_feedback(stream: Any) -> None:
-        handle = partial(tally_batch, ctx)
+def _add_agent(
+    worker: Worker, name: str, source: Any, handle: BatchHandler, wiring: Wiring
+) -> None:
+    async def run(stream: Any) -> None:
         await consume(stream, handle, wiring.batching, wiring.fatal)
 
-    worker.agents["tally_feedback"] = tally_feedback
+    worker.agents[name] = worker.app.agent(source, name=name)(run)
+
+
+def _register_feedback(worker: Worker, settings: Settings, wiring: Wiring) -> None:
+    source = _source(worker.app, settings, FEEDBACK_TOPIC)
+    handle = partial(tally_batch, worker.feedback)
+    _add_agent(worker, "tally_feedback", source, handle, wiring)
 
 
 def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> None:
@@ -181,29 +187,23 @@ def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> Non
         pending = PendingCommands(settings, app_id(settings), topic)
         ctx = worker.abtests = replace(ctx, pending_commands=pending.read)
         app.on_before_shutdown.connect(lambda _app, **_: pending.stop())
-
-    @app.agent(_source(app, settings, ABTEST_COMMANDS_TOPIC), name="define_ab_tests")
-    async def define_ab_tests(stream: Any) -> None:
-        await consume(stream, partial(judge_batch, commands_ctx), wiring.batching, wiring.fatal)
-
-    @app.agent(_source(app, settings, INFERENCE_OUTCOMES_TOPIC), name="judge_ab_tests")
-    async def judge_ab_tests(stream: Any) -> None:
-        await consume(stream, partial(judge_batch, ctx), wiring.batching, wiring.fatal)
-
-    worker.agents["define_ab_tests"] = define_ab_tests
-    worker.agents["judge_ab_tests"] = judge_ab_tests
+    commands = _source(app, settings, ABTEST_COMMANDS_TOPIC)
+    outcomes = _source(app, settings, INFERENCE_OUTCOMES_TOPIC)
+    _add_agent(worker, "define_ab_tests", commands, partial(judge_batch, commands_ctx), wiring)
+    _add_agent(worker, "judge_ab_tests", outcomes, partial(judge_batch, ctx), wiring)
 
 
-def _register_sink(worker: Worker, settings: Settings, writer: FeedbackWriter) -> None:
-    app = worker.app
+def _register_sink(
+    worker: Worker, settings: Settings, writer: FeedbackWriter, wiring: Wiring
+) -> None:
     sink = FeedbackSink(settings, writer, group_id=f"{app_id(settings)}-feedback-sink")
     worker.sink = sink
 
-    @app.task
     async def persist_feedback() -> None:
         try:
             await sink.run()
         except Exception as exc:  # noqa: BLE001 - a sink that cannot write stops the worker
-            log.error("feedback sink failed: %r", exc)
-            await app.crash(exc)
+            await wiring.fatal(exc)
             raise
+
+    worker.app.task(persist_feedback)

@@ -29,4 +29,4 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
 def set_fetch_max_wait(app: Any, wait_ms: int) -> None:
     """Use ``wait_ms`` as the fetch wait of ``app``'s consumer (set before the app starts)."""
     setattr(app, _ATTRIBUTE, wait_ms)
-    driver.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer
+    setattr(driver.AIOKafkaConsumerThread, "_create_worker_consumer", _create_worker_consumer)  # noqa: B010

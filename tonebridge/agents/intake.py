@@ -32,9 +32,9 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One decoded event of a message; ``index`` is its place in the batch (0 if alone)."""
+    """One decoded event of a message; ``index`` is its place in the batch (None if alone)."""
 
-    index: int
+    index: int | None
     name: str
     record: Record
     payload: bytes
@@ -44,7 +44,7 @@ class Item:
 class Reject:
     """One event (or a whole unreadable message) that goes to the dead-letter topic."""
 
-    index: int | None  # None: the whole message
+    index: int | None  # None: the whole message (not an EventBatch, or an unreadable one)
     payload: bytes
     error: TonebridgeError
 
@@ -77,17 +77,19 @@ def read_message(payload: Any, expect: Sequence[str]) -> Intake:
         return Intake([], [Reject(None, payload, exc)])
     items: list[Item] = []
     rejects: list[Reject] = []
+    batched = parts != [payload]
     for index, part in enumerate(parts):
+        place = index if batched else None
         try:
             decoded = decode(part)
         except DecodeError as exc:
-            rejects.append(Reject(index, part, exc))
+            rejects.append(Reject(place, part, exc))
             continue
         if decoded.name not in expect:
             error = SchemaValidationError(f"a {decoded.name} does not belong on this topic")
-            rejects.append(Reject(index, part, error))
+            rejects.append(Reject(place, part, error))
             continue
-        items.append(Item(index, decoded.name, decoded.record, part))
+        items.append(Item(place, decoded.name, decoded.record, part))
     return Intake(items, rejects)
 
 

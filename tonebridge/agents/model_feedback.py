@@ -18,7 +18,7 @@ from tonebridge.agents import policies
 from tonebridge.agents.policies import Memory, Observation, Policy, Trigger, Window
 from tonebridge.agents.watermarks import advance, is_applied
 from tonebridge.stats import since, windows
-from tonebridge.stats.feedback import FeedbackSample
+from tonebridge.stats.feedback import FeedbackSample, FeedbackSummary
 from tonebridge.stats.since import SinceCount
 from tonebridge.stats.windows import WindowedFeedback, WindowedSummary
 
@@ -118,12 +118,9 @@ def observation(model_id: str, state: ModelFeedback, with_windows: bool) -> Obse
     views: dict[Window, tuple[int, float | None, float | None]] = {}
     if with_windows:
         summary: WindowedSummary = windows.result(state.overall)
-        for name, value in (
-            ("last_hour", summary.last_hour),
-            ("last_day", summary.last_day),
-            ("all_time", summary.all_time),
-        ):
-            views[name] = (value.count, value.mean_rating, value.correction_rate)
+        views["last_hour"] = _rates(summary.last_hour)
+        views["last_day"] = _rates(summary.last_day)
+        views["all_time"] = _rates(summary.all_time)
     return Observation(
         model_id=model_id,
         now_ms=count.newest_ms,
@@ -132,6 +129,10 @@ def observation(model_id: str, state: ModelFeedback, with_windows: bool) -> Obse
         new_corrections=count.corrected,
         windows=views,
     )
+
+
+def _rates(summary: FeedbackSummary) -> tuple[int, float | None, float | None]:
+    return summary.count, summary.mean_rating, summary.correction_rate
 
 
 def apply_policies(

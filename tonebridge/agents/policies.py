@@ -136,7 +136,7 @@ def parse_policies(data: Mapping[str, Any]) -> tuple[Policy, ...]:
     """Policies from a decoded policy file; ``cooldown``/``every`` keys take durations."""
     items = [_renamed(dict(p)) for p in data.get("policies") or ()]
     try:
-        policies = PolicyFile(policies=items).policies  # type: ignore[arg-type]
+        policies = PolicyFile(policies=items).policies
     except ValidationError as exc:
         msg = f"invalid retraining policies: {exc}"
         raise ConfigError(msg) from exc

@@ -10,11 +10,16 @@ creates it needs; the offset marks make the commands agent skip them later.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tonebridge.agents.intake import Message, Origin
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
+
+log = logging.getLogger(__name__)
 
 
 class PendingCommands:
@@ -25,6 +30,7 @@ class PendingCommands:
         self._group_id = group_id
         self._topic = topic
         self._consumer: AIOKafkaConsumer | None = None
+        self.timeout_s = 10.0
 
     async def _side_consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -57,13 +63,16 @@ class PendingCommands:
         # watermark is right. Read from at least one record before the reported end.
         consumer.seek(tp, min(committed, reported - 1))
         messages: list[Message] = []
-        while records := (await consumer.getmany(tp, timeout_ms=200)).get(tp, []):
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            records = (await consumer.getmany(tp, timeout_ms=100)).get(tp, [])
             messages += [
                 (Origin(m.topic, m.partition, m.offset, m.key), m.value)
                 for m in records
                 if m.offset >= committed
             ]
-            end = consumer.highwater(tp)
-            if end is None or await consumer.position(tp) >= end:
-                break
+            end = consumer.highwater(tp)  # known after the first fetch answered
+            if end is not None and await consumer.position(tp) >= end:
+                return messages
+        log.warning("could not read %s to its end within %.0fs", tp, self.timeout_s)
         return messages

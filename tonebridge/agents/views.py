@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tonebridge.agents import ab_state, model_feedback
-from tonebridge.agents.ab_state import TestState
+from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic
 from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.errors import BrokerError
@@ -86,19 +86,30 @@ class TableView(Generic[V]):
                 self._positions[tp] = messages[-1].offset + 1
 
     async def sync(self, timeout_s: float = 2.0) -> None:
-        """Return once every record written before this call has been read."""
+        """Return once every record written before this call has been read.
+
+        (The worker writes one record per record batch, so the end offsets the embedded
+        broker reports are exact here.)
+        """
         consumer = self._consumer
         if consumer is None:
             msg = "the view is not started"
             raise BrokerError(msg)
         deadline = time.monotonic() + timeout_s
-        tps = [tp for tp in consumer.assignment()]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        while any(self._positions.get(tp, 0) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                msg = f"{self.topic}: not caught up within {timeout_s:.1f}s"
-                raise BrokerError(msg)
+        while not consumer.assignment():
+            if self.topic not in await consumer.topics():
+                return  # no worker has written anything yet
+            self._check(deadline, timeout_s)
             await asyncio.sleep(0.01)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        while any(self._positions.get(tp, 0) < end for tp, end in ends.items()):
+            self._check(deadline, timeout_s)
+            await asyncio.sleep(0.01)
+
+    def _check(self, deadline: float, timeout_s: float) -> None:
+        if time.monotonic() > deadline:
+            msg = f"{self.topic}: not caught up within {timeout_s:.1f}s"
+            raise BrokerError(msg)
 
     def get(self, key: str) -> V | None:
         if key not in self._decoded:
@@ -129,11 +140,11 @@ class FeedbackStatsView(TableView[ModelFeedback]):
         return self.keys()
 
 
-class ABTestsView(TableView[TestState]):
+class ABTestsView(TableView[ABTestState]):
     """Every A/B test the worker knows: spec, status, per-arm results and verdict."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, ABTEST_TABLE, TestState.from_json)
+        super().__init__(settings, ABTEST_TABLE, ABTestState.from_json)
 
     def test(self, test_id: str) -> dict[str, Any] | None:
         state = self.get(test_id)

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app
-from tonebridge.agents.feedback_sink import retrying
 from tonebridge.agents.policies import load_policies
 from tonebridge.agents.promotion import (
     DatabaseProduction,
@@ -29,7 +28,8 @@ class DatabaseVerdicts:
 
     async def record(self, test_id: str, winner_model_id: str | None, results: Any) -> None:
         try:
-            await retrying(lambda: self._repository.complete(test_id, winner_model_id, results))
+            # Transient failures propagate: the agent retries the whole batch.
+            await self._repository.complete(test_id, winner_model_id, results)
         except (NotFoundError, ConflictError, IntegrityError) as exc:
             # A test created straight on the topic has no row; one ended by hand stays ended.
             log.warning("A/B test %s not completed in the database: %s", test_id, exc)
@@ -41,6 +41,7 @@ def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
     from tonebridge.storage.db import Database
     from tonebridge.storage.feedback import FeedbackRepository
 
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)  # faust's datadir
     database = Database.from_settings(settings)
     wiring = Wiring(
         policies=load_policies(settings.retrain_policies_file),

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from typing import Any, cast
+
+from tests.agents.conftest import MemoryVerdicts, eventually
+from tests.support.agents import MemoryOutbox, create_test, encoded, outcome
+from tonebridge.agents.app import Worker
+from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
+from tonebridge.topics.spec import TopicSpec, partition_for
+from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
+
+
+async def put(ctx: Any, spec: TopicSpec, records: list[dict[str, Any]]) -> None:
+    key, value = encoded(spec, records)
+    await ctx.put(value, key=key, partition=partition_for(key, 4))
+
+
+async def define(worker: Worker, record: dict[str, Any]) -> None:
+    async with worker.agents["define_ab_tests"].test_context() as ctx:
+        await put(ctx, ABTEST_COMMANDS_TOPIC, [record])
+        await eventually(lambda: worker.abtests.table.get(record["test_id"]) is not None)
+
+
+def arms(n: int, rates: tuple[float, float], **extra: Any) -> list[dict[str, Any]]:
+    return [
+        outcome(arm=arm, n=i, success=(i % 10) < 10 * rate, **extra)
+        for i in range(n)
+        for arm, rate in (("control", rates[0]), ("treatment", rates[1]))
+    ]
+
+
+async def test_a_winner_is_published_stored_and_retrains_the_loser(worker: Worker) -> None:
+    outbox = cast(MemoryOutbox, worker.abtests.outbox)
+    await define(worker, create_test(min_samples=20))
+    async with worker.agents["judge_ab_tests"].test_context() as ctx:
+        records = arms(200, (0.2, 0.8))
+        for start in range(0, len(records), 40):
+            await put(ctx, INFERENCE_OUTCOMES_TOPIC, records[start : start + 40])
+        await eventually(lambda: bool(outbox.on(ABTEST_VERDICTS_TOPIC)))
+    [verdict] = outbox.on(ABTEST_VERDICTS_TOPIC)
+    assert (verdict["decision"], verdict["winner_model_id"]) == ("winner", "ab-1-new")
+    state = worker.abtests.table.get("ab-1")
+    assert state is not None and state.status == "decided"
+    verdicts = cast(MemoryVerdicts, worker.abtests.verdicts)
+    assert [(t, w) for t, w, _ in verdicts.recorded] == [("ab-1", "ab-1-new")]
+    [command] = outbox.on(TRAINING_COMMANDS_TOPIC)
+    assert (command["model_id"], command["kind"]) == ("ab-1-old", "dpo")
+    assert not outbox.on(MODEL_COMMANDS_TOPIC)
+
+
+async def test_a_guardrail_breach_requests_a_rollback(worker: Worker) -> None:
+    outbox = cast(MemoryOutbox, worker.abtests.outbox)
+    await define(worker, create_test(min_samples=20, guardrail="latency_ms"))
+    async with worker.agents["judge_ab_tests"].test_context() as ctx:
+        for n in range(0, 300, 30):
+            records = [
+                outcome(arm=arm, n=n + i, success=True, metrics={"latency_ms": ms + i % 5})
+                for i in range(30)
+                for arm, ms in (("control", 100.0), ("treatment", 300.0))
+            ]
+            await put(ctx, INFERENCE_OUTCOMES_TOPIC, records)
+        await eventually(lambda: bool(outbox.on(MODEL_COMMANDS_TOPIC)))
+    [rollback] = outbox.on(MODEL_COMMANDS_TOPIC)
+    assert (rollback["action"], rollback["model_id"]) == ("rollback", "ab-1-new")
+    assert outbox.on(ABTEST_VERDICTS_TOPIC)[0]["decision"] == "guardrail_violation"
+
+
+async def test_unknown_tests_and_arms_are_dead_lettered(worker: Worker) -> None:
+    outbox = cast(MemoryOutbox, worker.abtests.outbox)
+    await define(worker, create_test("ab-1"))
+    async with worker.agents["judge_ab_tests"].test_context() as ctx:
+        await put(ctx, INFERENCE_OUTCOMES_TOPIC, [outcome("ab-404", n=1)])
+        await put(ctx, INFERENCE_OUTCOMES_TOPIC, [outcome(n=2), outcome(arm="ghost", n=3)])
+        await eventually(lambda: len(outbox.on(DEADLETTER_TOPIC)) == 2)
+    reasons = sorted(letter["reason"] for letter in outbox.on(DEADLETTER_TOPIC))
+    assert "unknown A/B test 'ab-404'" in reasons[1]
+    assert "'ghost' is not an arm" in reasons[0]
+    state = worker.abtests.table.get("ab-1")
+    assert state is not None and state.stats.arms["treatment"].assigned == 1

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support.agents import feedback, feedback_message
+from tonebridge.agents.feedback import tally
+from tonebridge.agents.intake import Message
+from tonebridge.agents.model_feedback import ModelFeedback
+from tonebridge.agents.policies import parse_policies
+
+RULES = parse_policies(
+    {
+        "policies": [
+            {"name": "fix", "kind": "min_corrections", "threshold": 4},
+            {"name": "low", "kind": "mean_rating_below", "threshold": 2.5, "min_samples": 3},
+        ]
+    }
+)
+
+
+def stream(n: int) -> list[Message]:
+    """``n`` messages of 1-3 events, on two models, some corrected, some badly rated."""
+    messages = []
+    for i in range(n):
+        model = ("model-a", "model-b")[i % 2]
+        records = [
+            feedback(model, n=10 * i + j, rating=1 + (i + j) % 5, corrected="Fixed." if j else None)
+            for j in range(1 + i % 3)
+        ]
+        messages.append(feedback_message(records, offset=i))
+    return messages
+
+
+def run(batches: list[list[Message]]) -> tuple[dict[str, bytes], list[str]]:
+    stored: dict[str, ModelFeedback] = {}
+    commands: list[str] = []
+    for batch in batches:
+        out = tally(stored.get, batch, 4, RULES)
+        stored.update(out.states)
+        commands += [c["command_id"] for c in out.commands]
+    return {k: v.to_json() for k, v in stored.items()}, commands
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=29), max_size=6))
+def test_batching_does_not_change_the_state_or_the_commands(cuts: list[int]) -> None:
+    messages = stream(30)
+    edges = [0, *sorted(set(cuts)), 30]
+    batches = [messages[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    one_by_one = run([[m] for m in messages])
+    assert len(one_by_one[1]) >= 3  # the stream triggers policies
+    assert run(batches) == one_by_one
+
+
+def test_a_replayed_batch_changes_nothing() -> None:
+    messages = stream(12)
+    stored, commands = run([messages])
+    again = tally(lambda k: ModelFeedback.from_json(stored[k]), messages, 4, RULES)
+    assert again.states == {} and again.commands == []
+    assert commands  # the stream did trigger something the first time
+
+
+def test_an_invalid_event_is_rejected_and_its_neighbours_counted() -> None:
+    records = [feedback(n=1), feedback(n=2, rating=9), feedback(n=3)]
+    out = tally(lambda _: None, [feedback_message(records, offset=5)], 4, ())
+    assert out.states["model-a"].overall.all_time.count == 2
+    [(origin, reject)] = out.rejected
+    assert (origin.offset, reject.index) == (5, 1)
+    assert "rating" in reject.reason()
+
+
+def test_an_event_on_another_models_partition_is_rejected() -> None:
+    origin, value = feedback_message([feedback("model-a")], offset=0)
+    moved = origin.__class__(origin.topic, (origin.partition + 1) % 4, 0, b"some-other-key")
+    out = tally(lambda _: None, [(moved, value)], 4, ())
+    assert out.states == {}
+    assert "belongs on partition" in out.rejected[0][1].reason()
