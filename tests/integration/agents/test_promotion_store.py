@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +17,14 @@ from tonebridge.agents.promotion_policy import (
 from tonebridge.storage import ABTestRepository, Database, ModelRepository
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """On PostgreSQL and SQLite (this folder's conftest has a SQLite-only ``database``)."""
+    db = Database(database_url)
+    yield db
+    await db.dispose()
 
 
 async def models(database: Database, unique: str) -> tuple[str, str, str]:

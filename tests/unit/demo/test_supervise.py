@@ -105,8 +105,9 @@ def test_stopping_a_child_stops_its_own_children(tmp_path: Path) -> None:
     )
     supervisor = Supervisor()
     parent = supervisor.start(python("parent", code, tmp_path))
-    wait_for(lambda: parent.log_tail().strip().isdigit())
-    grandchild = int(parent.log_tail().strip())
+    # the grandchild writes to the same log ("ready"): the pid is the first line
+    wait_for(lambda: parent.log_tail().split("\n", 1)[0].isdigit())
+    grandchild = int(parent.log_tail().split("\n", 1)[0])
     assert alive(grandchild)
     supervisor.stop_all(timeout_s=0.5)
     wait_for(lambda: not alive(grandchild))
