@@ -23,6 +23,7 @@ from tonebridge.agents.outbox import FaustOutbox, Outbox
 from tonebridge.agents.policies import Policy
 from tonebridge.agents.progress import PendingCommands
 from tonebridge.agents.runner import BatchHandler, Batching, Fatal, consume, exit_process
+from tonebridge.agents.sequencing import BrokerReader, Sequencer
 from tonebridge.agents.tables import ExactTable
 from tonebridge.settings import Settings
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -165,18 +166,34 @@ def _source(app: Any, settings: Settings, spec: TopicSpec) -> Any:
 
 
 def _add_agent(
-    worker: Worker, name: str, source: Any, handle: BatchHandler, wiring: Wiring
+    worker: Worker,
+    name: str,
+    source: Any,
+    handle: BatchHandler,
+    wiring: Wiring,
+    table: ExactTable[Any],
+    settings: Settings,
 ) -> None:
+    sequencer = None
+    if wiring.durable:  # faust test contexts have no broker to read holes from
+        reader = BrokerReader(settings)
+        sequencer = Sequencer(table, reader)
+        worker.app.on_before_shutdown.connect(partial(_stop_reader, reader))
+
     async def run(stream: Any) -> None:
-        await consume(stream, handle, wiring.batching, wiring.fatal)
+        await consume(stream, handle, wiring.batching, wiring.fatal, sequencer)
 
     worker.agents[name] = worker.app.agent(source, name=name)(run)
+
+
+async def _stop_reader(reader: BrokerReader, _app: Any, **_: Any) -> None:
+    await reader.stop()
 
 
 def _register_feedback(worker: Worker, settings: Settings, wiring: Wiring) -> None:
     source = _source(worker.app, settings, FEEDBACK_TOPIC)
     handle = partial(tally_batch, worker.feedback)
-    _add_agent(worker, "tally_feedback", source, handle, wiring)
+    _add_agent(worker, "tally_feedback", source, handle, wiring, worker.feedback.table, settings)
 
 
 def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> None:
@@ -189,8 +206,9 @@ def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> Non
         app.on_before_shutdown.connect(lambda _app, **_: pending.stop())
     commands = _source(app, settings, ABTEST_COMMANDS_TOPIC)
     outcomes = _source(app, settings, INFERENCE_OUTCOMES_TOPIC)
-    _add_agent(worker, "define_ab_tests", commands, partial(judge_batch, commands_ctx), wiring)
-    _add_agent(worker, "judge_ab_tests", outcomes, partial(judge_batch, ctx), wiring)
+    define, judge = partial(judge_batch, commands_ctx), partial(judge_batch, ctx)
+    _add_agent(worker, "define_ab_tests", commands, define, wiring, ctx.table, settings)
+    _add_agent(worker, "judge_ab_tests", outcomes, judge, wiring, ctx.table, settings)
 
 
 def _register_sink(

@@ -113,6 +113,9 @@ def require_partition(key: str, origin: Origin, partitions: int) -> None:
     State is kept per key with one offset mark per source partition; an event that a producer
     put on another key's partition would be counted where no mark protects it.
     """
+    if key.startswith("\x00"):
+        msg = "an id may not start with a NUL character (reserved for table bookkeeping)"
+        raise InvalidEventError(msg)
     if origin.key is not None and origin.key == key.encode():
         return
     expected = partition_for(key.encode(), partitions)

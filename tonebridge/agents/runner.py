@@ -4,8 +4,9 @@ An agent takes a batch of messages (up to ``max_messages``, or whatever arrived 
 ``within_s``), folds them in memory and writes each table key once. faust acknowledges the
 batch when the loop body returns; a failed batch is retried in place while the failure is
 transient (handling a batch again is safe: effects have deterministic ids and the values'
-offset marks skip what is already applied). Any other failure stops the process at once:
-faust acknowledges a batch in a ``finally`` even when the body raised or was cancelled, and
+offset marks skip what is already applied). With a :class:`Sequencer` (every durable agent)
+the handler sees each source offset once and in order. Any other failure stops the process at
+once: faust acknowledges a batch in a ``finally`` even when the body raised or was cancelled, and
 commits acknowledged offsets on the way down, so a graceful stop could skip the failed batch.
 Exiting like a crash keeps its offsets uncommitted; it is read again on restart.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from tonebridge.agents.intake import Message, Origin
+from tonebridge.agents.sequencing import Sequencer
 from tonebridge.errors import TonebridgeError
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,28 @@ async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> N
     await handle(batch)
 
 
-async def consume(stream: Any, handle: BatchHandler, batching: Batching, fatal: Fatal) -> None:
+def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> BatchHandler:
+    """``handle`` behind a sequencer: replays dropped, holes read, marks stored after."""
+
+    async def handle_in_sequence(batch: Sequence[Message]) -> None:
+        arranged, last = await sequencer.arrange(batch)
+        if arranged:
+            await handle(arranged)
+        await sequencer.record(last)
+
+    return handle_in_sequence
+
+
+async def consume(
+    stream: Any,
+    handle: BatchHandler,
+    batching: Batching,
+    fatal: Fatal,
+    sequencer: Sequencer | None = None,
+) -> None:
     """The body of every agent."""
+    if sequencer is not None:
+        handle = in_sequence(handle, sequencer)
     async for events in stream.take_events(batching.max_messages, batching.within_s):
         batch = [(origin_of(e.message), e.message.value) for e in events]
         try:

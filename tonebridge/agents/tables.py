@@ -9,14 +9,27 @@ kept in each value (:mod:`tonebridge.agents.watermarks`), state is exact after a
 
 Values are cached decoded; the changelog holds their JSON (``to_json``/``from_json``), which
 is also what :mod:`tonebridge.agents.views` reads. Requires the in-memory store.
+
+Besides the values, a table holds one reserved key per source partition of its agents: the
+last offset applied from it (:mod:`tonebridge.agents.sequencing`). Reserved keys start with a
+NUL byte, which no model or test id does; :meth:`ExactTable.items` and the views skip them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from tonebridge.topics.spec import partition_for
+
+RESERVED = b"\x00"
+_SOURCE_MARK = RESERVED + b"source:"
+
+
+def is_reserved(raw_key: bytes) -> bool:
+    """Whether a table key is bookkeeping rather than a value of the table's type."""
+    return raw_key.startswith(RESERVED)
 
 
 class Stored(Protocol):
@@ -43,6 +56,8 @@ class ExactTable(Generic[V]):
         return str(self._table.name)
 
     def get(self, key: str) -> V | None:
+        if is_reserved(key.encode()):
+            return None
         value = self._table.data.get(key.encode())
         if isinstance(value, bytes):
             value = self._decode(value)
@@ -62,6 +77,8 @@ class ExactTable(Generic[V]):
     def items(self, partitions: set[int] | None = None) -> Iterator[tuple[str, V]]:
         """Every value, or only those of keys routed to ``partitions``."""
         for raw_key in list(self._table.data.keys()):
+            if is_reserved(raw_key):
+                continue
             key = raw_key.decode()
             if partitions is not None and self.partition_of(key) not in partitions:
                 continue
@@ -71,3 +88,21 @@ class ExactTable(Generic[V]):
 
     def partition_of(self, key: str) -> int:
         return partition_for(key.encode(), self.partitions)
+
+    def source_mark(self, source: str) -> int | None:
+        """The last offset of ``source`` (``"topic:partition"``) applied, if any."""
+        value = self._table.data.get(_SOURCE_MARK + source.encode())
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            value = int(json.loads(value)["offset"])
+            self._table.data[_SOURCE_MARK + source.encode()] = value
+        return int(value)
+
+    async def put_source_mark(self, source: str, offset: int, partition: int) -> None:
+        """Record ``offset`` as the last applied from ``source``, in changelog ``partition``."""
+        raw_key = _SOURCE_MARK + source.encode()
+        if self._durable:
+            value = json.dumps({"offset": offset}).encode()
+            await self._table.changelog_topic.send(key=raw_key, value=value, partition=partition)
+        self._table.data[raw_key] = offset

@@ -32,6 +32,7 @@ from tonebridge.agents import ab_state, model_feedback
 from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic
 from tonebridge.agents.model_feedback import ModelFeedback
+from tonebridge.agents.tables import is_reserved
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
@@ -80,6 +81,8 @@ class TableView(Generic[V]):
             polled = await consumer.getmany(timeout_ms=200, max_records=10_000)
             for tp, messages in polled.items():
                 for message in messages:
+                    if is_reserved(message.key):
+                        continue
                     key = message.key.decode()
                     self._raw[key] = message.value
                     self._decoded.pop(key, None)
