@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     max_seq_length: int = Field(default=256, ge=8)
 
+    # --- trainer -------------------------------------------------------------------------
+    # How long a job fired by a retraining policy waits for the database sink to store the
+    # feedback that fired it before building its dataset from what is stored.
+    trainer_feedback_wait_s: float = Field(default=60.0, ge=0)
+
     # --- HTTP API ------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

@@ -179,6 +179,35 @@ class JobRunner:
         result = await self._train(plan, data, job_dir / "run", running)
         await self._conclude(plan, data, result, running.why)
 
+    async def _await_feedback(self, command: Record) -> None:
+        """Wait (bounded) until the feedback event that fired ``command`` is stored.
+
+        A retraining policy fires on the stream, at the event time of the newest feedback
+        it had seen; the database sink stores the same events in its own consumer group and
+        can be moments behind (at start-up it is still joining its group). Without waiting
+        the dataset could miss the very corrections that fired the command, or be empty.
+        """
+        model_id, since = command.get("model_id"), command.get("feedback_since")
+        if not model_id or since is None:
+            return  # not a policy's command over recent feedback
+        fired_at = command["event_time"]
+        selection = FeedbackSelection(model_id=model_id, since=since, corrections_only=False)
+        wait_s = self.ctx.settings.trainer_feedback_wait_s
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            last = (await self.ctx.feedback.lineage(selection)).last_event_time
+            if last is not None and last >= fired_at:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning(
+                    "feedback of %s up to %s not stored after %.0fs; building from what is",
+                    model_id,
+                    fired_at.isoformat(),
+                    wait_s,
+                )
+                return
+            await asyncio.sleep(0.2)
+
     async def _dataset(self, plan: Plan, command: Record, out_dir: Path) -> BuiltDataset:
         if plan.job.dataset_id:
             return await load_stored(
@@ -188,6 +217,7 @@ class JobRunner:
                 out_dir=out_dir,
                 limits=plan.limits,
             )
+        await self._await_feedback(command)
         selection = FeedbackSelection(
             model_id=command.get("model_id"),
             since=command.get("feedback_since"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.support.trainer import (
     FAST,
+    T0,
     Harness,
     RunningTrainer,
     command,
@@ -108,6 +111,26 @@ async def _at_least(count: Awaitable[int], wanted: int) -> bool:
 async def _alias(harness: Harness, name: str, version: str) -> str | None:
     found = harness.registry.alias_version(name, "production")
     return found if found == version else None
+
+
+async def test_a_policy_command_waits_for_the_feedback_that_fired_it(
+    harness: Harness, trainer: RunningTrainer, tiny_model: Path
+) -> None:
+    # A policy fires on the stream, at the event time of the newest feedback it saw; here
+    # the database sink stores that feedback only after the command has reached the trainer.
+    base = await harness.base_model(tiny_model)
+    fired_at = T0 + timedelta(minutes=47)  # the 48th feedback event's time
+    sent = command("sft", model_id=base.id, feedback_since=T0, event_time=fired_at, config=FAST)
+    await harness.send(TRAINING_COMMANDS_TOPIC, sent)
+    waiting = await harness.job(sent["command_id"], "running")
+    await asyncio.sleep(1.0)
+    assert (await harness.jobs.get(waiting.id)).status == "running"
+    await harness.feedback(base.id)
+
+    job = await harness.job(sent["command_id"], "completed", "failed")
+    assert job.status == "completed", job.error_message
+    registered = await harness.events(MODEL_EVENTS_TOPIC, lambda es: bool(es))
+    assert registered[0].record["feedback_count"] == 48
 
 
 async def test_a_duplicate_command_makes_one_job_and_api_only_models_are_refused(
