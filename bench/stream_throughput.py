@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
-from tonebridge.avro.codec import decode_message, encode_batch  # noqa: E402
+from tonebridge.agents.tables import is_reserved  # noqa: E402
+from tonebridge.avro.codec import decode_message  # noqa: E402
 from tonebridge.broker import EmbeddedBroker  # noqa: E402
+from tonebridge.client.packing import pack  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC  # noqa: E402
 from tonebridge.topics.admin import create_topics  # noqa: E402
@@ -113,7 +116,7 @@ def outcome(rng: random.Random, test_id: str, p: tuple[float, float]) -> dict[st
 
 
 class Sender:
-    """Packs records per key into EventBatch messages, as the producer SDK does."""
+    """Packs records per partition into EventBatch messages, as the producer SDK does."""
 
     def __init__(self, settings: Settings, per_message: int = PER_MESSAGE) -> None:
         self.settings = settings
@@ -134,18 +137,22 @@ class Sender:
         await self.producer.stop()
 
     async def send(self, spec: TopicSpec, records: list[dict[str, Any]]) -> int:
-        groups: dict[bytes, list[bytes]] = {}
-        for record in records:
-            message = spec.encode(record)
-            groups.setdefault(message.key, []).append(message.value)
-        futures = []
-        for key, values in groups.items():
-            for i in range(0, len(values), self.per_message):
-                chunk = values[i : i + self.per_message]
-                value = chunk[0] if len(chunk) == 1 else encode_batch(chunk)
-                futures.append(await self.producer.send(spec.name(self.settings), value, key=key))
+        topic = spec.name(self.settings)
+        events = [Packed(topic, m.key, m.value) for m in map(spec.encode, records)]
+        counts = {topic: spec.partition_count(self.settings)}
+        futures = [
+            await self.producer.send(topic, m.value, key=m.key, partition=m.partition)
+            for m in pack(events, self.per_message, 16 * 1024 * 1024, counts)
+        ]
         await asyncio.gather(*futures)
         return len(records)
+
+
+@dataclass(frozen=True)
+class Packed:
+    topic: str
+    key: bytes
+    value: bytes
 
 
 async def produce_backlog(
@@ -253,6 +260,8 @@ class Changelogs:
                     raise TimeoutError(msg)
                 for tp, messages in (await consumer.getmany(timeout_ms=200)).items():
                     for m in messages:
+                        if is_reserved(m.key):
+                            continue  # a source partition's offset mark, not a value
                         self.values[topics[tp.topic]][m.key.decode()] = json.loads(m.value)
                         self.first = min(self.first, m.timestamp / 1000)
                         self.last = max(self.last, m.timestamp / 1000)

@@ -1,12 +1,19 @@
-"""Pack pending events into Kafka messages: one EventBatch per key, within size limits."""
+"""Pack pending events into Kafka messages: one EventBatch per partition, within size limits.
+
+Events of every key that routes to the same partition (Kafka's default partitioner) share a
+message, so a steady stream over many keys still travels as a few messages per linger. The
+message goes to that partition explicitly, keyed with its first event's key; consumers read
+each event's own key from the event (the agents check every event's partition).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from tonebridge.avro.codec import encode_batch
+from tonebridge.topics.spec import partition_for
 
 # EventBatch overhead per item: a length varint (at most 5 bytes for <2 GiB) + array framing.
 ITEM_OVERHEAD = 6
@@ -33,20 +40,31 @@ class Outgoing(Generic[P]):
     key: bytes
     value: bytes
     events: tuple[P, ...]
+    partition: int | None = None  # None: the producer's partitioner picks it from the key
 
 
-def pack(events: Iterable[P], max_events: int, max_bytes: int) -> list[Outgoing[P]]:
-    """Group ``events`` by topic and key (keeping their order) into messages.
+def pack(
+    events: Iterable[P],
+    max_events: int,
+    max_bytes: int,
+    partitions: Mapping[str, int] | None = None,
+) -> list[Outgoing[P]]:
+    """Group ``events`` by topic and partition (keeping their order) into messages.
 
-    A group of one event travels as the plain event; more travel as one EventBatch. Each
-    message holds at most ``max_events`` events and about ``max_bytes`` bytes.
+    ``partitions`` gives each topic's partition count; a topic without one is grouped by key
+    instead (and its messages leave the partition to the producer). A group of one event
+    travels as the plain event; more travel as one EventBatch. Each message holds at most
+    ``max_events`` events and about ``max_bytes`` bytes.
     """
-    groups: dict[tuple[str, bytes], list[P]] = {}
+    counts = partitions or {}
+    groups: dict[tuple[str, int | bytes], list[P]] = {}
     for event in events:
-        groups.setdefault((event.topic, event.key), []).append(event)
+        count = counts.get(event.topic)
+        where = event.key if count is None else partition_for(event.key, count)
+        groups.setdefault((event.topic, where), []).append(event)
     return [
-        _message(topic, key, chunk)
-        for (topic, key), group in groups.items()
+        _message(topic, where if isinstance(where, int) else None, chunk)
+        for (topic, where), group in groups.items()
         for chunk in _chunks(group, max_events, max_bytes)
     ]
 
@@ -70,7 +88,8 @@ def _chunks(group: Sequence[P], max_events: int, max_bytes: int) -> Iterable[lis
         yield chunk
 
 
-def _message(topic: str, key: bytes, chunk: list[P]) -> Outgoing[P]:
+def _message(topic: str, partition: int | None, chunk: list[P]) -> Outgoing[P]:
+    key = chunk[0].key
     if len(chunk) == 1:
-        return Outgoing(topic, key, chunk[0].value, (chunk[0],))
-    return Outgoing(topic, key, encode_batch([e.value for e in chunk]), tuple(chunk))
+        return Outgoing(topic, key, chunk[0].value, (chunk[0],), partition)
+    return Outgoing(topic, key, encode_batch([e.value for e in chunk]), tuple(chunk), partition)

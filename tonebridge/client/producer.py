@@ -2,8 +2,9 @@
 
 ``send`` validates and encodes the record at once (a record that does not fit its schema
 raises :class:`SchemaValidationError` to the caller) and queues it. A background sender waits
-up to ``linger_s`` for more, packs the events of one key into an ``EventBatch`` message (up to
-``max_batch_events``), and produces with ``acks=all``.
+up to ``linger_s`` for more, packs the events bound for one partition (every key that routes
+there) into an ``EventBatch`` message (up to ``max_batch_events``), and produces with
+``acks=all``.
 
 Delivery is at least once. Transient failures (broker down, leader moving, topic not created
 yet) are retried until ``delivery_timeout_s`` after the event was accepted; then the event's
@@ -247,7 +248,7 @@ class EventProducer:
                 return [(event, exc) for event in batch]
             self._suspect = False
         messages = (
-            pack(batch, config.max_batch_events, config.max_message_bytes)
+            pack(batch, config.max_batch_events, config.max_message_bytes, self._partitions(batch))
             if config.pack
             else single(batch)
         )
@@ -262,6 +263,17 @@ class EventProducer:
                 self._delivered(message)
         return failures
 
+    def _partitions(self, batch: list[_Pending]) -> dict[str, int]:
+        """The partition count of each topic in ``batch`` that the client's metadata knows."""
+        assert self._producer is not None  # noqa: S101 - start() ran
+        cluster = self._producer.client.cluster
+        counts: dict[str, int] = {}
+        for topic in {event.topic for event in batch}:
+            known = cluster.partitions_for_topic(topic)
+            if known:
+                counts[topic] = len(known)
+        return counts
+
     async def _hand_over(
         self, messages: list[Outgoing[_Pending]], failures: list[tuple[_Pending, BaseException]]
     ) -> list[tuple[Outgoing[_Pending], asyncio.Future[Any]]]:
@@ -273,7 +285,9 @@ class EventProducer:
             error = broken.get(message.topic)
             if error is None:
                 try:
-                    future = await self._producer.send(message.topic, message.value, message.key)
+                    future = await self._producer.send(
+                        message.topic, message.value, message.key, partition=message.partition
+                    )
                 except Exception as exc:  # noqa: BLE001 - classified in _retry_or_fail
                     error = broken[message.topic] = exc
                 else:

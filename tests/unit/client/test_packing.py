@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tests.support.samples import sample
 from tonebridge.avro.codec import decode, encode, split_message
 from tonebridge.client.packing import pack, single
+from tonebridge.topics.spec import partition_for
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,22 @@ def test_events_are_grouped_by_topic_and_key_in_order() -> None:
         ("b", b"k1", (events[2],)),
     ]
     assert split_message(messages[0].value) == [events[0].value, events[3].value]
+
+
+def test_with_partition_counts_every_key_of_a_partition_shares_a_message() -> None:
+    keys = [f"k{i}" for i in range(12)]
+    events = [event("a", k, n) for n, k in enumerate(keys + keys)] + [event("b", "k0", 99)]
+    messages = pack(events, max_events=100, max_bytes=100_000, partitions={"a": 3})
+    by_partition = {m.partition: m for m in messages if m.topic == "a"}
+    assert len(messages) == len(by_partition) + 1 and set(by_partition) <= {0, 1, 2}
+    for partition, message in by_partition.items():
+        assert [e.key for e in message.events] == [
+            e.key for e in events[:24] if partition_for(e.key, 3) == partition
+        ]
+        assert message.key == message.events[0].key
+        assert partition_for(message.key, 3) == partition
+    [other] = [m for m in messages if m.topic == "b"]  # no count known: by key, no partition
+    assert (other.partition, other.key) == (None, b"k0")
 
 
 def test_a_lone_event_travels_plain() -> None:
@@ -57,15 +74,19 @@ def test_an_event_over_the_byte_limit_still_travels_alone() -> None:
     keys=st.lists(st.sampled_from(["k1", "k2", "k3"]), max_size=60),
     max_events=st.integers(1, 8),
     max_bytes=st.integers(100, 800),
+    partitions=st.sampled_from([None, 1, 2, 4]),
 )
 def test_packing_keeps_every_event_once_in_key_order(
-    keys: list[str], max_events: int, max_bytes: int
+    keys: list[str], max_events: int, max_bytes: int, partitions: int | None
 ) -> None:
     events = [event("t", k, n) for n, k in enumerate(keys)]
-    messages = pack(events, max_events, max_bytes)
+    messages = pack(events, max_events, max_bytes, {"t": partitions} if partitions else None)
     for key in set(keys):
-        mine = [e for m in messages if m.key == key.encode() for e in m.events]
+        mine = [e for m in messages for e in m.events if e.key == key.encode()]
         assert mine == [e for e in events if e.key == key.encode()]
+    if partitions:
+        for m in messages:
+            assert {partition_for(e.key, partitions) for e in m.events} == {m.partition}
     for m in messages:
         assert len(m.events) <= max_events
         assert len(m.events) == 1 or len(m.value) <= max_bytes
