@@ -81,8 +81,10 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
         ]
-        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        with contextlib.ExitStack() as stack:  # the child keeps its own copy of the log
+            log = stack.enter_context(self.log_path.open("ab")) if self.log_path else None
+            out = subprocess.DEVNULL if log is None else log
+            self._proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
         try:
             asyncio.run(self._wait_ready(timeout_s))
         except BrokerError:
