@@ -155,9 +155,11 @@ def decode(payload: bytes, expect: str | None = None) -> Decoded:
         msg = f"expected a {expect}, got a {writer.name}"
         raise SchemaValidationError(msg)
     reader = REGISTRY.latest(writer.name)
+    # Same schema: no resolution (fastavro would deep-compare the two on every call).
+    resolve = None if reader is writer else reader.parsed
     body = io.BytesIO(payload[HEADER_LEN:])
     try:
-        record: Record = fastavro.schemaless_reader(body, writer.parsed, reader.parsed)  # type: ignore[assignment]
+        record: Record = fastavro.schemaless_reader(body, writer.parsed, resolve)  # type: ignore[assignment]
     except Exception as exc:  # noqa: BLE001 - fastavro raises many types on bad bytes
         msg = f"corrupt {writer.name} body: {exc!r}"
         raise DecodeError(msg) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def field(name: str) -> KeyOf:
     return key_of
 
 
+@functools.lru_cache(maxsize=65_536)  # keys repeat (models, tests); murmur2 in Python is slow
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as the Java client) picks."""
     hashed: int = murmur2(key)
