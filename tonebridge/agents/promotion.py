@@ -93,6 +93,11 @@ async def decide(ctx: PromotionContext, item: Item) -> Step:
 
 async def carry_out(ctx: PromotionContext, item: Item, step: Step) -> None:
     if isinstance(step, StartTest):
+        if step.stop is not None:
+            await ctx.outbox.send(ABTEST_COMMANDS_TOPIC, step.stop)
+            log.info(
+                "promotion: A/B test %s stopped (%s)", step.stop["test_id"], step.stop["reason"]
+            )
         if ctx.tests is not None:
             await ctx.tests.record(str(item.record["name"]), step.command)
         await ctx.outbox.send(ABTEST_COMMANDS_TOPIC, step.command)

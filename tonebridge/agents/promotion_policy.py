@@ -77,6 +77,9 @@ class PromotionPolicy(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     min_samples: int = Field(default=100, ge=2)  # per arm, before any decision
     metrics: tuple[PromotionMetric, ...] = DEFAULT_METRICS
+    # A newer better candidate stops the name's running promotion test and takes its place
+    # (else it waits, registered, until that test ends).
+    supersede: bool = True
 
     @model_validator(mode="after")
     def _distinct_metrics(self) -> PromotionPolicy:
@@ -148,9 +151,10 @@ class Skip:
 
 @dataclass(frozen=True, slots=True)
 class StartTest:
-    """Send this ABTestCommand (create)."""
+    """Send this ABTestCommand (create), after ``stop`` (the test it supersedes), if any."""
 
     command: dict[str, Any]
+    stop: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,24 +174,40 @@ def on_registered(
     running_test: str | None = None,
 ) -> Step:
     """What to do about a ModelRegistered record, given the name's production model id and
-    the promotion test already running for the name, if any (one at a time: the newcomer
-    stays registered, for a later test or a deploy by hand)."""
+    the promotion test already running for the name, if any. One test runs per name: a
+    better newcomer supersedes it (``policy.supersede``; a test that gets no traffic would
+    otherwise hold every later candidate back), or waits registered for a later test or a
+    deploy by hand."""
     model_id = str(registered["model_id"])
     if not policy.enabled:
         return Skip("promotion is disabled")
     if production_id == model_id:
         return Skip(f"{model_id} is already in production")
-    if running_test is not None and running_test != promotion_test_id(model_id):
-        return Skip(f"promotion test {running_test} is still running for {registered['name']}")
+    test_id = promotion_test_id(model_id)
+    other = running_test if running_test not in (None, test_id) else None
+    if other is not None and not policy.supersede:
+        return Skip(f"promotion test {other} is still running for {registered['name']}")
     judgement = judge_candidate(policy, registered.get("metrics") or {})
     if not judgement.better:
         return Skip(judgement.reason)
     when: datetime = registered["event_time"]
-    test_id = promotion_test_id(model_id)
     if production_id is None:
         reason = f"no production model to test against; {judgement.reason}"
         return Deploy(deploy_command(test_id, model_id, when, reason))
-    return StartTest(ab_test_command(policy, test_id, production_id, registered, judgement))
+    create = ab_test_command(policy, test_id, production_id, registered, judgement)
+    stop = None if other is None else stop_command(other, model_id, when)
+    return StartTest(create, stop)
+
+
+def stop_command(test_id: str, successor_id: str, when: datetime) -> dict[str, Any]:
+    """The ABTestCommand stopping promotion test ``test_id`` for a newer candidate."""
+    return {
+        "event_id": effect_id("stop", test_id, successor_id),
+        "event_time": when,
+        "test_id": test_id,
+        "action": "stop",
+        "reason": f"superseded by a newer candidate, {successor_id}",
+    }
 
 
 def promotion_test_id(model_id: str) -> str:

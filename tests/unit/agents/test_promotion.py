@@ -21,6 +21,7 @@ from tonebridge.agents.promotion_policy import (
 )
 from tonebridge.avro.codec import encode, encode_batch
 from tonebridge.errors import NotFoundError
+from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.spec import TopicSpec
 
 WHEN = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -104,10 +105,24 @@ async def test_a_better_registered_model_starts_and_records_a_promotion_test() -
     assert ctx.production.asked == ["tone"]  # type: ignore[attr-defined]
 
 
-async def test_no_second_promotion_test_while_one_runs() -> None:
+async def test_a_better_newcomer_stops_the_running_test_then_starts_its_own() -> None:
+    outbox = MemoryOutbox()
+    older = promotion_test_id("m-older")
+    tests = RecordedTests(running=older)
+    ctx = PromotionContext(DEFAULT_POLICY, outbox, Production("m-prod"), tests)
+    await promote_message(ctx, ORIGIN, registered())
+    assert [(topic, r["action"], r["test_id"]) for topic, r in outbox.sent] == [
+        (ABTEST_COMMANDS_TOPIC.base, "stop", older),
+        (ABTEST_COMMANDS_TOPIC.base, "create", promotion_test_id("m-new")),
+    ]
+    assert [name for name, _ in tests.recorded] == ["tone"]
+
+
+async def test_without_supersede_no_second_promotion_test_while_one_runs() -> None:
     outbox = MemoryOutbox()
     tests = RecordedTests(running=promotion_test_id("m-older"))
-    ctx = PromotionContext(DEFAULT_POLICY, outbox, Production("m-prod"), tests)
+    policy = DEFAULT_POLICY.model_copy(update={"supersede": False})
+    ctx = PromotionContext(policy, outbox, Production("m-prod"), tests)
     await promote_message(ctx, ORIGIN, registered())
     assert outbox.sent == [] and tests.recorded == []
 

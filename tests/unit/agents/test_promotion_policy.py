@@ -137,6 +137,16 @@ def test_the_production_model_itself_is_not_tested() -> None:
 def test_one_promotion_test_at_a_time_per_model_name() -> None:
     running = promotion_test_id("m-other")
     step = on_registered(DEFAULT_POLICY, registered(), "m-prod", running)
+    assert isinstance(step, StartTest) and step.stop is not None  # a better newcomer supersedes
+    assert (step.stop["test_id"], step.stop["action"]) == (running, "stop")
+    assert decode(encode("ABTestCommand", step.stop), "ABTestCommand").record["reason"]
+    # a newcomer no better than its parent leaves the running test alone
+    worse = on_registered(
+        DEFAULT_POLICY, registered(chrf=3.0, baseline_chrf=3.2), "m-prod", running
+    )
+    assert isinstance(worse, Skip) and "not better" in worse.reason
+    waiting = PromotionPolicy(supersede=False)
+    step = on_registered(waiting, registered(), "m-prod", running)
     assert isinstance(step, Skip)
     assert step.reason == f"promotion test {running} is still running for tone_adjustment-tiny"
     # a replay of the event that started the running test starts it again (same command)
