@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tonebridge.errors import ConfigError
+from tonebridge.topics.training import POLICY_REQUESTER
 
 Window = Literal["last_hour", "last_day", "all_time"]
 _DURATION = re.compile(r"^(?P<n>\d+)(?P<unit>ms|s|m|h|d)$")
@@ -311,7 +312,7 @@ def training_command(
         "dataset_id": spec.dataset_id,
         "feedback_since": since,
         "config_json": json.dumps(spec.config, sort_keys=True),
-        "requested_by": f"policy:{policy.name}",
+        "requested_by": f"{POLICY_REQUESTER}{policy.name}",
         "reason": trigger.reason,
     }
 

@@ -20,6 +20,7 @@ from tonebridge.agents.promotion_policy import (
 )
 from tonebridge.stats import moments, proportion
 from tonebridge.stats.abtest import ABState
+from tonebridge.topics.training import POLICY_REQUESTER
 
 Record = Mapping[str, Any]
 
@@ -139,7 +140,7 @@ def _arm_live(state: Any) -> ArmLive:
 
 
 def _training_command(story: Story, record: Record, at_s: float) -> str | None:
-    if story.trigger is not None or not str(record["requested_by"]).startswith("policy:"):
+    if story.trigger is not None or not str(record["requested_by"]).startswith(POLICY_REQUESTER):
         return None
     story.trigger = record
     return (

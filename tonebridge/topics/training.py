@@ -20,6 +20,8 @@ TRAINING_COMMAND = "TrainingCommand"
 TRAINING_STATUS = "TrainingStatus"
 STOP = "stop"
 JOB_KINDS = frozenset({"sft", "qlora", "dpo", "kto", "rlhf", "evaluate"})
+# ``requested_by`` of the commands a retraining policy fires: "policy:<name>".
+POLICY_REQUESTER = "policy:"
 
 
 def _not_stop(record: Mapping[str, Any]) -> str | None:

@@ -49,7 +49,7 @@ from tonebridge.storage import (
 )
 from tonebridge.storage.records import FeedbackSelection, FinalJobStatus, TrainingJobRecord
 from tonebridge.storage.types import utc_now
-from tonebridge.topics.training import TRAINING_STATUS_TOPIC
+from tonebridge.topics.training import POLICY_REQUESTER, TRAINING_STATUS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,8 @@ class JobRunner:
         the dataset could miss the very corrections that fired the command, or be empty.
         """
         model_id, since = command.get("model_id"), command.get("feedback_since")
-        if not model_id or since is None:
+        fired = str(command.get("requested_by") or "").startswith(POLICY_REQUESTER)
+        if not fired or not model_id or since is None:
             return  # not a policy's command over recent feedback
         fired_at = command["event_time"]
         selection = FeedbackSelection(model_id=model_id, since=since, corrections_only=False)

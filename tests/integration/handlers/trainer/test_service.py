@@ -120,7 +120,14 @@ async def test_a_policy_command_waits_for_the_feedback_that_fired_it(
     # the database sink stores that feedback only after the command has reached the trainer.
     base = await harness.base_model(tiny_model)
     fired_at = T0 + timedelta(minutes=47)  # the 48th feedback event's time
-    sent = command("sft", model_id=base.id, feedback_since=T0, event_time=fired_at, config=FAST)
+    sent = command(
+        "sft",
+        model_id=base.id,
+        feedback_since=T0,
+        event_time=fired_at,
+        requested_by="policy:enough-corrections",
+        config=FAST,
+    )
     await harness.send(TRAINING_COMMANDS_TOPIC, sent)
     waiting = await harness.job(sent["command_id"], "running")
     await asyncio.sleep(1.0)
