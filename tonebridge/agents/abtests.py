@@ -18,6 +18,7 @@ Each batch of messages is folded per test and the test is looked at once per bat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,13 +101,23 @@ def parts_by_test(
 
 
 async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
-    """Apply a batch of command or outcome messages exactly once to the tests they name."""
+    """Apply a batch of command or outcome messages exactly once to the tests they name.
+
+    Every test's effects (verdicts, rollbacks, commands) are sent before any of the batch's
+    table writes, so a verdict does not wait behind the other tests' changelog records.
+    """
     parts, rejected = parts_by_test(batch, ctx.table.partitions)
     await send_dead_letters(ctx.outbox, rejected)
     await _with_pending_creates(ctx, parts)
-    for test_id, test_parts in parts.items():
-        async with ctx.locks[test_id]:
-            await judge_test(ctx, test_id, test_parts)
+    async with contextlib.AsyncExitStack() as held:
+        for test_id in sorted(parts):  # one order for both agents: no deadlock
+            await held.enter_async_context(ctx.locks[test_id])
+        writes = [
+            await judge_test(ctx, test_id, test_parts) for test_id, test_parts in parts.items()
+        ]
+        for write in writes:
+            if write is not None:
+                await ctx.table.put(*write)
 
 
 async def _with_pending_creates(ctx: ABContext, parts: dict[str, list[Part]]) -> None:
@@ -125,14 +136,17 @@ def _creates(items: Sequence[Item]) -> list[Item]:
     return [i for i in items if i.name == AB_TEST_COMMAND and i.record["action"] == "create"]
 
 
-async def judge_test(ctx: ABContext, test_id: str, parts: Sequence[Part]) -> None:
-    """One test's part of a batch: its rejects, its effects, then its new value, once."""
+async def judge_test(
+    ctx: ABContext, test_id: str, parts: Sequence[Part]
+) -> tuple[str, ABTestState, int] | None:
+    """One test's part of a batch: send its rejects and effects; return the write to make."""
     state = ctx.table.get(test_id)
     new, effects, rejected = ab_state.apply(state, parts)
     await send_dead_letters(ctx.outbox, rejected)
-    if new is not None and new is not state:
-        await publish(ctx, test_id, effects)
-        await ctx.table.put(test_id, new, parts[-1][0].partition)
+    if new is None or new is state:
+        return None
+    await publish(ctx, test_id, effects)
+    return test_id, new, parts[-1][0].partition
 
 
 async def publish(ctx: ABContext, test_id: str, effects: Effects) -> None:
