@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -81,4 +82,10 @@ def run_worker(settings: Settings, roles: Roles = ALL_ROLES, loglevel: str = "in
     import faust
 
     worker = build_worker(settings, roles)
+    # The imports (faust, scipy, SQLAlchemy, ...) leave a large heap that every full
+    # collection would scan again; freeze it, and collect young objects less often: both
+    # cut the pauses that show as latency spikes on the decision path.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 50)
     faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
