@@ -120,10 +120,23 @@ async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
                 await ctx.table.put(*write)
 
 
+# How long the outcomes agent waits for the commands agent to apply a create it just read
+# before reading the pending commands itself (a broker round trip or three).
+CREATE_WAIT_S = 0.05
+
+
 async def _with_pending_creates(ctx: ABContext, parts: dict[str, list[Part]]) -> None:
     """Put in front of an unknown test's parts its create command, if it is still pending."""
     unknown = [t for t in parts if ctx.table.get(t) is None]
     if ctx.pending_commands is None or not unknown:
+        return
+    # A test created a moment ago is usually being applied by the commands agent right now:
+    # a short, bounded wait (no deadlock) is cheaper than reading the commands topic.
+    deadline = asyncio.get_running_loop().time() + CREATE_WAIT_S
+    while unknown and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.005)
+        unknown = [t for t in unknown if ctx.table.get(t) is None]
+    if not unknown:
         return
     for partition in sorted({parts[t][0][0].partition for t in unknown}):
         commands, _ = parts_by_test(await ctx.pending_commands(partition), ctx.table.partitions)
