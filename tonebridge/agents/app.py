@@ -22,7 +22,14 @@ from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.agents.outbox import FaustOutbox, Outbox
 from tonebridge.agents.policies import Policy
 from tonebridge.agents.progress import PendingCommands
-from tonebridge.agents.runner import BatchHandler, Batching, Fatal, consume, exit_process
+from tonebridge.agents.runner import (
+    BatchHandler,
+    Batching,
+    Fatal,
+    consume,
+    exit_process,
+    in_sequence,
+)
 from tonebridge.agents.sequencing import BrokerReader, Sequencer
 from tonebridge.agents.tables import ExactTable
 from tonebridge.settings import Settings
@@ -174,14 +181,13 @@ def _add_agent(
     table: ExactTable[Any],
     settings: Settings,
 ) -> None:
-    sequencer = None
     if wiring.durable:  # faust test contexts have no broker to read holes from
         reader = BrokerReader(settings)
-        sequencer = Sequencer(table, reader)
+        handle = in_sequence(handle, Sequencer(table, reader))
         worker.app.on_before_shutdown.connect(partial(_stop_reader, reader))
 
     async def run(stream: Any) -> None:
-        await consume(stream, handle, wiring.batching, wiring.fatal, sequencer)
+        await consume(stream, handle, wiring.batching, wiring.fatal)
 
     worker.agents[name] = worker.app.agent(source, name=name)(run)
 

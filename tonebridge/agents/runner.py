@@ -80,16 +80,8 @@ def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> BatchHandler:
     return handle_in_sequence
 
 
-async def consume(
-    stream: Any,
-    handle: BatchHandler,
-    batching: Batching,
-    fatal: Fatal,
-    sequencer: Sequencer | None = None,
-) -> None:
+async def consume(stream: Any, handle: BatchHandler, batching: Batching, fatal: Fatal) -> None:
     """The body of every agent."""
-    if sequencer is not None:
-        handle = in_sequence(handle, sequencer)
     async for events in stream.take_events(batching.max_messages, batching.within_s):
         batch = [(origin_of(e.message), e.message.value) for e in events]
         try:

@@ -3,7 +3,7 @@
 faust 0.15 can hand an agent a partition's messages with holes right after a rebalance: its
 fetcher already drains records while the recovery seeks the partitions to their committed
 offsets, and the read position it then restores makes it treat the records in between as a
-gap it will never deliver (and may commit past). Seen in the scale-out test as one to eight
+gap it will never deliver (and may commit past). Seen in the scale-out test as 1 to 61
 messages of a partition missing from the survivor's counts. Per-key offset marks
 (:mod:`tonebridge.agents.watermarks`) cannot notice a hole: the next message of the same key
 moves the mark past it.
