@@ -100,12 +100,12 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_rebalance_timeout": settings.kafka_rebalance_timeout_s,
         "broker_commit_interval": 1.0,
         "producer_linger": 0.002,
-        # One record per record batch. The embedded broker (Tansu) reports a partition's end
-        # as the first offset of its last record batch plus one; faust's table recovery reads a
-        # changelog only up to that end, so the other records of a multi-record last batch
-        # would be missed on recovery. With single-record batches the report is exact (and
-        # the worker's writes are few: one per table key per batch of messages).
-        "producer_max_batch_size": 1,
+        # Records share record batches (aiokafka's default size). The embedded broker reports a
+        # partition's end as the first offset of its last batch plus one, so faust's recovery
+        # stops short of the rest of that batch; agents.recovery reads it before the agents
+        # resume. (With one record per batch every table write waited for the previous write
+        # to the same changelog partition to be sent: a round trip per table key.)
+        "producer_max_batch_size": 16384,
         "producer_max_request_size": 8 * 1024 * 1024,
         "consumer_max_fetch_size": 8 * 1024 * 1024,
     }
@@ -139,15 +139,14 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     """Build the worker: the faust app, its tables and the agents of ``roles``."""
     app = faust.App(app_id(settings), **faust_settings(settings))
     set_fetch_max_wait(app, settings.kafka_fetch_max_wait_ms)
-    partitions = settings.kafka_topic_partitions
     outbox = wiring.outbox
     if outbox is None:
         faust_outbox = FaustOutbox(app, settings)
         for spec in OUTPUTS:
             faust_outbox.topic(spec)
         outbox = faust_outbox
-    feedback = _table(app, FEEDBACK_TABLE, ModelFeedback, partitions, wiring.durable)
-    tests = _table(app, ABTEST_TABLE, ABTestState, partitions, wiring.durable)
+    feedback = _table(app, settings, FEEDBACK_TABLE, ModelFeedback, wiring.durable)
+    tests = _table(app, settings, ABTEST_TABLE, ABTestState, wiring.durable)
     worker = Worker(
         app,
         FeedbackContext(feedback, outbox, wiring.policies),

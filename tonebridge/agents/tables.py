@@ -18,7 +18,7 @@ NUL byte, which no model or test id does; :meth:`ExactTable.items` and the views
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from tonebridge.topics.spec import partition_for
@@ -73,6 +73,15 @@ class ExactTable(Generic[V]):
             )
         # Only after the send: a failed send leaves the old value for the retry to start from.
         self._table.data[raw_key] = value
+
+    def restore(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Apply changelog records read after faust's recovery (:mod:`.recovery`), in order."""
+        data = self._table.data
+        for raw_key, raw_value in records:
+            if raw_value is None:
+                data.pop(raw_key, None)
+            else:
+                data[raw_key] = raw_value  # decoded on first use, as recovered values are
 
     def items(self, partitions: set[int] | None = None) -> Iterator[tuple[str, V]]:
         """Every value, or only those of keys routed to ``partitions``."""

@@ -78,7 +78,8 @@ class TableView(Generic[V]):
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            polled = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            # No max_records: a poll then hands over whole record batches (see sync).
+            polled = await consumer.getmany(timeout_ms=200)
             for tp, messages in polled.items():
                 for message in messages:
                     if is_reserved(message.key):
@@ -91,8 +92,8 @@ class TableView(Generic[V]):
     async def sync(self, timeout_s: float = 2.0) -> None:
         """Return once every record written before this call has been read.
 
-        (The worker writes one record per record batch, so the end offsets the embedded
-        broker reports are exact here.)
+        (The embedded broker reports a partition's end inside its last record batch; a fetch
+        returns whole batches, so a position past that end has passed the whole batch.)
         """
         consumer = self._consumer
         if consumer is None:
