@@ -347,9 +347,7 @@ class Latency:
             await consumer.stop()
 
 
-async def latency(
-    settings: Settings, seconds: float, rate: int
-) -> tuple[Latency, tuple[int, int]]:
+async def latency(settings: Settings, seconds: float, rate: int) -> tuple[Latency, tuple[int, int]]:
     """Produce at ``rate`` events/s; time from an event to the verdict/command it causes.
 
     Half the events are feedback on 10 models (a policy retrains after every 200

@@ -22,6 +22,7 @@ from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.agents.outbox import FaustOutbox, Outbox
 from tonebridge.agents.policies import Policy
 from tonebridge.agents.progress import PendingCommands
+from tonebridge.agents.recovery import TailReader, on_recovered
 from tonebridge.agents.runner import (
     BatchHandler,
     Batching,
@@ -161,9 +162,13 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     return worker
 
 
-def _table(app: Any, name: str, kind: Any, partitions: int, durable: bool) -> ExactTable[Any]:
+def _table(app: Any, settings: Settings, name: str, kind: Any, durable: bool) -> ExactTable[Any]:
+    partitions = settings.kafka_topic_partitions
     table = app.Table(name, key_type=bytes, value_type=bytes, partitions=partitions)
-    return ExactTable(table, kind.from_json, partitions=partitions, durable=durable)
+    exact = ExactTable[Any](table, kind.from_json, partitions=partitions, durable=durable)
+    if durable:  # complete faust's recovery with each changelog partition's last batch
+        table.on_recover(on_recovered(table, exact, TailReader(settings)))
+    return exact
 
 
 def _source(app: Any, settings: Settings, spec: TopicSpec) -> Any:
