@@ -321,6 +321,8 @@ class Latency:
         # the part of each wait before the worker sent the result (its message's timestamp)
         self.in_worker: dict[str, list[float]] = {"verdict": [], "training": []}
         self.decided: asyncio.Queue[str] = asyncio.Queue()
+        self.started = time.perf_counter()
+        self.when: dict[str, list[float]] = {"verdict": [], "training": []}  # s into the run
 
     async def listen(self, settings: Settings) -> None:
         consumer = AIOKafkaConsumer(
@@ -341,6 +343,7 @@ class Latency:
                     caused = event.record["event_time"]
                     self.waits[kind].append((now - caused).total_seconds() * 1000)
                     self.in_worker[kind].append((sent - caused).total_seconds() * 1000)
+                    self.when[kind].append(time.perf_counter() - self.started)
                     if kind == "verdict":
                         self.decided.put_nowait(event.record["test_id"])
         finally:
@@ -389,6 +392,18 @@ async def latency(settings: Settings, seconds: float, rate: int) -> tuple[Latenc
     await asyncio.sleep(2)  # the last verdicts' way back
     listener.cancel()
     return measured, (produced[0], produced[1])
+
+
+TREND_S = 10
+
+
+def trend(when: list[float], values: list[float]) -> str:
+    """The median wait in each ``TREND_S`` seconds of the latency run, in milliseconds."""
+    buckets: dict[int, list[float]] = {}
+    for at, value in zip(when, values, strict=True):
+        buckets.setdefault(int(at // TREND_S), []).append(value)
+    return " ".join(f"{statistics.median(buckets.get(b, [float('nan')])):.0f}"
+                    for b in range(max(buckets, default=-1) + 1))  # fmt: skip
 
 
 def p(values: list[float], q: int) -> float:
@@ -471,6 +486,7 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
                       f"max={max(values, default=float('nan')):.0f} ms "
                       f"(until the worker sent it: p50={p(sent, 50):.0f} "
                       f"p99={p(sent, 99):.0f} ms)")  # fmt: skip
+                print(f"  p50 by {TREND_S} s of the run: {trend(measured.when[kind], values)}")
     finally:
         stop(worker)
     reasons = await dead_letters(base)
