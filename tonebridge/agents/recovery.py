@@ -39,6 +39,11 @@ class Restorable(Protocol):
         """Apply changelog records, in offset order, to the table's data."""
 
 
+class Tails(Protocol):
+    async def tails(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, list[Any]]:
+        """Each partition's records from its reported end minus one, in offset order."""
+
+
 class TailReader:
     """Reads the last record batch of partitions, over a consumer of its own."""
 
@@ -80,9 +85,7 @@ class TailReader:
         return found
 
 
-async def read_tails(
-    table: Restorable, reader: TailReader, active: Iterable[TopicPartition]
-) -> int:
+async def read_tails(table: Restorable, reader: Tails, active: Iterable[TopicPartition]) -> int:
     """Apply the last record batch of each ``active`` changelog partition; the records read."""
     tails = await reader.tails(active)
     for tp, records in sorted(tails.items()):
@@ -93,7 +96,7 @@ async def read_tails(
 
 
 def on_recovered(
-    faust_table: Any, table: Restorable, reader: TailReader
+    faust_table: Any, table: Restorable, reader: Tails
 ) -> Callable[[], Awaitable[None]]:
     """A faust ``on_recover`` callback reading the tails of the table's active partitions."""
 
