@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,15 @@ class Streams:
             await producer.stop()
 
     async def ends(self, spec: TopicSpec) -> dict[int, int]:
-        """The true end offset of each partition, from fetches.
+        """The true end offset of each partition, from fetches."""
+        partitions = range(spec.partition_count(self.settings))
+        ends = await self.reported_and_true_ends(spec.name(self.settings), partitions)
+        return {partition: true for partition, (_, true) in ends.items()}
+
+    async def reported_and_true_ends(
+        self, topic: str, partitions: Iterable[int]
+    ) -> dict[int, tuple[int, int]]:
+        """Each partition's end as ListOffsets reports it, and as a fetch shows it.
 
         The embedded broker's ListOffsets answer stops at the last record batch's first
         record; a fetch's high watermark is right.
@@ -102,15 +110,15 @@ class Streams:
         )
         await consumer.start()
         try:
-            ends: dict[int, int] = {}
-            for partition in range(spec.partition_count(self.settings)):
-                tp = TopicPartition(spec.name(self.settings), partition)
+            ends: dict[int, tuple[int, int]] = {}
+            for partition in partitions:
+                tp = TopicPartition(topic, partition)
                 consumer.assign([tp])
                 reported = (await consumer.end_offsets([tp]))[tp]
                 if reported:
                     consumer.seek(tp, reported - 1)
                     await consumer.getmany(tp, timeout_ms=2000)
-                ends[partition] = consumer.highwater(tp) or reported
+                ends[partition] = (reported, consumer.highwater(tp) or reported)
             return ends
         finally:
             await consumer.stop()

@@ -12,13 +12,11 @@ from __future__ import annotations
 import signal
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.agents.conftest import Streams, eventually
 from tests.support.agents import create_test, outcome, stop_test
 from tonebridge.agents.app import ABTEST_TABLE, changelog_topic
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
-from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.spec import partition_for
 
@@ -33,21 +31,6 @@ def same_partition_tests(partitions: int, n: int) -> tuple[int, list[str]]:
     partition = partition_for(first.encode(), partitions)
     rest = [t for t in ids if partition_for(t.encode(), partitions) == partition]
     return partition, [first, *rest[: n - 1]]
-
-
-async def reported_and_true_end(streams: Streams, partition: int) -> tuple[int, int]:
-    """The changelog partition's end as ListOffsets reports it, and as a fetch shows it."""
-    tp = TopicPartition(changelog_topic(streams.settings, ABTEST_TABLE), partition)
-    consumer = AIOKafkaConsumer(fetch_max_wait_ms=20, **client_kwargs(streams.settings, "t-end"))
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        reported = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, max(0, reported - 1))
-        await consumer.getmany(tp, timeout_ms=2000)
-        return reported, consumer.highwater(tp) or reported
-    finally:
-        await consumer.stop()
 
 
 def assigned(streams: Streams, test_id: str) -> dict[str, int]:
@@ -73,7 +56,9 @@ async def test_a_restarted_worker_holds_every_value_of_a_changelogs_last_batch(
     await streams.produce(INFERENCE_OUTCOMES_TOPIC, outcomes)
     full = {"control": PER_ARM, "treatment": PER_ARM}
     await eventually(lambda: all(assigned(streams, t) == full for t in tests), "outcomes counted")
-    reported, true_end = await reported_and_true_end(streams, partition)
+    changelog = changelog_topic(streams.settings, ABTEST_TABLE)
+    ends = await streams.reported_and_true_ends(changelog, [partition])
+    reported, true_end = ends[partition]
     if reported == true_end:
         pytest.skip("the broker reported the exact end: no record after it to recover")
 
