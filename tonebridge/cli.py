@@ -21,6 +21,7 @@ def broker(
 ) -> None:
     """Run the embedded Kafka-compatible broker until Ctrl-C."""
     from tonebridge.broker import EmbeddedBroker
+    from tonebridge.errors import BrokerError
     from tonebridge.settings import get_settings
 
     embedded = EmbeddedBroker(port or get_settings().embedded_broker_port)
@@ -33,6 +34,10 @@ def broker(
         stopped.wait()
     except KeyboardInterrupt:
         pass
+    except BrokerError:
+        if not stopped.is_set():
+            raise
+        # A SIGTERM to the process group stopped the broker while it was starting: a stop.
     finally:
         embedded.stop()
 
