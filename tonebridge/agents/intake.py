@@ -28,6 +28,7 @@ class Origin:
     partition: int
     offset: int
     key: bytes | None
+    timestamp_ms: int | None = None  # the record's Kafka timestamp (create or append time)
 
 
 @dataclass(frozen=True, slots=True)

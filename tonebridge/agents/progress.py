@@ -67,7 +67,7 @@ class PendingCommands:
         while time.monotonic() < deadline:
             records = (await consumer.getmany(tp, timeout_ms=100)).get(tp, [])
             messages += [
-                (Origin(m.topic, m.partition, m.offset, m.key), m.value)
+                (Origin(m.topic, m.partition, m.offset, m.key, m.timestamp), m.value)
                 for m in records
                 if m.offset >= committed
             ]

@@ -41,7 +41,27 @@ class Batching:
 
 
 def origin_of(message: Any) -> Origin:
-    return Origin(str(message.topic), int(message.partition), int(message.offset), message.key)
+    """Where an aiokafka record came from (its ``timestamp`` is in milliseconds)."""
+    timestamp = message.timestamp
+    return Origin(
+        str(message.topic),
+        int(message.partition),
+        int(message.offset),
+        message.key,
+        None if timestamp is None else int(timestamp),
+    )
+
+
+def faust_origin(message: Any) -> Origin:
+    """Where a faust message came from (its ``timestamp`` is in seconds)."""
+    timestamp = message.timestamp
+    return Origin(
+        str(message.topic),
+        int(message.partition),
+        int(message.offset),
+        message.key,
+        None if timestamp is None else round(timestamp * 1000),
+    )
 
 
 def is_transient(error: BaseException) -> bool:
@@ -83,7 +103,7 @@ def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> BatchHandler:
 async def consume(stream: Any, handle: BatchHandler, batching: Batching, fatal: Fatal) -> None:
     """The body of every agent."""
     async for events in stream.take_events(batching.max_messages, batching.within_s):
-        batch = [(origin_of(e.message), e.message.value) for e in events]
+        batch = [(faust_origin(e.message), e.message.value) for e in events]
         try:
             await handle_with_retry(handle, batch)
         except Exception as exc:

@@ -123,7 +123,7 @@ class BrokerReader:
             fetched = await consumer.getmany(tp, timeout_ms=500)
             for record in fetched.get(tp, []):
                 if start <= record.offset < end:
-                    origin = Origin(topic, partition, record.offset, record.key)
+                    origin = Origin(topic, partition, record.offset, record.key, record.timestamp)
                     found.append((origin, record.value))
         return found
 
