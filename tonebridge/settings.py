@@ -111,12 +111,27 @@ class Settings(BaseSettings):
     api_ingest_keys: tuple[SecretStr, ...] = ()
     api_rate_limit_per_minute: int = Field(default=600, ge=1)
 
+    # --- hardening: Kafka client certificates (mTLS) and the API's bounds -----------------
+    # A client certificate chain and its key, presented by every Kafka client (both or none).
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # Idempotency-Key replies: kept this long; at most this many keys per in-memory store
+    # (oldest evicted first); a reply body larger than this is not kept (see api/idempotency).
+    api_idempotency_ttl_s: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    api_idempotency_max_keys: int = Field(default=100_000, ge=1)
+    api_idempotency_max_body_bytes: int = Field(default=64 * 1024, ge=0, le=8 * 1024 * 1024)
+    # Rate-limit windows one in-memory store counts at once (oldest evicted first).
+    api_rate_limit_max_buckets: int = Field(default=100_000, ge=1)
+
     @field_validator("kafka_bootstrap_servers", "database_url", "mlflow_tracking_uri")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("retrain_policies_file", mode="before")
+    @field_validator(
+        "retrain_policies_file", "kafka_ssl_certfile", "kafka_ssl_keyfile", mode="before"
+    )
     @classmethod
     def _blank_path_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -15,7 +15,7 @@ import faust
 
 from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
-from tonebridge.agents.feedback import FeedbackContext, tally_batch
+from tonebridge.agents.feedback import FeedbackContext, Limits, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
 from tonebridge.agents.fetching import set_fetch_max_wait
 from tonebridge.agents.model_feedback import ModelFeedback
@@ -35,6 +35,7 @@ from tonebridge.agents.sequencing import BrokerReader, Sequencer
 from tonebridge.agents.tables import ExactTable
 from tonebridge.settings import Settings
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
@@ -113,13 +114,20 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 
 
 def _credentials(settings: Settings) -> Any:
-    if settings.kafka_security_protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+    """faust's credentials from the same kwargs as every aiokafka client: the same checks,
+    the same verifying TLS context (client chain included), so SSL is never plaintext."""
+    kwargs = client_kwargs(settings)
+    context = kwargs.get("ssl_context")
+    if kwargs["security_protocol"] == "SSL":
+        return faust.SSLCredentials(context)
+    if "sasl_mechanism" not in kwargs:
         return None
-    password = settings.kafka_sasl_password
+    # With an ssl_context faust's SASLCredentials say SASL_SSL, else SASL_PLAINTEXT.
     return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=password.get_secret_value() if password else None,
-        mechanism=settings.kafka_sasl_mechanism,
+        username=kwargs["sasl_plain_username"],
+        password=kwargs["sasl_plain_password"],
+        mechanism=kwargs["sasl_mechanism"],
+        ssl_context=context,
     )
 
 
@@ -150,7 +158,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     tests = _table(app, settings, ABTEST_TABLE, ABTestState, wiring.durable)
     worker = Worker(
         app,
-        FeedbackContext(feedback, outbox, wiring.policies),
+        FeedbackContext(feedback, outbox, wiring.policies, Limits.of(settings)),
         ABContext(tests, outbox, wiring.verdicts, wiring.policies),
     )
     if roles.stats:

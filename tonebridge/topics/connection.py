@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiokafka.errors import BrokerNotAvailableError, KafkaError, KafkaTimeoutError
@@ -47,15 +48,44 @@ def _sasl_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
-    """A verifying TLS context: ``KAFKA_SSL_CAFILE`` if set, else the system's CAs."""
-    cafile = settings.kafka_ssl_cafile
-    if cafile is not None and not cafile.is_file():
-        msg = f"KAFKA_SSL_CAFILE {cafile} is not a file"
-        raise ConfigError(msg)
+    """A verifying TLS context: ``KAFKA_SSL_CAFILE`` if set, else the system's CAs; it presents
+    the client chain ``KAFKA_SSL_CERTFILE`` + ``KAFKA_SSL_KEYFILE`` when they are set (mTLS)."""
+    cafile = _existing(settings.kafka_ssl_cafile, "KAFKA_SSL_CAFILE")
     try:
-        return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
     except (ssl.SSLError, OSError) as exc:
         msg = f"KAFKA_SSL_CAFILE {cafile} holds no usable CA certificate: {exc}"
+        raise ConfigError(msg) from exc
+    _load_client_chain(context, settings)
+    return context
+
+
+def _existing(path: Path | None, variable: str) -> Path | None:
+    if path is not None and not path.is_file():
+        msg = f"{variable} {path} is not a file"
+        raise ConfigError(msg)
+    return path
+
+
+def _load_client_chain(context: ssl.SSLContext, settings: Settings) -> None:
+    certfile = _existing(settings.kafka_ssl_certfile, "KAFKA_SSL_CERTFILE")
+    keyfile = _existing(settings.kafka_ssl_keyfile, "KAFKA_SSL_KEYFILE")
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        msg = "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE must be set together (mTLS)"
+        raise ConfigError(msg)
+    secret = settings.kafka_ssl_key_password
+    password = secret.get_secret_value() if secret else ""
+    try:
+        # A callable, never None: with None OpenSSL would prompt on the terminal for the
+        # passphrase of an encrypted key and hang a service that has no terminal.
+        context.load_cert_chain(certfile, keyfile, password=lambda: password)
+    except (ssl.SSLError, OSError) as exc:
+        msg = (
+            f"KAFKA_SSL_CERTFILE {certfile} and KAFKA_SSL_KEYFILE {keyfile} are not a usable "
+            f"certificate chain and matching key (is KAFKA_SSL_KEY_PASSWORD right?): {exc}"
+        )
         raise ConfigError(msg) from exc
 
 

@@ -13,9 +13,16 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
+from tests.tls_certs import (
+    CLIENT_NAME,
+    KEY_PASSWORD,
+    TlsFiles,
+    client_subject_seen_by_server,
+    make_tls_files,
+)
 from tonebridge.errors import ConfigError
-from tonebridge.settings import load_settings
-from tonebridge.topics.connection import client_kwargs, is_transient
+from tonebridge.settings import Settings, load_settings
+from tonebridge.topics.connection import client_kwargs, is_transient, ssl_context
 
 
 def test_plaintext_names_only_the_bootstrap_servers() -> None:
@@ -80,3 +87,58 @@ def test_a_missing_or_bad_cafile_is_a_config_error(tmp_path: Path) -> None:
 )
 def test_transient_errors_are_told_apart(error: Exception, transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> TlsFiles:
+    return make_tls_files(tmp_path)
+
+
+def _mtls(files: TlsFiles, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "kafka_security_protocol": "SSL",
+        "kafka_ssl_cafile": files.ca,
+        "kafka_ssl_certfile": files.client_cert,
+        "kafka_ssl_keyfile": files.client_key,
+        "kafka_ssl_key_password": KEY_PASSWORD,
+    }
+    return load_settings(**(values | overrides))
+
+
+def test_the_context_presents_the_client_chain_to_a_server_that_requires_one(
+    tls_files: TlsFiles,
+) -> None:
+    context = client_kwargs(_mtls(tls_files))["ssl_context"]
+    assert client_subject_seen_by_server(tls_files, context) == CLIENT_NAME
+
+
+def test_without_a_client_chain_such_a_server_refuses_the_handshake(tls_files: TlsFiles) -> None:
+    settings = _mtls(tls_files, kafka_ssl_certfile=None, kafka_ssl_keyfile=None)
+    assert client_subject_seen_by_server(tls_files, ssl_context(settings)) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kafka_ssl_keyfile": None}, "must be set together"),
+        ({"kafka_ssl_certfile": None}, "must be set together"),
+        (
+            {"kafka_ssl_certfile": Path("no-such.crt")},
+            "KAFKA_SSL_CERTFILE no-such.crt is not a file",
+        ),
+        ({"kafka_ssl_keyfile": Path("no-such.key")}, "KAFKA_SSL_KEYFILE no-such.key is not a file"),
+        ({"kafka_ssl_key_password": "wrong"}, "KAFKA_SSL_KEY_PASSWORD"),
+        ({"kafka_ssl_key_password": None}, "KAFKA_SSL_KEY_PASSWORD"),  # never a terminal prompt
+    ],
+)
+def test_an_unusable_client_chain_is_a_config_error_naming_the_variable(
+    tls_files: TlsFiles, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ssl_context(_mtls(tls_files, **overrides))
+
+
+def test_a_certificate_that_does_not_match_its_key_is_a_config_error(tls_files: TlsFiles) -> None:
+    settings = _mtls(tls_files, kafka_ssl_keyfile=tls_files.server_key, kafka_ssl_key_password=None)
+    with pytest.raises(ConfigError, match="not a usable certificate chain and matching key"):
+        ssl_context(settings)
