@@ -15,7 +15,7 @@ import faust
 
 from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
-from tonebridge.agents.feedback import FeedbackContext, Limits, tally_batch
+from tonebridge.agents.feedback import FeedbackContext, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
 from tonebridge.agents.fetching import set_fetch_max_wait
 from tonebridge.agents.model_feedback import ModelFeedback
@@ -158,7 +158,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     tests = _table(app, settings, ABTEST_TABLE, ABTestState, wiring.durable)
     worker = Worker(
         app,
-        FeedbackContext(feedback, outbox, wiring.policies, Limits.of(settings)),
+        FeedbackContext(feedback, outbox, wiring.policies),
         ABContext(tests, outbox, wiring.verdicts, wiring.policies),
     )
     if roles.stats:
