@@ -74,6 +74,10 @@ def stop_test(test_id: str = "ab-1", at: datetime = T0) -> dict[str, Any]:
     return {**create_test(test_id, at=at), "event_id": f"stop-{test_id}", "action": "stop"}
 
 
+# The model each arm of ``create_test`` serves: an outcome names the model of its arm.
+_ARM_MODELS = {"control": "{test_id}-old", "treatment": "{test_id}-new"}
+
+
 def outcome(
     test_id: str | None = "ab-1",
     arm: str = "treatment",
@@ -87,7 +91,7 @@ def outcome(
         event_id=f"out-{test_id}-{arm}-{n}",
         event_time=at + timedelta(milliseconds=n),
         request_id=f"req-{n}",
-        model_id=f"{test_id}-{arm}",
+        model_id=_ARM_MODELS.get(arm, f"{test_id}-{arm}").format(test_id=test_id),
         ab_test_id=test_id,
         arm_id=arm,
         success=success,

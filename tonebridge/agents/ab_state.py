@@ -88,8 +88,8 @@ def apply(
 ) -> tuple[ABTestState | None, Effects, list[Rejected]]:
     """Apply one test's part of a batch of messages, in order, each message exactly once.
 
-    Outcomes of an unknown test or for an arm the test does not have are rejected; outcomes
-    of a test that has ended only move the marks. The test is looked at once after its
+    Outcomes of an unknown or finished test, for an arm the test does not have, or naming
+    another model than their arm serves are rejected. The test is looked at once after its
     outcomes (and before a command that follows them).
     """
     effects, rejected = NOTHING, []
@@ -148,16 +148,27 @@ def _command(state: ABTestState | None, record: Mapping[str, Any]) -> tuple[ABTe
         "samples": {arm: s.assigned for arm, s in state.stats.arms.items()},
         "reason": record.get("reason") or "stopped by command",
     }
-    return replace(state, status="stopped", verdict=verdict), Effects(verdict=verdict)
+    return finished(state, "stopped", verdict), Effects(verdict=verdict)
 
 
 def _checked_outcome(state: ABTestState | None, record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The outcome if it may count: its test runs, has its arm, and the arm serves its model."""
     if state is None:
         msg = f"outcome for unknown A/B test {record.get('ab_test_id')!r}"
         raise InvalidEventError(msg)
-    arm = record.get("arm_id")
+    test_id, arm = state.spec.test_id, record.get("arm_id")
+    if state.status != "running":
+        msg = f"A/B test {test_id!r} is finished ({state.status}): a late outcome is not counted"
+        raise InvalidEventError(msg)
     if arm not in state.stats.arms:
-        msg = f"arm {arm!r} is not an arm of A/B test {state.spec.test_id!r}"
+        msg = f"arm {arm!r} is not an arm of A/B test {test_id!r}"
+        raise InvalidEventError(msg)
+    served = state.spec.model_of(str(arm))
+    if record.get("model_id") != served:
+        msg = (
+            f"outcome of model {record.get('model_id')!r} for arm {arm!r} of A/B test "
+            f"{test_id!r}, which serves model {served!r}"
+        )
         raise InvalidEventError(msg)
     return record
 
@@ -192,8 +203,17 @@ def _decided(state: ABTestState, decision: Decision, at_ms: int) -> tuple[ABTest
         losers = tuple(a.model_id for a in spec.arms if a.arm_id != decision.arm)
     else:
         rollback, losers = (), ()
-    decided = replace(state, status="decided", verdict=verdict)
-    return decided, Effects(verdict, decision, rollback, losers)
+    return finished(state, "decided", verdict), Effects(verdict, decision, rollback, losers)
+
+
+def finished(state: ABTestState, status: Status, verdict: Mapping[str, Any]) -> ABTestState:
+    """The state a finished test keeps: spec, status, verdict and marks, no arm statistics.
+
+    The verdict (on its topic and in the ``ab_tests`` row) holds the results; the small
+    value left refuses late outcomes and a second create of the id, without I/O.
+    """
+    stats = replace(state.stats, arms={}, bounds={})
+    return replace(state, stats=stats, status=status, verdict=verdict)
 
 
 def _ms(moment: datetime) -> int:

@@ -59,8 +59,11 @@ def test_a_clear_winner_is_decided_and_ends_the_test() -> None:
     assert verdict["event_id"] == ab_state.effect_id("ab-1", "verdict")
     assert effects.losers == ("ab-1-old",) and effects.rollback == ()
     assert state.status == "decided"
-    later, again, _ = feed(state, outcomes((0.2, 0.8), 10), offset + 1)
-    assert again.verdict is None
+    assert state.stats.arms == {} and state.stats.bounds == {}  # the arm state is dropped
+    late = outcomes((0.2, 0.8), 10)
+    later, again, rejected = feed(state, late, offset + 1)
+    assert again.verdict is None and len(rejected) == len(late)
+    assert "A/B test 'ab-1' is finished (decided)" in rejected[0][1].reason()
     assert later.stats == state.stats and later.marks != state.marks
 
 
@@ -135,3 +138,45 @@ def test_the_value_survives_its_changelog_encoding_and_views_as_json() -> None:
     view = json.loads(json.dumps(ab_state.view(state)))
     assert view["status"] == "running"
     assert view["arms"]["control"]["assigned"] == 5
+
+
+def test_an_outcome_naming_another_model_than_its_arm_serves_is_rejected() -> None:
+    records = [outcome(arm="control", n=1), {**outcome(arm="treatment", n=2), "model_id": "x"}]
+    state, _, rejected = feed(created(), records, 1)
+    [(_, reject)] = rejected
+    assert reject.index == 1
+    assert "model 'x' for arm 'treatment'" in reject.reason()
+    assert "serves model 'ab-1-new'" in reject.reason()
+    assert {a: s.assigned for a, s in state.stats.arms.items()} == {"control": 1, "treatment": 0}
+
+
+def test_a_stopped_test_keeps_no_arm_state_and_refuses_late_outcomes_and_a_new_create() -> None:
+    state, _, _ = feed(created(), outcomes((0.5, 0.5), 2), 1)
+    stopped, _, _ = ab_state.apply(state, parts(command_message(stop_test(), 2)))
+    assert stopped is not None and stopped.stats.arms == {}
+    assert stopped.verdict is not None and stopped.verdict["samples"] == {
+        "control": 2, "treatment": 2,
+    }  # fmt: skip
+    assert ABTestState.from_json(stopped.to_json()) == stopped
+    again, effects, _ = ab_state.apply(stopped, parts(command_message(create_test(), 3)))
+    assert again is not None and again.status == "stopped" and effects.verdict is None
+    _, _, rejected = feed(stopped, outcomes((0.5, 0.5), 1), 4)
+    assert [r.reason() for _, r in rejected] == [
+        "event 0 of the message: A/B test 'ab-1' is finished (stopped): "
+        "a late outcome is not counted",
+        "event 1 of the message: A/B test 'ab-1' is finished (stopped): "
+        "a late outcome is not counted",
+    ]
+
+
+def test_outcomes_before_a_stop_in_the_same_batch_count_and_those_after_are_late() -> None:
+    state = created()
+    batch = parts(
+        outcome_message([outcome(arm="control", n=1)], 1),
+        command_message(stop_test(), 2),
+        outcome_message([outcome(arm="control", n=2)], 3),
+    )
+    stopped, effects, rejected = ab_state.apply(state, batch)
+    assert effects.verdict is not None and effects.verdict["samples"]["control"] == 1
+    assert len(rejected) == 1 and "is finished" in rejected[0][1].reason()
+    assert stopped is not None and stopped.status == "stopped"
