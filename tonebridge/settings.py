@@ -103,6 +103,16 @@ class Settings(BaseSettings):
     # How long a job fired by a retraining policy waits for the database sink to store the
     # feedback that fired it before building its dataset from what is stored.
     trainer_feedback_wait_s: float = Field(default=60.0, ge=0)
+    # A running job's heartbeat: its trainer refreshes it every interval; any trainer fails a
+    # running job whose heartbeat is older than the lease (its trainer died, whatever its id).
+    trainer_heartbeat_s: float = Field(default=10.0, gt=0)
+    trainer_job_lease_s: float = Field(default=120.0, gt=0)
+    # Transient failures (database, broker, MLflow unreachable) are retried with exponential
+    # backoff and full jitter, each pause at most the cap; model commands and registrations
+    # give up after the attempts (dead letter / failed job), training commands never do.
+    trainer_retry_base_s: float = Field(default=0.2, gt=0)
+    trainer_retry_cap_s: float = Field(default=30.0, gt=0)
+    trainer_retry_attempts: int = Field(default=8, ge=1, le=100)
 
     # --- HTTP API ------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

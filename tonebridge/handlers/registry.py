@@ -39,6 +39,7 @@ STAGING = "staging"
 ADAPTER_PATH = "adapter"
 PREVIOUS_TAG = "tonebridge.previous_production"
 STATUS_TAG = "tonebridge.status"
+JOB_TAG = "job_id"  # the training job that registered a version
 _MAX_PARAM_LEN = 6000
 _BATCH = 100
 
@@ -189,6 +190,22 @@ class Registry:
         )
         self.client.set_registered_model_alias(name, STAGING, str(version.version))
         return RegisteredVersion(name, str(version.version), source, run_id)
+
+    def job_version(self, name: str, job_id: str) -> RegisteredVersion | None:
+        """The version of ``name`` a training job registered (its ``job_id`` tag), if any."""
+        quoted = name.replace("'", "\\'")
+        for found in self.client.search_model_versions(f"name = '{quoted}'"):
+            if found.tags.get(JOB_TAG) == job_id:
+                return RegisteredVersion(name, str(found.version), str(found.source), found.run_id)
+        return None
+
+    def delete_version(self, name: str, version: str) -> None:
+        """Remove a version that never completed registration (no models row points at it)."""
+        try:
+            self.client.delete_model_version(name, version)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
 
     def _ensure_registered_model(self, name: str) -> None:
         try:

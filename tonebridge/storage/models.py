@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import ConflictError, IntegrityError
@@ -111,6 +111,16 @@ class ModelRepository:
                 msg = f"model id {values['id']!r} is already used by another model"
                 raise IntegrityError(msg)
             return to_record(row, ModelRecord)
+
+    async def discard_draft(self, model_id: str) -> bool:
+        """Delete ``model_id`` if it is still a draft (a registration undone); True if gone."""
+        statement = (
+            delete(ModelRow)
+            .where(ModelRow.id == model_id, ModelRow.status == "draft")
+            .execution_options(synchronize_session=False)
+        )
+        async with self._db.write() as session:
+            return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
     async def get(self, model_id: str) -> ModelRecord:
         async with self._db.read() as session:

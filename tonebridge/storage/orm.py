@@ -107,6 +107,8 @@ class TrainingJobRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     started_at: Mapped[datetime | None] = mapped_column()
     completed_at: Mapped[datetime | None] = mapped_column()
+    # Refreshed by the trainer running the job; a stale one means that trainer died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
 
 
 class ModelRow(Base):

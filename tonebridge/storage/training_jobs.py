@@ -6,6 +6,10 @@
        │                        │
        └─request_stop/finish──> stopped | failed   (a trainer never picked it up)
 
+A running job carries a heartbeat (``heartbeat_at``) that its trainer refreshes (``beat``,
+and every progress write); ``fail_expired`` fails the running jobs whose heartbeat is older
+than a lease, whoever ran them.
+
 Every transition is one conditional UPDATE, so two trainers racing for a job (or a stop
 racing a start) cannot both win; the loser gets :class:`ConflictError`.
 """
@@ -13,9 +17,10 @@ racing a start) cannot both win; the loser gets :class:`ConflictError`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
@@ -105,8 +110,21 @@ class TrainingJobRepository:
 
     async def mark_running(self, job_id: str, worker_id: str) -> TrainingJobRecord:
         """Claim a pending job for ``worker_id``; ConflictError if it is not pending."""
-        changes = {"status": "running", "worker_id": worker_id, "started_at": utc_now()}
+        now = utc_now()
+        changes = {"status": "running", "worker_id": worker_id, "started_at": now}
+        changes["heartbeat_at"] = now
         return await self._transition(job_id, ("pending",), changes, "start")
+
+    async def beat(self, job_id: str, worker_id: str) -> bool:
+        """Refresh the heartbeat of ``worker_id``'s running job; False if it runs no more."""
+        statement = (
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.worker_id == worker_id)
+            .values(heartbeat_at=utc_now())
+            .execution_options(synchronize_session=False)
+        )
+        async with self._db.write() as session:
+            return bool((await session.execute(statement)).rowcount == 1)  # type: ignore[attr-defined]
 
     async def update_progress(
         self, job_id: str, progress: float, metrics: dict[str, Any] | None = None
@@ -115,7 +133,7 @@ class TrainingJobRepository:
         if not 0.0 <= progress <= 1.0:
             msg = f"progress {progress} is outside 0..1"
             raise IntegrityError(msg)
-        changes: dict[str, Any] = {"progress": progress}
+        changes: dict[str, Any] = {"progress": progress, "heartbeat_at": utc_now()}
         if metrics is not None:
             changes["metrics"] = metrics
         return await self._transition(job_id, ("running",), changes, "update progress of")
@@ -167,6 +185,22 @@ class TrainingJobRepository:
             where.append(Job.worker_id == worker_id)
         changes = {"status": "failed", "error_message": reason, "completed_at": utc_now()}
         statement = update(Job).where(*where).values(changes).returning(Job.id)
+        async with self._db.write() as session:
+            return sorted(await session.scalars(statement))
+
+    async def fail_expired(self, older_than: datetime, reason: str) -> JobIds:
+        """Fail the ``running`` jobs whose last heartbeat is before ``older_than``, any worker.
+
+        A job without a heartbeat (started before heartbeats existed) counts from its start.
+        """
+        last_sign = func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
+        changes = {"status": "failed", "error_message": reason, "completed_at": utc_now()}
+        statement = (
+            update(Job)
+            .where(Job.status == "running", last_sign < older_than)
+            .values(changes)
+            .returning(Job.id)
+        )
         async with self._db.write() as session:
             return sorted(await session.scalars(statement))
 

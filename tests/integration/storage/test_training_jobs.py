@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import pytest
 
-from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
+from tonebridge.errors import ConflictError, IntegrityError, NotFoundError, StoreError
+from tonebridge.handlers.trainer.faults import is_transient
 from tonebridge.storage import Database, DatasetRepository, ModelRepository, TrainingJobRepository
 from tonebridge.storage.records import TrainingJobRecord
+from tonebridge.storage.types import utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +178,39 @@ async def test_unknown_job_is_not_found(database: Database) -> None:
         await repo.request_stop("missing")
     with pytest.raises(NotFoundError):
         await repo.mark_running("missing", "w")
+
+
+async def test_a_running_job_beats_and_only_an_expired_lease_fails_it(
+    database: Database, unique: str
+) -> None:
+    repo = TrainingJobRepository(database)
+    stale = await new_job(repo, f"stale-{unique}")
+    fresh = await new_job(repo, f"fresh-{unique}")
+    await repo.mark_running(stale.id, "worker-a")
+    await repo.mark_running(fresh.id, "worker-b")
+    assert await repo.beat(fresh.id, "worker-b")
+    assert not await repo.beat(fresh.id, "worker-a")  # not its job
+    cutoff = utc_now()  # both heartbeats are older; beat the fresh one after it
+    assert await repo.beat(fresh.id, "worker-b")
+    failed = await repo.fail_expired(cutoff, "lease expired")
+    assert stale.id in failed and fresh.id not in failed
+    ended = await repo.get(stale.id)
+    assert (ended.status, ended.error_message) == ("failed", "lease expired")
+    assert (await repo.get(fresh.id)).status == "running"
+    assert not await repo.beat(stale.id, "worker-a")  # a failed job's trainer learns it
+
+
+async def test_a_nul_the_database_refuses_is_not_transient(
+    database: Database, unique: str
+) -> None:
+    repo = TrainingJobRepository(database)
+    if database.dialect != "postgresql":
+        job, _ = await repo.create_from_command(
+            command_id=f"nul-{unique}", kind="sft", base_model="a\x00b"
+        )  # SQLite stores it: only the input rules keep it out
+        assert job.base_model == "a\x00b"
+        return
+    with pytest.raises(StoreError) as refused:
+        await repo.create_from_command(command_id=f"nul-{unique}", kind="sft", base_model="a\x00b")
+    assert not is_transient(refused.value)
+    assert is_transient(StoreError("database error: connection refused"))

@@ -1,21 +1,66 @@
-"""Training, RLHF and evaluation requests, and the job they become."""
+"""Training, RLHF and evaluation requests, and the job they become.
+
+Job requests apply the trainer's input rules (:mod:`tonebridge.rules`), so a value the job
+row or the trainer would refuse is a 422 naming the field, not an accepted job that fails.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, JsonValue, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    JsonValue,
+    StringConstraints,
+    model_validator,
+)
 
-from tonebridge.api.schemas.common import Id, Reason, ShortText, Strict
+from tonebridge import rules
+from tonebridge.api.schemas.common import Id, Reason, Strict
+from tonebridge.errors import InvalidEventError
 
+
+def _obeys(check: Callable[[Any], Any]) -> AfterValidator:
+    """A pydantic validator from a rule: its InvalidEventError becomes a field error."""
+
+    def validate(value: Any) -> Any:
+        try:
+            check(value)
+        except InvalidEventError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+def _text(field: str, rule: rules.TextRule) -> AfterValidator:
+    return _obeys(lambda value: rules.check_text(value, field, rule))
+
+
+# Ids that fit the job row's String(64) and have an id's shape.
+ModelRef = Annotated[str, _text("model_id", rules.ID)]
+DatasetRef = Annotated[str, _text("dataset_id", rules.ID)]
+ModelType = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    _text("model_type", rules.NAME),
+    Field(description=f"At most {rules.NAME_LENGTH} characters."),
+]
+JobReason = Annotated[Reason, _obeys(lambda value: rules.clean_text(value, "reason"))]
 BaseModelName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=500, strip_whitespace=True),
+    _obeys(lambda value: rules.clean_text(value, "base_model")),
     Field(description="A Hugging Face model id or a local path with open weights."),
 ]
 Hyperparameters = Annotated[
     dict[Annotated[str, StringConstraints(max_length=100)], JsonValue],
+    _obeys(lambda value: rules.check_json(value, "hyperparameters")),
     Field(
         max_length=100,
         description="Options of the method's training config (epochs, batch_size, "
@@ -27,16 +72,16 @@ Hyperparameters = Annotated[
 
 class JobRequest(Strict):
     base_model: BaseModelName | None = None
-    model_id: Id | None = Field(
+    model_id: ModelRef | None = Field(
         default=None, description="The model to improve; its base model is used by default."
     )
-    model_type: ShortText = "tone_adjustment"
-    dataset_id: Id | None = None
+    model_type: ModelType = "tone_adjustment"
+    dataset_id: DatasetRef | None = None
     feedback_since: AwareDatetime | None = Field(
         default=None, description="Train on feedback from this event time on."
     )
     hyperparameters: Hyperparameters = Field(default_factory=dict)
-    reason: Reason | None = None
+    reason: JobReason | None = None
 
     @model_validator(mode="after")
     def _has_a_base(self) -> JobRequest:

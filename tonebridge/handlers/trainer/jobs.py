@@ -6,6 +6,15 @@ row, and ends it. Expected failures (bad command, API-only base model, a trainin
 out of memory) end the job ``failed`` with the reason; failures of the database itself
 propagate, leaving the command uncommitted for a later retry.
 
+A command is checked against the input rules first (:mod:`~tonebridge.handlers.trainer.intake`):
+a bad one raises, and the service dead-letters it and calls :meth:`JobRunner.reject`, which
+fails the job the API may already have recorded for it, with the reason.
+
+While a job runs, :meth:`JobRunner.keep_leases` refreshes its heartbeat; every trainer fails
+the running jobs whose heartbeat is older than ``trainer_job_lease_s``, whichever worker ran
+them (a killed trainer restarted under another name, a lost pod). They end ``failed``, not
+pending again: a job never goes back, and the requester sees why and may send a new command.
+
 A stop reaches a running job two ways: the control topic (:meth:`JobRunner.stop`) and the
 row's ``stop_requested`` flag, read back on every progress write. Either sets the flag the
 runner polls after each optimizer step; a stopped run registers nothing.
@@ -17,6 +26,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +46,13 @@ from tonebridge.handlers.dataset_store import (
 from tonebridge.handlers.registry import Registry
 from tonebridge.handlers.trainer import outcome
 from tonebridge.handlers.trainer.events import training_status
+from tonebridge.handlers.trainer.faults import Backoff
+from tonebridge.handlers.trainer.intake import check_training_command, printable
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config, runner_rows
 from tonebridge.handlers.trainer.progress import ProgressRelay
 from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.handlers.training.control import ProgressUpdate, TrainingResult
+from tonebridge.rules import OPTIONAL_ID, check_text
 from tonebridge.settings import Settings
 from tonebridge.storage import (
     DatasetRepository,
@@ -49,7 +62,7 @@ from tonebridge.storage import (
 )
 from tonebridge.storage.records import FeedbackSelection, FinalJobStatus, TrainingJobRecord
 from tonebridge.storage.types import utc_now
-from tonebridge.topics.training import POLICY_REQUESTER, TRAINING_STATUS_TOPIC
+from tonebridge.topics.training import POLICY_REQUESTER, TRAINING_STATUS_TOPIC, job_id_for
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +103,58 @@ class JobRunner:
     # --- entry points --------------------------------------------------------------------
 
     async def recover(self) -> list[str]:
-        """Fail the jobs this worker left running when it died; returns their ids."""
+        """Fail the jobs this worker left running when it died, and every expired one."""
         reason = f"trainer {self.ctx.worker_id} restarted while the job was running"
         failed = await self.ctx.jobs.fail_orphans(self.ctx.worker_id, reason)
-        for job_id in failed:
+        await self._announce_failed(failed, reason)
+        return failed + await self.fail_expired()
+
+    async def fail_expired(self) -> list[str]:
+        """Fail running jobs whose heartbeat is older than the lease; returns their ids."""
+        lease_s = self.ctx.settings.trainer_job_lease_s
+        reason = (
+            f"no heartbeat from trainer for more than {lease_s:.0f}s: it died while the job "
+            f"was running (found by trainer {self.ctx.worker_id})"
+        )
+        failed = await self.ctx.jobs.fail_expired(utc_now() - timedelta(seconds=lease_s), reason)
+        if failed:
+            log.warning("failed %d job(s) with an expired lease: %s", len(failed), failed)
+        await self._announce_failed(failed, reason)
+        return failed
+
+    async def keep_leases(self) -> None:
+        """Refresh the running job's heartbeat and fail expired jobs; never raises."""
+        try:
+            current = self.current
+            if current is not None and not await self.ctx.jobs.beat(
+                current.job_id, self.ctx.worker_id
+            ):
+                current.request_stop("job lease lost: the job is no longer running here")
+            await self.fail_expired()
+        except Exception as exc:  # noqa: BLE001 - the next beat tries again
+            log.warning("heartbeat or lease check failed: %r", exc)
+
+    async def _announce_failed(self, job_ids: list[str], reason: str) -> None:
+        for job_id in job_ids:
             job = await self.ctx.jobs.get(job_id)
             await self._status(job.id, job.command_id, "failed", message=reason)
-        return failed
+
+    async def reject(self, command: Record, error: BaseException) -> None:
+        """A dead-lettered command: its job, if one exists for it, ends failed with why."""
+        try:
+            job_id = check_text(job_id_for(command), "job_id", OPTIONAL_ID)
+            if job_id is None or command.get("kind") == "stop":
+                return
+            job = await self.ctx.jobs.get(job_id)
+            if job.command_id == command.get("command_id") and not job.finished:
+                reason = printable(f"command rejected: {error}")
+                await self._end(job, "failed", error=reason)
+        except Exception as exc:  # noqa: BLE001 - the dead letter holds the reason anyway
+            log.info("no job failed for rejected command %s: %r", command.get("command_id"), exc)
 
     async def on_command(self, command: Record) -> None:
         """Handle a TrainingCommand from the commands topic (a ``stop`` is forwarded)."""
+        check_training_command(command)
         if command["kind"] == "stop":
             await self.stop(command.get("job_id"))
             return
@@ -286,7 +341,7 @@ class JobRunner:
         )
         done = await outcome.register(
             self.ctx.registry, self.ctx.models, self.ctx.events, plan, data,
-            result.adapter_dir, metrics,
+            result.adapter_dir, metrics, backoff=Backoff.from_settings(self.ctx.settings),
         )  # fmt: skip
         message = f"registered {done.model.name} v{done.model.version} as {done.model.id}"
         metrics_out = {**metrics, "model_version": float(done.model.version)}
@@ -304,6 +359,7 @@ class JobRunner:
         message: str | None = None,
     ) -> None:
         try:
+            error = printable(error) if error is not None else None
             ended = await self.ctx.jobs.finish(job.id, status, metrics=metrics, error=error)
         except ConflictError as exc:  # ended meanwhile (a stop of a pending job)
             log.info("job %s not marked %s: %s", job.id, status, exc)

@@ -2,12 +2,21 @@
 
 Evaluation and MLflow calls block (torch, MLflow's sync client): callers run the ``*_sync``
 functions with ``asyncio.to_thread``.
+
+Registration is idempotent per job. Its three steps (MLflow version, ``models`` row,
+ModelRegistered) are retried together while a step fails transiently: a retry finds the
+version the job already made (by its ``job_id`` tag) instead of making a second one; the row
+and the event have ids derived from the job. When registration gives up (a permanent failure,
+or the retry bound), the version and the draft row are removed, so no version is left that
+no row or event announces; the job then ends ``failed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +25,17 @@ from tonebridge.handlers.dataset_store import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
 from tonebridge.handlers.registry import RegisteredVersion, Registry, flatten_params
 from tonebridge.handlers.trainer.events import model_registered, numeric_metrics
+from tonebridge.handlers.trainer.faults import Backoff, retrying
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_EVENTS_TOPIC, MODEL_REGISTERED
 
+log = logging.getLogger(__name__)
 _MODEL_IDS = uuid.UUID("8a0f3c52-41d6-4f0e-a2a5-6c1f4e5b9d21")
+# Called once the MLflow version exists, before the row and the event: a seam for tests.
+Checkpoint = Callable[[RegisteredVersion], Awaitable[None]]
 
 
 def model_id_for(job_id: str) -> str:
@@ -108,6 +121,69 @@ def _lineage_tags(data: BuiltDataset) -> dict[str, Any]:
     return {"dataset_id": data.dataset_id, **lineage}
 
 
+@dataclass(frozen=True)
+class Registrar:
+    """Registers one job's adapter: in MLflow, in ``models``, on the events topic."""
+
+    registry: Registry
+    models: ModelRepository
+    events: EventSink
+    plan: Plan
+    data: BuiltDataset
+    checkpoint: Checkpoint | None = None
+
+    def version_sync(self, adapter_dir: Path, metrics: dict[str, float]) -> RegisteredVersion:
+        """The job's MLflow version: the one an earlier try made, else a new one."""
+        found = self.registry.job_version(self.plan.name, self.plan.job.id)
+        if found is not None:
+            return found
+        version, _ = log_and_register_sync(
+            self.registry, self.plan, self.data, adapter_dir, metrics
+        )
+        return version
+
+    async def once(self, adapter_dir: Path, metrics: dict[str, float]) -> Registration:
+        version = await asyncio.to_thread(self.version_sync, adapter_dir, metrics)
+        if self.checkpoint is not None:
+            await self.checkpoint(version)
+        model = await self._row(version, metrics)
+        record = model_registered(
+            model_id=model.id, name=model.name, version=model.version,
+            base_model=model.base_model, model_type=model.model_type, job_id=self.plan.job.id,
+            artifact_uri=version.source, dataset_id=self.data.dataset_id,
+            lineage=self.data.lineage, metrics=metrics, mlflow_run_id=version.run_id,
+        )  # fmt: skip
+        record["event_id"] = model.id  # a retried event carries the same id
+        await self.events.publish(MODEL_EVENTS_TOPIC, record, MODEL_REGISTERED)
+        return Registration(model, version, version.run_id or "")
+
+    async def _row(self, version: RegisteredVersion, metrics: dict[str, float]) -> ModelRecord:
+        return await self.models.add(
+            name=self.plan.name,
+            version=version.version,
+            model_type=self.plan.model_type,
+            base_model=self.plan.base_model,
+            path=version.source,
+            training_job_id=self.plan.job.id,
+            metrics=numeric_metrics(metrics),
+            mlflow_run_id=version.run_id,
+            lineage={"dataset_id": self.data.dataset_id, **lineage_dict(self.data.lineage)},
+            model_id=model_id_for(self.plan.job.id),
+        )
+
+    async def undo(self) -> None:
+        """Remove what a failed registration left: the draft row, then the version."""
+        try:
+            await self.models.discard_draft(model_id_for(self.plan.job.id))
+            found = await asyncio.to_thread(
+                self.registry.job_version, self.plan.name, self.plan.job.id
+            )
+            if found is not None:
+                await asyncio.to_thread(self.registry.delete_version, found.name, found.version)
+        except Exception:  # noqa: BLE001 - the job fails anyway; say what is left over
+            log.exception("job %s: its partial registration could not be removed", self.plan.job.id)
+
+
 async def register(
     registry: Registry,
     models: ModelRepository,
@@ -116,35 +192,21 @@ async def register(
     data: BuiltDataset,
     adapter_dir: Path,
     metrics: dict[str, float],
+    *,
+    backoff: Backoff | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Registration:
-    """Log and register in MLflow, add the draft ``models`` row, emit ModelRegistered."""
-    version, run_id = await asyncio.to_thread(
-        log_and_register_sync, registry, plan, data, adapter_dir, metrics
-    )
-    model = await models.add(
-        name=plan.name,
-        version=version.version,
-        model_type=plan.model_type,
-        base_model=plan.base_model,
-        path=version.source,
-        training_job_id=plan.job.id,
-        metrics=numeric_metrics(metrics),
-        mlflow_run_id=run_id,
-        lineage={"dataset_id": data.dataset_id, **lineage_dict(data.lineage)},
-        model_id=model_id_for(plan.job.id),
-    )
-    record = model_registered(
-        model_id=model.id,
-        name=model.name,
-        version=model.version,
-        base_model=model.base_model,
-        model_type=model.model_type,
-        job_id=plan.job.id,
-        artifact_uri=version.source,
-        dataset_id=data.dataset_id,
-        lineage=data.lineage,
-        metrics=metrics,
-        mlflow_run_id=run_id,
-    )
-    await events.publish(MODEL_EVENTS_TOPIC, record, MODEL_REGISTERED)
-    return Registration(model, version, run_id)
+    """Log and register in MLflow, add the draft ``models`` row, emit ModelRegistered.
+
+    Retried while a step fails transiently (``backoff``); on giving up, undone and raised.
+    """
+    registrar = Registrar(registry, models, events, plan, data, checkpoint)
+
+    async def once() -> Registration:
+        return await registrar.once(adapter_dir, metrics)
+
+    try:
+        return await retrying(once, backoff or Backoff(), f"registration of job {plan.job.id}")
+    except BaseException:
+        await registrar.undo()
+        raise

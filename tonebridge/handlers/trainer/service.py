@@ -9,6 +9,13 @@ Three consumers share one event loop; training itself runs in a worker thread.
   :class:`~tonebridge.handlers.deployment.Deployer`. Unlike training commands these take
   milliseconds, so running them here costs nothing; ``registry=False`` leaves them to
   another process (the HTTP API can call the Deployer directly too).
+
+No single command stops the trainer (:class:`Guard`): one that cannot be decoded, breaks an
+input rule or fails for good becomes a dead letter with the reason (and its job, if any,
+ends ``failed``); a transient failure is retried with backoff and jitter, for ever for a
+training command, ``trainer_retry_attempts`` times for a model command. A fourth loop keeps
+the running job's heartbeat fresh and fails running jobs whose lease has expired, whichever
+trainer ran them.
 """
 
 from __future__ import annotations
@@ -17,16 +24,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from tonebridge.avro.codec import Record, decode_message
-from tonebridge.errors import ConflictError, DecodeError, HandleError, NotFoundError
+from tonebridge.errors import DecodeError
 from tonebridge.handlers.deployment import Deployer
 from tonebridge.handlers.registry import Registry
+from tonebridge.handlers.trainer.faults import Backoff, retrying
+from tonebridge.handlers.trainer.intake import check_model_command, dead_letter_of
 from tonebridge.handlers.trainer.jobs import JobRunner, TrainerContext
 from tonebridge.handlers.trainer.loop import CommandLoop, ControlListener
 from tonebridge.handlers.trainer.loop import Record as KafkaRecord
@@ -41,6 +50,7 @@ from tonebridge.storage import (
 )
 from tonebridge.topics.admin import create_topics
 from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC, MODEL_EVENTS_TOPIC
 from tonebridge.topics.training import (
     TRAINING_COMMAND,
@@ -61,6 +71,7 @@ TOPICS = (
     TRAINING_STATUS_TOPIC,
     MODEL_COMMANDS_TOPIC,
     MODEL_EVENTS_TOPIC,
+    DEADLETTER_TOPIC,
 )
 
 
@@ -86,17 +97,61 @@ def group_consumer(settings: Settings, group: str, client_id: str) -> AIOKafkaCo
     )
 
 
-def decoded(expect: str, apply: Callable[[Record], Awaitable[Any]]) -> Callable[[Any], Any]:
-    """A record handler: decode, apply; undecodable and unappliable commands are skipped."""
+Apply = Callable[[Record], Awaitable[Any]]
+Rejected = Callable[[Record, BaseException], Awaitable[None]]
 
-    async def handle(message: KafkaRecord) -> None:
+
+@dataclass(frozen=True)
+class Guard:
+    """A record handler that always returns: applied, dead-lettered, or (no dead letters) logged.
+
+    ``apply`` is retried while it fails transiently and ``backoff`` allows; a permanent
+    failure, or a transient one past the bound, dead-letters the record and calls
+    ``on_rejected``. Publishing the dead letter is retried without bound: the record's offset
+    is committed only once its dead letter is on the topic.
+    """
+
+    expect: str
+    apply: Apply
+    backoff: Backoff
+    events: KafkaEvents | None = None  # None: log instead of dead-lettering (broadcasts)
+    on_rejected: Rejected | None = None
+
+    async def __call__(self, message: KafkaRecord) -> None:
         try:
-            for event in decode_message(message.value, expect):
-                await apply(event.record)
+            records = [event.record for event in decode_message(message.value, self.expect)]
         except DecodeError as exc:
-            log.error("skipped %s@%d: %s", message.topic, message.offset, exc)
+            await self._reject(message, None, exc)
+            return
+        for record in records:
+            try:
+                await self._apply(record)
+            except Exception as exc:  # noqa: BLE001 - one record never stops the trainer
+                await self._reject(message, record, exc)
 
-    return handle
+    async def _apply(self, record: Record) -> None:
+        async def once() -> None:
+            await self.apply(record)
+
+        await retrying(once, self.backoff, f"{self.expect} {record.get('command_id')}")
+
+    async def _reject(self, message: KafkaRecord, record: Record | None, exc: Exception) -> None:
+        log.error("%s@%d rejected: %s", message.topic, message.offset, exc)
+        if self.events is not None:
+            await self._dead_letter(self.events, dead_letter_of(message, exc))
+        if record is not None and self.on_rejected is not None:
+            await self.on_rejected(record, exc)
+
+    async def _dead_letter(self, events: KafkaEvents, letter: Record) -> None:
+        async def send() -> None:
+            await events.publish(DEADLETTER_TOPIC, letter)
+
+        try:
+            await retrying(send, replace(self.backoff, attempts=None), "dead letter")
+        except Exception:  # noqa: BLE001 - a letter the topic refuses must not stop the trainer
+            log.exception(
+                "dead letter of %s@%d not sent", letter["source_topic"], letter["source_offset"]
+            )
 
 
 class TrainerService:
@@ -130,7 +185,8 @@ class TrainerService:
         """Serve until ``stopping`` is set; a failure of any consumer stops them all."""
         await create_topics(self.settings, TOPICS)
         async with self._started() as loops:
-            orphans = await self.runner.recover()
+            forever = Backoff.from_settings(self.settings, bounded=False)
+            orphans = await retrying(self.runner.recover, forever, "recovery of orphaned jobs")
             if orphans:
                 log.warning("failed %d orphaned job(s): %s", len(orphans), orphans)
             self.ready.set()
@@ -143,6 +199,7 @@ class TrainerService:
         await self.events.start()
         try:
             loops = [await self._commands(consumers), await self._control(consumers)]
+            loops.append(self._leases)
             if self.options.registry:
                 loops.append(await self._model_commands(consumers))
             yield loops
@@ -155,7 +212,14 @@ class TrainerService:
         consumer = group_consumer(self.settings, TRAINER_GROUP, f"trainer-{self.options.worker_id}")
         consumers.append(consumer)
         await consumer.start()
-        loop = CommandLoop(consumer, decoded(TRAINING_COMMAND, self.runner.on_command))
+        guard = Guard(
+            TRAINING_COMMAND,
+            self.runner.on_command,
+            Backoff.from_settings(self.settings, bounded=False),
+            self.events,
+            self.runner.reject,
+        )
+        loop = CommandLoop(consumer, guard)
         loop.poll_s = self.options.poll_s
         loop.subscribe(TRAINING_COMMANDS_TOPIC.name(self.settings))
         run: Loop = loop.run
@@ -173,7 +237,11 @@ class TrainerService:
             consumer, TRAINING_CONTROL_TOPIC.name(self.settings), self.options.poll_s
         )
         await listener.assign_from_end()
-        stop = decoded(TRAINING_COMMAND, lambda command: self.runner.stop(command.get("job_id")))
+        stop = Guard(
+            TRAINING_COMMAND,
+            lambda command: self.runner.stop(command.get("job_id")),
+            Backoff.from_settings(self.settings),
+        )
 
         async def run(stopping: asyncio.Event) -> None:
             await listener.run(stopping, stop)
@@ -186,19 +254,28 @@ class TrainerService:
         )
         consumers.append(consumer)
         await consumer.start()
-        loop = CommandLoop(consumer, decoded(MODEL_COMMAND, self._apply_model_command))
+        guard = Guard(
+            MODEL_COMMAND,
+            self._apply_model_command,
+            Backoff.from_settings(self.settings),
+            self.events,
+        )
+        loop = CommandLoop(consumer, guard)
         loop.poll_s = self.options.poll_s
         loop.subscribe(MODEL_COMMANDS_TOPIC.name(self.settings))
         run: Loop = loop.run
         return run
 
     async def _apply_model_command(self, command: Record) -> None:
-        try:
-            change = await self.deployer.apply(command)
-        except (ConflictError, NotFoundError, HandleError) as exc:
-            log.error("model command %s refused: %s", command.get("command_id"), exc)
-            return
+        change = await self.deployer.apply(check_model_command(command))
         log.info("model %s %s", change.model.id, change.change)
+
+    async def _leases(self, stopping: asyncio.Event) -> None:
+        """Every heartbeat interval: refresh the running job's lease, fail expired ones."""
+        while not stopping.is_set():
+            await self.runner.keep_leases()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.settings.trainer_heartbeat_s)
 
     async def close(self) -> None:
         await self.database.dispose()

@@ -1,0 +1,78 @@
+"""Which failures the trainer retries, and that its retries are bounded and jittered."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import exc
+
+from tonebridge.errors import ConflictError, InvalidEventError, StoreError
+from tonebridge.handlers.trainer.faults import Backoff, is_transient, retrying
+
+QUICK = Backoff(base_s=0.001, cap_s=0.002, attempts=3)
+
+
+def _from_driver(kind: type[exc.DBAPIError]) -> StoreError:
+    try:
+        raise StoreError("database error") from kind("INSERT", {}, Exception("driver"))
+    except StoreError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        (OSError("raw driver failure"), True),
+        (TimeoutError(), True),
+        (_from_driver(exc.OperationalError), True),
+        (_from_driver(exc.InterfaceError), True),
+        (_from_driver(exc.DataError), False),  # value too long for character varying(64)
+        (_from_driver(exc.DBAPIError), False),  # invalid byte sequence: NUL
+        (StoreError("no cause known"), True),
+        (ConflictError("archived"), False),
+        (InvalidEventError("model_type is too long"), False),
+        (ValueError("Exceeds the limit (4300 digits)"), False),
+    ],
+)
+def test_transient_failures_are_told_from_permanent_ones(
+    error: BaseException, transient: bool
+) -> None:
+    assert is_transient(error) is transient
+
+
+def test_pauses_grow_to_the_cap_with_jitter() -> None:
+    backoff = Backoff(base_s=1.0, cap_s=8.0, attempts=None)
+    pauses = [backoff.pause(attempt) for attempt in range(200) for _ in range(3)]
+    assert all(0 <= p <= 8.0 for p in pauses)
+    assert len(set(pauses)) > 100  # jittered, not a fixed schedule
+    assert max(backoff.pause(0) for _ in range(50)) <= 1.0
+    assert not backoff.gives_up(10_000)
+
+
+async def test_a_transient_failure_is_retried_until_it_passes() -> None:
+    calls: list[int] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionRefusedError(111, "refused")
+        return "done"
+
+    assert await retrying(flaky, QUICK, "flaky") == "done"
+    assert len(calls) == 3
+
+
+async def test_retries_stop_at_the_bound_and_permanent_failures_at_once() -> None:
+    calls: list[BaseException] = []
+
+    async def failing(error: BaseException) -> None:
+        calls.append(error)
+        raise error
+
+    with pytest.raises(OSError):
+        await retrying(lambda: failing(OSError("down")), QUICK, "down")
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(ConflictError):
+        await retrying(lambda: failing(ConflictError("no")), QUICK, "refused")
+    assert len(calls) == 1
