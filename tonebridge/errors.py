@@ -13,6 +13,7 @@
     │       └── UnsupportedModelError  model cannot be trained  (retry: no, rejected)
     ├── ProduceError            the broker did not take a record (retry: yes)
     ├── StoreError              the database refused            (retry: depends, see below)
+    │   ├── StoreUnavailableError  cannot reach the database   (retry: yes, API 503)
     │   ├── NotFoundError       no such row                     (retry: no)
     │   ├── ConflictError       state does not allow the change (retry: no)
     │   └── IntegrityError      a constraint was violated       (retry: no)
@@ -70,6 +71,13 @@ class ProduceError(TonebridgeError):
 
 class StoreError(TonebridgeError):
     """The database refused an operation."""
+
+    retryable = True
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached: refused, timed out, dropped, starting, or no such
+    database yet. Trying again later can help; the message is for logs, not for clients."""
 
     retryable = True
 

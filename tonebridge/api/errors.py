@@ -4,11 +4,13 @@ Validation errors keep FastAPI's ``detail`` list (``loc`` names the field) and a
 ``message`` such as ``body.rating: Input should be less than or equal to 5``. tonebridge
 errors map by kind: not found 404, conflict or violated constraint 409, unsupported model or
 an event that does not fit its Avro schema 422 (in the same validation shape), broker or
-database trouble 503 with ``Retry-After`` (retrying can help).
+database trouble 503 with ``Retry-After`` (retrying can help); database errors are
+answered in general words (the driver's message names hosts and users) and logged in full.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,10 +27,13 @@ from tonebridge.errors import (
     ProduceError,
     SchemaValidationError,
     StoreError,
+    StoreUnavailableError,
     TonebridgeError,
     UnsupportedModelError,
 )
 
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
 _STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -43,7 +48,7 @@ _STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
 
 def describe(errors: Sequence[Any]) -> str:
     """``loc: msg`` for each validation error, joined with ``; ``."""
-    parts = []
+    parts: list[str] = []
     for error in errors:
         location = ".".join(str(part) for part in error.get("loc", ()))
         parts.append(f"{location}: {error.get('msg', 'invalid')}")
@@ -62,9 +67,33 @@ async def on_tonebridge_error(_: Request, exc: Exception) -> JSONResponse:
     if status == 422:  # every 422 has the validation shape, so clients parse one format
         error = {"type": "value_error", "loc": ["body"], "msg": str(exc)}
         return JSONResponse({"detail": [error], "message": describe([error])}, status_code=422)
-    headers = {"Retry-After": "5"} if status == 503 else None
-    detail = str(exc) if status != 500 else f"internal error ({type(exc).__name__})"
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    if status >= 500:
+        log.warning("answering %d: %s", status, _chain(exc))
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse(
+        {"detail": _public_detail(exc, status)}, status_code=status, headers=headers
+    )
+
+
+def _public_detail(exc: Exception, status: int) -> str:
+    if status == 500:
+        return f"internal error ({type(exc).__name__})"
+    # The driver's words name hosts, ports, users and tables: they go to the log only.
+    if isinstance(exc, StoreUnavailableError):
+        return "the database is unavailable; retry later"
+    if type(exc) is StoreError:
+        return "the database could not complete the request; retry later"
+    return str(exc)
+
+
+def _chain(exc: BaseException) -> str:
+    """The error and its causes on one line, for the log."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 5:
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__
+    return " <- ".join(parts)
 
 
 def install_error_handlers(app: FastAPI) -> None:

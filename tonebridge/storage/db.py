@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from tonebridge.errors import IntegrityError, StoreError
+from tonebridge.errors import IntegrityError, StoreError, StoreUnavailableError
 from tonebridge.settings import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -117,9 +118,40 @@ async def _translated() -> AsyncIterator[None]:
     except exc.IntegrityError as error:
         msg = f"constraint violated: {_first_line(error.orig)}"
         raise IntegrityError(msg) from error
-    except exc.SQLAlchemyError as error:
-        msg = f"database error: {_first_line(getattr(error, 'orig', None) or error)}"
-        raise StoreError(msg) from error
+    # asyncpg's own errors and OSError reach us unwrapped when a connection is opened.
+    except (exc.SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise _store_error(error) from error
+
+
+def _store_error(error: BaseException) -> StoreError:
+    cause = getattr(error, "orig", None) or error
+    if is_unavailable(error):
+        return StoreUnavailableError(f"database unavailable: {_first_line(cause)}")
+    return StoreError(f"database error: {_first_line(cause)}")
+
+
+# SQLSTATE classes that mean "not reachable now": 08 connection exception, 53 insufficient
+# resources (too many connections), 57P admin/crash shutdown or still starting, 3D000 no
+# such database (yet: it is being created or restored).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "3D000")
+# SQLite primary result codes that mean the same: BUSY, LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL.
+_UNAVAILABLE_SQLITE_CODES = frozenset({5, 6, 10, 13, 14, 15})
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached now (a retry may succeed)."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    cause = getattr(error, "orig", None) or error
+    sqlite_code = getattr(cause, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):  # SQLite says OperationalError for "no such table" too
+        return sqlite_code & 0xFF in _UNAVAILABLE_SQLITE_CODES
+    if isinstance(error, exc.OperationalError | exc.InterfaceError | OSError):
+        return True
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    return isinstance(cause, asyncpg.PostgresConnectionError | asyncpg.InterfaceError)
 
 
 def _first_line(error: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,13 @@ async def production_history(database: Database, name: str) -> tuple[ModelRecord
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
     positions = [await consumer.position(tp) for tp in ends]
     return any(position < end for position, end in zip(positions, ends.values(), strict=True))
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def drop_redis_prefix(prefix: str) -> None:

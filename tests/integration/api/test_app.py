@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.integration.api.helpers import ADMIN, INGEST, api_settings_for, running_client
+from tests.integration.api.helpers import (
+    ADMIN,
+    INGEST,
+    api_settings_for,
+    closed_port,
+    running_client,
+)
 from tonebridge.api.app import create_app
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.errors import ConfigError
@@ -49,17 +57,74 @@ async def test_metrics_count_requests_and_accepted_events(client: httpx.AsyncCli
     )
 
 
-async def test_readyz_is_503_when_the_database_is_unreachable(api_settings: Settings) -> None:
-    unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
+SECRET_USER = "tb_user_never_shown"
+
+
+@pytest.fixture
+def unreachable(postgresql_url: str) -> dict[str, str]:
+    """PostgreSQL URLs that cannot be used: nothing listens on the port, no such user, no such
+    database."""
+    parsed = make_url(postgresql_url)
+    refused = parsed.set(port=closed_port(), username=SECRET_USER)
+    return {
+        "closed port": refused.render_as_string(hide_password=False),
+        "unknown user": parsed.set(username=SECRET_USER).render_as_string(hide_password=False),
+        "no such database": parsed.set(database=f"missing_{uuid.uuid4().hex[:8]}").render_as_string(
+            hide_password=False
+        ),
+    }
+
+
+async def _get_with(
+    settings: Settings, url: str, *requests: tuple[str, dict[str, str]]
+) -> list[httpx.Response]:
+    database = Database(url)
     try:
-        async with running_client(api_settings, unreachable) as client:
-            response = await client.get("/readyz")
+        async with running_client(settings, database) as client:
+            return [await client.get(path, headers=headers) for path, headers in requests]
     finally:
-        await unreachable.dispose()
+        await database.dispose()
+
+
+async def test_readyz_says_only_failing_unless_an_admin_key_asks(
+    api_settings: Settings, unreachable: dict[str, str]
+) -> None:
+    url = unreachable["closed port"]
+    port = str(make_url(url).port)
+    anonymous, ingest, admin = await _get_with(
+        api_settings, url, ("/readyz", {}), ("/readyz", INGEST), ("/readyz", ADMIN)
+    )
+    for terse in (anonymous, ingest):
+        assert terse.status_code == 503
+        assert terse.json() == {
+            "status": "not_ready",
+            "checks": {"database": "failing", "broker": "ok", "guard_store": "ok"},
+            "details": None,
+        }
+    assert admin.status_code == 503
+    assert admin.json()["checks"]["database"] == "failing"
+    assert port in admin.json()["details"]["database"]  # ConnectionRefusedError, with the port
+    assert set(admin.json()["details"]) == {"database"}
+
+
+@pytest.mark.parametrize(
+    ("case", "detail"),
+    [
+        ("closed port", "the database is unavailable; retry later"),
+        ("no such database", "the database is unavailable; retry later"),
+        ("unknown user", "the database could not complete the request; retry later"),
+    ],
+)
+async def test_a_route_reading_an_unreachable_database_answers_503_with_retry_after(
+    api_settings: Settings, unreachable: dict[str, str], case: str, detail: str
+) -> None:
+    url = unreachable[case]
+    (response,) = await _get_with(api_settings, url, ("/models", ADMIN))
     assert response.status_code == 503
-    checks = response.json()["checks"]
-    assert checks["broker"] == "ok"
-    assert checks["database"] != "ok"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.json() == {"detail": detail}
+    for secret in (SECRET_USER, str(make_url(url).port), make_url(url).database or "?"):
+        assert secret not in response.text
 
 
 async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) -> None:

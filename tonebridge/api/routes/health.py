@@ -1,16 +1,24 @@
-"""Liveness, readiness and Prometheus metrics; unauthenticated, outside rate limits."""
+"""Liveness, readiness and Prometheus metrics; unauthenticated, outside rate limits.
+
+Readiness says only ``ok`` or ``failing`` per check unless an admin key asks.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
 
-from tonebridge.api.deps import Services
+from tonebridge.api.auth import Scope
+from tonebridge.api.deps import Credentials, Services
+from tonebridge.api.services import ApiServices
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 PROBE_TIMEOUT_S = 3.0
 
@@ -21,7 +29,10 @@ class Liveness(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, str]
+    checks: dict[str, Literal["ok", "failing"]]
+    details: dict[str, str] | None = Field(
+        default=None, description="Why each failing check fails; only for admin keys."
+    )
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -34,23 +45,43 @@ async def healthz() -> Liveness:
     summary="Readiness: the broker and the database answer",
     responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
 )
-async def readyz(services: Services, response: Response) -> Readiness:
+async def readyz(services: Services, credentials: Credentials, response: Response) -> Readiness:
+    """Each check is ``ok`` or ``failing``; why it fails (which names hosts, ports and users)
+    is logged, and shown only to an admin key."""
     names = list(services.probes)
-    results = await asyncio.gather(*(_probe(services.probes[name]()) for name in names))
-    checks = dict(zip(names, results, strict=True))
-    ready = all(result == "ok" for result in results)
-    response.status_code = 200 if ready else 503
-    return Readiness(status="ready" if ready else "not_ready", checks=checks)
+    failures = await asyncio.gather(*(_probe(services.probes[name]()) for name in names))
+    details = {name: failure for name, failure in zip(names, failures, strict=True) if failure}
+    if details:
+        log.warning("not ready: %s", details)
+    response.status_code = 503 if details else 200
+    return Readiness(
+        status="not_ready" if details else "ready",
+        checks={name: "failing" if name in details else "ok" for name in names},
+        details=details if _is_admin(services, credentials) else None,
+    )
 
 
-async def _probe(check: Awaitable[None]) -> str:
+def _is_admin(services: ApiServices, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    principal = services.authenticator.identify(credentials.credentials if credentials else None)
+    return principal is not None and principal.allows(Scope.ADMIN)
+
+
+async def _probe(check: Awaitable[None]) -> str | None:
+    """None when the check passed, else why it failed."""
     try:
         await asyncio.wait_for(check, PROBE_TIMEOUT_S)
     except TimeoutError:
         return f"timed out after {PROBE_TIMEOUT_S:.0f}s"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which
-        return f"{type(exc).__name__}: {exc}"
-    return "ok"
+        return _first_cause(exc)
+    return None
+
+
+def _first_cause(exc: BaseException) -> str:
+    """The error and the driver's error under it (a StoreError wraps the real reason)."""
+    cause = exc.__cause__
+    text = f"{type(exc).__name__}: {exc}"
+    return f"{text} (from {type(cause).__name__}: {cause})" if cause else text
 
 
 @router.get(
