@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from tonebridge.api.auth import check_exposure
+from tonebridge.api.auth import LoopbackHostGuard, check_exposure
 from tonebridge.api.deps import Responses
 from tonebridge.api.errors import install_error_handlers
 from tonebridge.api.guard_store import GuardStore
@@ -62,6 +62,8 @@ def create_app(
         lifespan=_lifespan(services, database, publisher, views, owns_store=guard_store is None),
     )
     app.state.services = services
+    if not services.authenticator.enabled:  # open API: only for requests sent to loopback
+        app.add_middleware(LoopbackHostGuard, api_host=settings.api_host)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     install_error_handlers(app)
     app.include_router(health.router)

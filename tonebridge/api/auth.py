@@ -3,7 +3,9 @@
 ``ingest`` keys may post feedback and inference outcomes; ``admin`` keys may do everything,
 ingest included. Keys are compared in constant time against every configured key, so
 neither the match nor its position leaks through timing. With no key configured the API
-is open, which :func:`check_exposure` allows only on a loopback address (embedded demo).
+is open, which :func:`check_exposure` allows only on a loopback address (embedded demo),
+and :class:`LoopbackHostGuard` answers only requests addressed to a loopback name: a web page
+whose DNS name is rebound to 127.0.0.1 sends its own name as ``Host`` and is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import SecretStr
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from tonebridge.errors import ConfigError
 
@@ -93,3 +98,34 @@ def check_exposure(authenticator: Authenticator, host: str) -> None:
         "(and API_INGEST_KEYS), e.g. API_ADMIN_KEYS='[\"<secret>\"]', or bind to 127.0.0.1"
     )
     raise ConfigError(msg)
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without port: ``[::1]:8000`` -> ``::1``."""
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+class LoopbackHostGuard:
+    """ASGI middleware for the open (keyless) API: 400 unless ``Host`` names loopback or
+    the configured ``api_host`` (DNS-rebinding defence)."""
+
+    def __init__(self, app: ASGIApp, api_host: str) -> None:
+        self.app = app
+        self._also = api_host.lower()
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        msg = (
+            "this API runs without API keys and answers only requests addressed to "
+            "localhost, 127.0.0.1 or [::1]: the Host header names another host"
+        )
+        await JSONResponse({"detail": msg}, status_code=400)(scope, receive, send)
+
+    def _allowed(self, scope: AsgiScope) -> bool:
+        headers = dict(scope.get("headers") or ())
+        name = host_name(headers.get(b"host", b"").decode("latin-1")).lower()
+        return bool(name) and (is_loopback(name) or name == self._also)

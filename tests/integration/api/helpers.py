@@ -50,7 +50,8 @@ class running_client:  # noqa: N801 - reads as a function in ``async with``
         self.app = create_app(settings, database=database, **kwargs)
         self._lifespan = self.app.router.lifespan_context(self.app)
         transport = httpx.ASGITransport(app=self.app)
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://api")
+        # localhost: an app without keys answers only requests addressed to loopback
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://localhost")
 
     async def __aenter__(self) -> httpx.AsyncClient:
         await self._lifespan.__aenter__()

@@ -132,3 +132,37 @@ async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) 
     headers = {**INGEST, "Content-Type": "application/json"}
     response = await client.post("/feedback", content=huge, headers=headers)
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("localhost", 200),
+        ("localhost:8000", 200),
+        ("127.0.0.1:8000", 200),
+        ("[::1]:8000", 200),
+        ("evil.example", 400),
+        ("evil.example:8000", 400),
+        ("127.0.0.1.evil.example", 400),
+    ],
+)
+async def test_without_keys_only_requests_addressed_to_loopback_are_answered(
+    broker: EmbeddedBroker,
+    unique: str,
+    tmp_path: Path,
+    database: Database,
+    host: str,
+    status: int,
+) -> None:
+    open_settings = {"api_admin_keys": [], "api_ingest_keys": [], "api_host": "127.0.0.1"}
+    settings = api_settings_for(broker, unique, tmp_path, **open_settings)
+    async with running_client(settings, database) as client:
+        response = await client.get("/models", headers={"Host": host})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert "Host header" in response.json()["detail"]
+
+
+async def test_with_keys_any_host_is_answered(client: httpx.AsyncClient) -> None:
+    response = await client.get("/models", headers={**ADMIN, "Host": "api.example.com"})
+    assert response.status_code == 200

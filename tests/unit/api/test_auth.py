@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from tonebridge.api.auth import ANONYMOUS, Authenticator, Scope, check_exposure, is_loopback
+from tonebridge.api.auth import (
+    ANONYMOUS,
+    Authenticator,
+    Scope,
+    check_exposure,
+    host_name,
+    is_loopback,
+)
 from tonebridge.errors import ConfigError
 
 ADMIN, INGEST = SecretStr("admin-secret"), SecretStr("ingest-secret")
@@ -46,3 +53,19 @@ def test_open_api_is_refused_elsewhere(host: str) -> None:
     with pytest.raises(ConfigError, match="without API keys"):
         check_exposure(Authenticator(), host)
     check_exposure(Authenticator([ADMIN]), host)
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost", "localhost"),
+        ("localhost:8000", "localhost"),
+        ("127.0.0.1:8000", "127.0.0.1"),
+        ("[::1]:8000", "::1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("evil.example:80", "evil.example"),
+    ],
+)
+def test_host_name_drops_the_port(header: str, name: str) -> None:
+    assert host_name(header) == name
