@@ -46,6 +46,7 @@ class TextRule:
     limit: int
     required: bool = True
     identifier: bool = False  # must match ID_PATTERN
+    nonempty: bool = True  # ids, names and labels; free texts may be empty
 
 
 ID = TextRule(ID_LENGTH, identifier=True)
@@ -53,8 +54,20 @@ OPTIONAL_ID = TextRule(ID_LENGTH, required=False, identifier=True)
 NAME = TextRule(NAME_LENGTH)
 LABEL = TextRule(LABEL_LENGTH)
 OPTIONAL_LABEL = TextRule(LABEL_LENGTH, required=False)
-TEXT = TextRule(TEXT_LENGTH)
-OPTIONAL_TEXT = TextRule(TEXT_LENGTH, required=False)
+TEXT = TextRule(TEXT_LENGTH, nonempty=False)
+OPTIONAL_TEXT = TextRule(TEXT_LENGTH, required=False, nonempty=False)
+
+# The FeedbackEvent's strings (tonebridge/avro/feedback/feedback_event.v1.avsc).
+FEEDBACK_FIELDS: dict[str, TextRule] = {
+    "event_id": ID,
+    "user_id": LABEL,
+    "session_id": OPTIONAL_LABEL,
+    "model_id": ID,
+    "input_text": TEXT,
+    "output_text": TEXT,
+    "corrected_text": OPTIONAL_TEXT,
+    "transformation_type": NAME,
+}
 
 
 def invalid(message: str) -> InvalidEventError:
@@ -84,6 +97,9 @@ def check_text(value: Any, field: str, rule: TextRule) -> str | None:
         return None
     if not isinstance(value, str):
         msg = f"{field} must be a string, not {type(value).__name__}"
+        raise invalid(msg)
+    if rule.nonempty and not value:
+        msg = f"{field} is empty"
         raise invalid(msg)
     if len(value) > rule.limit:
         msg = f"{field} is {len(value)} characters long, more than {rule.limit}"
@@ -164,3 +180,10 @@ def reference_time(timestamp_ms: int | None, now: datetime) -> datetime:
     if timestamp_ms is None or timestamp_ms < 0:
         return now
     return min(now, _EPOCH + timedelta(milliseconds=timestamp_ms))
+
+
+def check_feedback(record: Mapping[str, Any], now: datetime, max_future: timedelta) -> None:
+    """Every rule a FeedbackEvent must pass (its rating is the statistics' to judge)."""
+    check_fields(record, FEEDBACK_FIELDS)
+    check_metadata(record.get("metadata"))
+    check_event_time(record.get("event_time"), "event_time", now, max_future)

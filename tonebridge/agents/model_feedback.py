@@ -3,14 +3,16 @@
 The value of table key ``model_id``: windowed statistics of the model and of each
 transformation type, the count since the model's last training, the retraining policies'
 memory, and the offset marks that make applying a message exactly once. Its size does not grow
-with the number of events (bounded windows, fixed counters).
+with the number of events (bounded windows, fixed counters), nor with what clients send: at
+most ``max_types`` transformation types keep their own statistics, in the order they first
+appeared; later ones are counted under :data:`OTHER`.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -55,6 +57,8 @@ class ModelFeedback:
 
 
 Sample = tuple[str, FeedbackSample]  # (transformation type, sample)
+OTHER = "other"  # where transformation types beyond the cap are counted
+MAX_TYPES = 50  # the default cap (settings: FEEDBACK_MAX_TRANSFORMATION_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ def fold(
     offset: int,
     *,
     windows_too: bool = True,
+    max_types: int = MAX_TYPES,
 ) -> ModelFeedback:
     """Apply one message's samples of this model; a message already applied changes nothing.
 
@@ -88,10 +93,12 @@ def fold(
     plain = [s for _, s in samples]
     count = state.since or since.initial(min(s.event_time_ms for s in plain))
     folded = replace(state, since=since.add_many(count, plain), marks=marks)
-    return settle(folded, samples) if windows_too else folded
+    return settle(folded, samples, max_types) if windows_too else folded
 
 
-def settle(state: ModelFeedback, samples: Sequence[Sample]) -> ModelFeedback:
+def settle(
+    state: ModelFeedback, samples: Sequence[Sample], max_types: int = MAX_TYPES
+) -> ModelFeedback:
     """Fold ``samples`` into the windows of the model and of each transformation type."""
     if not samples:
         return state
@@ -99,10 +106,24 @@ def settle(state: ModelFeedback, samples: Sequence[Sample]) -> ModelFeedback:
     for kind, sample in samples:
         by_type[kind].append(sample)
     types = dict(state.by_type)
+    by_type = _capped(by_type, types.keys(), max_types)
     for kind, group in by_type.items():
         types[kind] = windows.add_many(types.get(kind) or windows.initial(), group)
     overall = windows.add_many(state.overall, [s for _, s in samples])
     return replace(state, overall=overall, by_type=types)
+
+
+def _capped(
+    by_type: dict[str, list[FeedbackSample]], known: Iterable[str], max_types: int
+) -> dict[str, list[FeedbackSample]]:
+    """``by_type`` with the types past the first ``max_types`` merged under :data:`OTHER`."""
+    kept = {kind for kind in known if kind != OTHER}
+    capped: dict[str, list[FeedbackSample]] = defaultdict(list)
+    for kind, group in by_type.items():
+        if kind != OTHER and kind not in kept and len(kept) < max_types:
+            kept.add(kind)
+        capped[kind if kind in kept else OTHER].extend(group)
+    return capped
 
 
 def needs_windows(rules: Sequence[Policy], model_id: str) -> bool:

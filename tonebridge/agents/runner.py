@@ -3,8 +3,10 @@
 An agent takes a batch of messages (up to ``max_messages``, or whatever arrived within
 ``within_s``), folds them in memory and writes each table key once. faust acknowledges the
 batch when the loop body returns; a failed batch is retried in place while the failure is
-transient (handling a batch again is safe: effects have deterministic ids and the values'
-offset marks skip what is already applied). With a :class:`Sequencer` (every durable agent)
+transient, with growing pauses and jitter and for as long as it stays transient (a database or
+broker that is down holds the stream back; it never ends the process). Handling a batch again
+is safe: effects have deterministic ids and the values' offset marks skip what is already
+applied. With a :class:`Sequencer` (every durable agent)
 the handler sees each source offset once and in order. Any other failure stops the process at
 once: faust acknowledges a batch in a ``finally`` even when the body raised or was cancelled, and
 commits acknowledged offsets on the way down, so a graceful stop could skip the failed batch.
@@ -16,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
@@ -27,10 +31,12 @@ from tonebridge.agents.sequencing import Sequencer
 from tonebridge.errors import TonebridgeError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 Fatal = Callable[[BaseException], Awaitable[None]]
 RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+MAX_RETRY_DELAY_S = 30.0
 EXIT_STATUS = 70  # EX_SOFTWARE: the worker stopped itself on a message it cannot handle
 
 
@@ -74,18 +80,32 @@ def is_transient(error: BaseException) -> bool:
     return type(error).__name__ == "ProducerSendError" or isinstance(error, TimeoutError)
 
 
-async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> None:
-    """Handle one batch, retrying transient failures with growing pauses."""
-    for delay in RETRY_DELAYS_S:
+def backoff_delay(attempt: int) -> float:
+    """The pause before retry ``attempt`` (0-based): doubling from 0.1 s up to 30 s, with
+    +-50 % jitter so that many consumers do not retry in step."""
+    base = min(MAX_RETRY_DELAY_S, 0.1 * 2 ** min(attempt, 20))
+    return float(base * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not cryptography
+
+
+async def retry_transient(operation: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run ``operation`` until it succeeds or fails for good; transient failures are retried
+    for as long as they last, with backoff and jitter."""
+    attempt = 0
+    while True:
         try:
-            await handle(batch)
-            return
+            return await operation()
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            log.warning("retrying a batch of %d in %.1fs after %r", len(batch), delay, exc)
+            delay = backoff_delay(attempt)
+            log.warning("%s failed, retrying in %.1fs: %r", what, delay, exc)
             await asyncio.sleep(delay)
-    await handle(batch)
+            attempt += 1
+
+
+async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> None:
+    """Handle one batch, retrying transient failures for as long as they last."""
+    await retry_transient(partial(handle, batch), f"a batch of {len(batch)}")
 
 
 def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> BatchHandler:

@@ -1,7 +1,8 @@
 """Checks a FeedbackEvent dict must pass before it becomes a row (pure, no I/O).
 
-Field names are those of ``tonebridge/avro/feedback/feedback_event.v1.avsc``. Lengths are
-the column widths: PostgreSQL would refuse a longer value and fail the whole batch.
+Field names are those of ``tonebridge/avro/feedback/feedback_event.v1.avsc``. The string
+rules are the project's (:mod:`tonebridge.rules`): lengths are the column widths and text holds
+no NUL, since PostgreSQL would refuse either and fail the whole batch.
 """
 
 from __future__ import annotations
@@ -11,19 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tonebridge import rules
+from tonebridge.errors import InvalidEventError
 from tonebridge.storage.records import FEEDBACK_TYPES, RejectedFeedback
-
-# field -> (required, max length or None for unbounded text)
-_TEXT_FIELDS: dict[str, tuple[bool, int | None]] = {
-    "event_id": (True, 64),
-    "user_id": (True, 255),
-    "session_id": (False, 255),
-    "model_id": (True, 64),
-    "input_text": (True, None),
-    "output_text": (True, None),
-    "corrected_text": (False, None),
-    "transformation_type": (True, 64),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +50,7 @@ def _candidate(index: int, event: Mapping[str, Any]) -> Candidate:
     if not isinstance(event, Mapping):
         msg = f"event is a {type(event).__name__}, not a mapping"
         raise _Invalid(msg)
-    texts = {name: _text(event, name, *rule) for name, rule in _TEXT_FIELDS.items()}
+    texts = {name: _text(event, name, rule) for name, rule in rules.FEEDBACK_FIELDS.items()}
     rating = _rating(event.get("rating"))
     if rating is None and texts["corrected_text"] is None:
         msg = "neither a rating nor a corrected_text"
@@ -76,23 +67,11 @@ def _candidate(index: int, event: Mapping[str, Any]) -> Candidate:
     return Candidate(index, event_id, model_id, values)
 
 
-def _text(event: Mapping[str, Any], name: str, required: bool, limit: int | None) -> str | None:
-    value = event.get(name)
-    if value is None:
-        if required:
-            msg = f"missing {name}"
-            raise _Invalid(msg)
-        return None
-    if not isinstance(value, str):
-        msg = f"{name} must be a string, not {type(value).__name__}"
-        raise _Invalid(msg)
-    if required and limit is not None and not value:  # ids and names, not texts
-        msg = f"{name} is empty"
-        raise _Invalid(msg)
-    if limit is not None and len(value) > limit:
-        msg = f"{name} is {len(value)} characters long, more than {limit}"
-        raise _Invalid(msg)
-    return value
+def _text(event: Mapping[str, Any], name: str, rule: rules.TextRule) -> str | None:
+    try:
+        return rules.check_text(event.get(name), name, rule)
+    except InvalidEventError as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def _rating(value: Any) -> int | None:
@@ -115,14 +94,10 @@ def _feedback_type(value: Any) -> str:
 
 
 def _metadata(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
-    ):
-        msg = "metadata must map strings to strings"
-        raise _Invalid(msg)
-    return dict(value)
+    try:
+        return rules.check_metadata(value)
+    except InvalidEventError as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def _event_time(value: Any) -> datetime:

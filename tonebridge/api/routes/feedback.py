@@ -9,6 +9,7 @@ from pydantic import Discriminator, Tag
 
 from tonebridge.api.deps import Admin, Ingest, Responses, Services
 from tonebridge.api.routing import IdempotentRoute
+from tonebridge.api.schemas.common import check_event_times
 from tonebridge.api.schemas.feedback import (
     FeedbackBatch,
     FeedbackIn,
@@ -45,6 +46,7 @@ async def post_feedback(body: FeedbackBody, services: Services, _: Ingest) -> In
     """Returns once the broker has every event (acks=all). Send ``event_id`` to make
     retries harmless: consumers deduplicate on it."""
     events = body.events if isinstance(body, FeedbackBatch) else [body]
+    check_event_times(events, services.settings.event_time_max_future_s, body is not events[0])
     records = [event.to_record() for event in events]
     await services.publish(FEEDBACK_TOPIC, records, FEEDBACK_EVENT)
     return IngestAccepted(accepted=len(records), event_ids=[r["event_id"] for r in records])
@@ -54,6 +56,7 @@ async def post_feedback(body: FeedbackBody, services: Services, _: Ingest) -> In
 async def post_outcomes(body: OutcomeBody, services: Services, _: Ingest) -> IngestAccepted:
     """Which model served a request and how it went; A/B tests are decided on these."""
     events = body.events if isinstance(body, OutcomeBatch) else [body]
+    check_event_times(events, services.settings.event_time_max_future_s, body is not events[0])
     records = [event.to_record() for event in events]
     await services.publish(INFERENCE_OUTCOMES_TOPIC, records, INFERENCE_OUTCOME)
     return IngestAccepted(accepted=len(records), event_ids=[r["event_id"] for r in records])

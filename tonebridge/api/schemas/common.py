@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from tonebridge import rules
+from tonebridge.errors import InvalidEventError
+
+
+def _clean(value: str) -> str:
+    """Refuse a NUL or a lone surrogate: the storage refuses them (pydantic names the field)."""
+    try:
+        return rules.clean_text(value, "text")
+    except InvalidEventError as exc:
+        raise ValueError(str(exc).removeprefix("text ")) from None
+
+
+Clean = AfterValidator(_clean)
 Id = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"),
+    StringConstraints(min_length=1, max_length=rules.ID_LENGTH, pattern=rules.ID_PATTERN),
 ]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(max_length=1000)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=rules.NAME_LENGTH), Clean]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=rules.LABEL_LENGTH), Clean]
+Reason = Annotated[str, StringConstraints(max_length=1000), Clean]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=rules.TEXT_LENGTH), Clean]
 
 
 class Strict(BaseModel):
@@ -40,3 +56,17 @@ class Accepted(BaseModel):
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def check_event_times(events: Sequence[EventFields], max_future_s: float, batched: bool) -> None:
+    """Refuse events dated further ahead of this clock than ``max_future_s`` (a 422)."""
+    now, skew = datetime.now(UTC), timedelta(seconds=max_future_s)
+    errors = []
+    for index, event in enumerate(events):
+        try:
+            rules.check_event_time(event.event_time, "event_time", now, skew)
+        except InvalidEventError as exc:
+            where = ["body", "events", index, "event_time"] if batched else ["body", "event_time"]
+            errors.append({"type": "value_error", "loc": where, "msg": str(exc)})
+    if errors:
+        raise RequestValidationError(errors)

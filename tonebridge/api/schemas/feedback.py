@@ -7,10 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from tonebridge.api.schemas.common import EventFields, Id, ShortText, Strict, Text
+from tonebridge import rules
+from tonebridge.api.schemas.common import Clean, EventFields, Id, Name, ShortText, Strict, Text
 
 MAX_BATCH = 1000
-Metadata = dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=2000)]]
+Metadata = dict[
+    Annotated[str, Field(max_length=rules.METADATA_KEY_LENGTH), Clean],
+    Annotated[str, Field(max_length=rules.METADATA_VALUE_LENGTH), Clean],
+]
 
 
 class FeedbackIn(EventFields):
@@ -22,12 +26,12 @@ class FeedbackIn(EventFields):
     input_text: Text
     output_text: Text
     corrected_text: Text | None = None
-    transformation_type: ShortText = Field(description="Target tone: formal, casual, polite...")
+    transformation_type: Name = Field(description="Target tone: formal, casual, polite...")
     rating: int | None = Field(default=None, ge=1, le=5, description="1 (bad) to 5 (good).")
     feedback_type: Literal["rating", "correction", "both"] | None = Field(
         default=None, description="Derived from rating and corrected_text when left out."
     )
-    metadata: Metadata = Field(default_factory=dict, max_length=50)
+    metadata: Metadata = Field(default_factory=dict, max_length=rules.METADATA_ENTRIES)
 
     @model_validator(mode="after")
     def _rating_or_correction(self) -> FeedbackIn:
