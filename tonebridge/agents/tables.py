@@ -13,18 +13,25 @@ is also what :mod:`tonebridge.agents.views` reads. Requires the in-memory store.
 Besides the values, a table holds one reserved key per source partition of its agents: the
 last offset applied from it (:mod:`tonebridge.agents.sequencing`). Reserved keys start with a
 NUL byte, which no model or test id does; :meth:`ExactTable.items` and the views skip them.
+The ids its agents have seen (:mod:`tonebridge.agents.dedup`) are reserved keys too, one per
+segment: ``\\x00seen:<topic>:<partition>:<first offset>:<part>``, a None value deleting one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
+from tonebridge.agents.dedup import Bounds, SeenBatch, SeenIds, Segment
 from tonebridge.topics.spec import partition_for
+
+log = logging.getLogger(__name__)
 
 RESERVED = b"\x00"
 _SOURCE_MARK = RESERVED + b"source:"
+_SEEN = RESERVED + b"seen:"
 
 
 def is_reserved(raw_key: bytes) -> bool:
@@ -43,13 +50,20 @@ class ExactTable(Generic[V]):
     """A faust table keyed by ``str`` holding one value type, written once per message."""
 
     def __init__(
-        self, table: Any, decode: Callable[[bytes], V], *, partitions: int, durable: bool = True
+        self,
+        table: Any,
+        decode: Callable[[bytes], V],
+        *,
+        partitions: int,
+        durable: bool = True,
+        dedup: Bounds | None = None,
     ) -> None:
         self._table = table
         self._decode = decode
         self.partitions = partitions
         # False only in faust test_context, where no producer runs.
         self._durable = durable
+        self.seen = SeenIds(self._seen_segments, dedup or Bounds())
 
     @property
     def name(self) -> str:
@@ -115,3 +129,40 @@ class ExactTable(Generic[V]):
             value = json.dumps({"offset": offset}).encode()
             await self._table.changelog_topic.send(key=raw_key, value=value, partition=partition)
         self._table.data[raw_key] = offset
+
+    async def store_seen(self, batch: SeenBatch) -> None:
+        """Store the ids first seen in ``batch`` (before its source marks), then index them."""
+        for plan in batch.plans():
+            for segment in plan.writes:
+                await self._put_raw(_seen_key(plan.source, segment), segment.raw, plan.partition)
+            for segment in plan.deletes:
+                await self._put_raw(_seen_key(plan.source, segment), None, plan.partition)
+            batch.commit(plan)
+        if batch.duplicates:
+            log.info("%s: skipped %d duplicate event(s)", self.name, batch.duplicates)
+
+    async def recovered(self) -> None:
+        """After faust's recovery: the seen ids are read again from the recovered segments."""
+        self.seen.forget()
+
+    def _seen_segments(self, source: str) -> list[Segment]:
+        prefix = _SEEN + source.encode() + b":"
+        found: list[Segment] = []
+        for raw_key, value in list(self._table.data.items()):
+            if raw_key.startswith(prefix) and isinstance(value, bytes):
+                first, part = raw_key[len(prefix) :].split(b":")
+                found.append(Segment((int(first), int(part)), value))
+        return found
+
+    async def _put_raw(self, raw_key: bytes, value: bytes | None, partition: int) -> None:
+        if self._durable:
+            await self._table.changelog_topic.send(key=raw_key, value=value, partition=partition)
+        if value is None:
+            self._table.data.pop(raw_key, None)
+        else:
+            self._table.data[raw_key] = value
+
+
+def _seen_key(source: str, segment: Segment) -> bytes:
+    first, part = segment.ident
+    return _SEEN + f"{source}:{first}:{part}".encode()
