@@ -3,7 +3,9 @@
 Two backends with one interface so a single API process needs nothing (memory), while
 several processes behind a load balancer share counters and stored responses (Redis,
 used whenever ``REDIS_HOST`` is set). Keys are namespaced with a prefix so tests and
-deployments sharing a Redis do not see each other's entries.
+deployments sharing a Redis do not see each other's entries. Every entry expires; the
+memory store also holds at most a set number of them, and Redis is bounded by the expiries
+(and its own ``maxmemory``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tonebridge.settings import Settings
 
 Clock = Callable[[], float]
+_T = TypeVar("_T")
 
 
 class GuardStore(Protocol):
@@ -44,13 +47,24 @@ class GuardStore(Protocol):
 
 
 class MemoryGuardStore:
-    """Per-process store; expired entries are purged as the store is used."""
+    """Per-process store, bounded: expired entries are purged as the store is used, and when
+    ``max_values`` values or ``max_windows`` rate-limit windows are held, the oldest written
+    goes first (an evicted window restarts its count; an evicted reply can no longer be
+    replayed)."""
 
-    def __init__(self, prefix: str = "", clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        prefix: str = "",
+        clock: Clock = time.monotonic,
+        *,
+        max_values: int = 100_000,
+        max_windows: int = 100_000,
+    ) -> None:
         self._prefix = prefix
         self._clock = clock
         self._values: dict[str, tuple[bytes, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
+        self._max_values, self._max_windows = max_values, max_windows
         self._ops = 0
 
     async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
@@ -59,18 +73,19 @@ class MemoryGuardStore:
         count, expires = self._counters.get(full, (0, 0.0))
         if expires <= now:
             count, expires = 0, now + window_s
-        self._counters[full] = (count + 1, expires)
+        _bounded_set(self._counters, full, (count + 1, expires), self._max_windows)
         return count + 1, expires - now
 
     async def put_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
         self._maybe_purge()
         existing = self._live(self._prefix + key)
         if existing is None:
-            self._values[self._prefix + key] = (value, self._clock() + ttl_s)
+            await self.put(key, value, ttl_s)
         return existing
 
     async def put(self, key: str, value: bytes, ttl_s: int) -> None:
-        self._values[self._prefix + key] = (value, self._clock() + ttl_s)
+        entry = (value, self._clock() + ttl_s)
+        _bounded_set(self._values, self._prefix + key, entry, self._max_values)
 
     async def delete(self, key: str) -> None:
         self._values.pop(self._prefix + key, None)
@@ -81,6 +96,10 @@ class MemoryGuardStore:
     async def close(self) -> None:
         self._values.clear()
         self._counters.clear()
+
+    def __len__(self) -> int:
+        """Values and windows held (expired ones included until purged)."""
+        return len(self._values) + len(self._counters)
 
     def _live(self, full_key: str) -> bytes | None:
         entry = self._values.get(full_key)
@@ -96,6 +115,14 @@ class MemoryGuardStore:
         now = self._clock()
         self._values = {k: v for k, v in self._values.items() if v[1] > now}
         self._counters = {k: c for k, c in self._counters.items() if c[1] > now}
+
+
+def _bounded_set(entries: dict[str, _T], key: str, value: _T, limit: int) -> None:
+    """Set ``key`` as the newest entry; drop the oldest while more than ``limit`` are held."""
+    entries.pop(key, None)  # dicts keep insertion order: re-inserting makes it the newest
+    entries[key] = value
+    while len(entries) > limit:
+        del entries[next(iter(entries))]
 
 
 class RedisGuardStore:
@@ -138,7 +165,11 @@ def open_guard_store(settings: Settings, prefix: str = "tonebridge:api:") -> Gua
     """Redis when ``REDIS_HOST`` is set, else per-process memory."""
     if settings.redis_host:
         return RedisGuardStore(settings.redis_host, settings.redis_port, prefix)
-    return MemoryGuardStore(prefix)
+    return MemoryGuardStore(
+        prefix,
+        max_values=settings.api_idempotency_max_keys,
+        max_windows=settings.api_rate_limit_max_buckets,
+    )
 
 
 def retry_after_seconds(reset_in_s: float) -> int:

@@ -5,7 +5,13 @@ same key and the same request gets that stored response back (``Idempotent-Repla
 without running again. The same key with a different request is refused with 422, and a
 retry that arrives while the first is still running with 409. Failures (an exception or a
 5xx) are not stored, so the client may retry them. Keys are scoped per API key and kept
-for ``ttl_s`` (a day by default).
+for ``API_IDEMPOTENCY_TTL_S`` (a day by default).
+
+A response body larger than ``API_IDEMPOTENCY_MAX_BODY_BYTES`` is not kept. A refusal (4xx)
+that large is forgotten, as nothing was done: a retry is refused the same way again. A
+success that large is replayed with its status and headers (``Location`` among them), a short
+JSON ``detail`` instead of its body and ``Idempotent-Body-Omitted: true``: the client learns
+that its request was done, and it is not done twice.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +28,12 @@ from starlette.responses import Response
 
 from tonebridge.api.guard_store import GuardStore
 
+if TYPE_CHECKING:
+    from tonebridge.settings import Settings
+
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+BODY_OMITTED_HEADER = "Idempotent-Body-Omitted"
 _KEPT_HEADERS = ("location", "retry-after")
 
 
@@ -78,10 +88,25 @@ def _decode(raw: bytes) -> tuple[str, str, StoredResponse | None]:
 class Idempotency:
     """Reserve, replay or refuse requests by key, on any :class:`GuardStore`."""
 
-    def __init__(self, store: GuardStore, ttl_s: int = 86_400, lock_ttl_s: int = 120) -> None:
+    def __init__(
+        self,
+        store: GuardStore,
+        ttl_s: int = 86_400,
+        lock_ttl_s: int = 120,
+        max_body_bytes: int = 64 * 1024,
+    ) -> None:
         self._store = store
         self.ttl_s = ttl_s
         self.lock_ttl_s = lock_ttl_s
+        self.max_body_bytes = max_body_bytes
+
+    @classmethod
+    def of(cls, store: GuardStore, settings: Settings) -> Idempotency:
+        return cls(
+            store,
+            ttl_s=settings.api_idempotency_ttl_s,
+            max_body_bytes=settings.api_idempotency_max_body_bytes,
+        )
 
     async def begin(self, key: str, fp: str) -> StoredResponse | None:
         """None: the caller owns the key and must :meth:`finish` or :meth:`abandon` it.
@@ -103,11 +128,30 @@ class Idempotency:
         return stored
 
     async def finish(self, key: str, fp: str, response: Response) -> None:
+        """Keep ``response`` for replays; failures and oversized refusals are not kept."""
         if response.status_code >= 500 or not hasattr(response, "body"):
             await self.abandon(key)
             return
         stored = StoredResponse.of(response)
+        if len(stored.body) > self.max_body_bytes:
+            if response.status_code >= 400:  # nothing was done: a retry gets the same answer
+                await self.abandon(key)
+                return
+            stored = _body_omitted(stored)
         await self._store.put(f"idem:{key}", _encode("done", fp, stored), self.ttl_s)
 
     async def abandon(self, key: str) -> None:
         await self._store.delete(f"idem:{key}")
+
+
+def _body_omitted(stored: StoredResponse) -> StoredResponse:
+    """What replays a success whose body is too large to keep: its status and headers (its
+    ``Location`` among them), and a short body that says so; the request is not run again."""
+    detail = (
+        f"this request was already processed (status {stored.status_code}); its response "
+        f"({len(stored.body)} bytes) was larger than the idempotency store keeps, so only its "
+        "status and headers are replayed"
+    )
+    headers = {**stored.headers, BODY_OMITTED_HEADER: "true"}
+    body = json.dumps({"detail": detail}).encode()
+    return StoredResponse(stored.status_code, body, "application/json", headers)

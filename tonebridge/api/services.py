@@ -91,7 +91,7 @@ class ApiServices:
             authenticator=Authenticator(settings.api_admin_keys, settings.api_ingest_keys),
             guard_store=store,
             rate_limiter=RateLimiter(store, settings.api_rate_limit_per_minute),
-            idempotency=Idempotency(store),
+            idempotency=Idempotency.of(store, settings),
             metrics=ApiMetrics(),
         )
 

@@ -71,3 +71,33 @@ def test_redis_is_chosen_when_a_host_is_set() -> None:
     assert type(open_guard_store(load_settings(redis_host=None))).__name__ == "MemoryGuardStore"
     redis_settings = load_settings(redis_host="127.0.0.1")
     assert type(open_guard_store(redis_settings)).__name__ == "RedisGuardStore"
+
+
+async def test_memory_store_keeps_at_most_max_values_evicting_the_oldest_written() -> None:
+    store = MemoryGuardStore(max_values=3)
+    for key in ("a", "b", "c"):
+        await store.put(key, key.encode(), 60)
+    await store.put("a", b"a2", 60)  # rewritten: now the newest
+    await store.put_if_absent("d", b"d", 60)
+    assert len(store) == 3
+    assert await store.put_if_absent("b", b"new", 60) is None  # "b" was the oldest: evicted
+    assert await store.put_if_absent("a", b"x", 60) == b"a2"
+    assert await store.put_if_absent("d", b"x", 60) == b"d"
+
+
+async def test_memory_store_counts_at_most_max_windows() -> None:
+    store = MemoryGuardStore(max_windows=2)
+    for bucket in ("a", "a", "b", "c"):
+        await store.incr_window(bucket, 60)
+    assert len(store) == 2
+    assert (await store.incr_window("c", 60))[0] == 2
+    assert (await store.incr_window("a", 60))[0] == 1  # evicted: its window starts again
+
+
+def test_the_memory_store_takes_its_bounds_from_the_settings() -> None:
+    settings = load_settings(
+        redis_host=None, api_idempotency_max_keys=7, api_rate_limit_max_buckets=9
+    )
+    store = open_guard_store(settings)
+    assert isinstance(store, MemoryGuardStore)
+    assert (store._max_values, store._max_windows) == (7, 9)

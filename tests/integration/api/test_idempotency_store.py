@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
+import redis.asyncio as redis
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse, Response
 
-from tonebridge.api.guard_store import GuardStore
-from tonebridge.api.idempotency import REPLAYED_HEADER, Idempotency, fingerprint
+from tests.integration.api.helpers import REDIS_HOST, REDIS_PORT, drop_redis_prefix
+from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, RedisGuardStore
+from tonebridge.api.idempotency import (
+    BODY_OMITTED_HEADER,
+    REPLAYED_HEADER,
+    Idempotency,
+    fingerprint,
+)
+from tonebridge.api.services import ApiServices
+from tonebridge.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +74,80 @@ def test_fingerprint_ignores_json_key_order_but_not_values_or_path() -> None:
     assert base != fingerprint("POST", "/train", b'{"a": 1, "b": 3}')
     assert base != fingerprint("POST", "/rlhf/start", b'{"a": 1, "b": 2}')
     assert fingerprint("POST", "/x", b"not json") != fingerprint("POST", "/x", b"not json!")
+
+
+async def test_replies_expire_after_the_ttl(guard_store: GuardStore) -> None:
+    idem = Idempotency(guard_store, ttl_s=1)
+    fp = fingerprint("POST", "/train", b"{}")
+    await idem.begin("k1", fp)
+    await idem.finish("k1", fp, JSONResponse({"job_id": "j"}, status_code=202))
+    assert await idem.begin("k1", fp) is not None
+    deadline = time.monotonic() + 5
+    while (replay := await idem.begin("k1", fp)) is not None:  # wait on the expiry itself
+        assert time.monotonic() < deadline, "the reply outlived its TTL"
+        await asyncio.sleep(0.05)
+    assert replay is None
+
+
+async def test_redis_keeps_replies_for_the_ttl(unique: str) -> None:
+    prefix = f"tonebridge-test:{unique}:"
+    store = RedisGuardStore(REDIS_HOST, REDIS_PORT, prefix)
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        idem = Idempotency(store, ttl_s=600)
+        fp = fingerprint("POST", "/train", b"{}")
+        await idem.begin("k1", fp)
+        assert 0 < await client.pttl(f"{prefix}idem:k1") <= 120_000  # the in-flight lock
+        await idem.finish("k1", fp, JSONResponse({}, status_code=202))
+        assert 120_000 < await client.pttl(f"{prefix}idem:k1") <= 600_000
+    finally:
+        await client.aclose()
+        await store.close()
+        await drop_redis_prefix(prefix)
+
+
+async def test_an_oversized_success_replays_status_and_location_not_its_body(
+    guard_store: GuardStore,
+) -> None:
+    idem = Idempotency(guard_store, max_body_bytes=100)
+    fp = fingerprint("POST", "/train", b"{}")
+    await idem.begin("k1", fp)
+    big = JSONResponse({"ids": ["x" * 200]}, status_code=202, headers={"Location": "/jobs/j"})
+    await idem.finish("k1", fp, big)
+    replay = await idem.begin("k1", fp)
+    assert replay is not None  # the request is not run again
+    response = replay.to_response()
+    assert (response.status_code, response.headers["location"]) == (202, "/jobs/j")
+    assert response.headers[BODY_OMITTED_HEADER] == "true"
+    assert len(response.body) <= 300
+    assert b"already processed" in response.body
+
+
+async def test_an_oversized_refusal_is_forgotten_and_small_replies_are_kept_whole(
+    guard_store: GuardStore,
+) -> None:
+    idem = Idempotency(guard_store, max_body_bytes=100)
+    fp = fingerprint("POST", "/feedback", b"{}")
+    await idem.begin("k1", fp)
+    await idem.finish("k1", fp, JSONResponse({"detail": "x" * 200}, status_code=422))
+    assert await idem.begin("k1", fp) is None  # nothing was done: the retry runs again
+    small = JSONResponse({"detail": "no"}, status_code=422)
+    await idem.finish("k1", fp, small)
+    replay = await idem.begin("k1", fp)
+    assert replay is not None and replay.body == small.body
+
+
+async def test_a_full_memory_store_forgets_the_oldest_key() -> None:
+    idem = Idempotency(MemoryGuardStore(max_values=2))
+    fp = fingerprint("POST", "/train", b"{}")
+    for key in ("k1", "k2", "k3"):
+        await idem.begin(key, fp)
+        await idem.finish(key, fp, JSONResponse({}, status_code=202))
+    assert await idem.begin("k1", fp) is None
+    assert await idem.begin("k3", fp) is not None
+
+
+def test_the_api_takes_the_ttl_and_the_body_bound_from_the_settings() -> None:
+    settings = load_settings(api_idempotency_ttl_s=5, api_idempotency_max_body_bytes=10)
+    idem = ApiServices.build(settings, MemoryGuardStore()).idempotency
+    assert (idem.ttl_s, idem.max_body_bytes) == (5, 10)
