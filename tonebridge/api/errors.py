@@ -10,6 +10,7 @@ answered in general words (the driver's message names hosts and users) and logge
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from starlette.responses import JSONResponse
 from tonebridge.errors import (
     BrokerError,
     ConflictError,
+    DataRefusedError,
     IntegrityError,
     NotFoundError,
     ProduceError,
@@ -38,6 +40,7 @@ _STATUS: tuple[tuple[type[TonebridgeError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (IntegrityError, 409),
+    (DataRefusedError, 422),  # the database refused a value (a rule the schemas missed)
     (UnsupportedModelError, 422),
     (SchemaValidationError, 422),  # e.g. text that is not valid UTF-8 cannot be encoded
     (ProduceError, 503),
@@ -58,8 +61,17 @@ def describe(errors: Sequence[Any]) -> str:
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
     errors = exc.errors()
-    body = {"detail": jsonable_encoder(errors), "message": describe(errors)}
+    body = {"detail": _echoable(jsonable_encoder(errors)), "message": describe(errors)}
     return JSONResponse(body, status_code=422)
+
+
+def _echoable(detail: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors without their ``input`` if it holds Infinity or NaN (not JSON to send)."""
+    try:
+        json.dumps(detail, allow_nan=False)
+    except ValueError:
+        return [{k: v for k, v in error.items() if k != "input"} for error in detail]
+    return detail
 
 
 async def on_tonebridge_error(_: Request, exc: Exception) -> JSONResponse:

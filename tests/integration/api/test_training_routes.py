@@ -190,3 +190,49 @@ async def test_a_job_the_trainer_already_made_for_the_command_is_answered(
     assert response.json()["job_id"] == job.id != command_id
     assert response.json()["status_url"] == f"/train/{job.id}/status"
     assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []  # not sent twice
+
+
+JOB = {"base_model": "local/tiny-llama"}  # a valid body of both /train and /rlhf/start
+BAD_JOB_REQUESTS = [
+    ({"model_type": "m" * 100}, "model_type", "more than 64"),
+    ({"base_model": "local/tiny\x00"}, "base_model", "NUL"),
+    ({"model_type": "tone\x00"}, "model_type", "NUL"),
+    ({"reason": "because\x00"}, "reason", "NUL"),
+    ({"hyperparameters": {"lora_target_modules": ["q_proj\x00"]}}, "hyperparameters", "NUL"),
+    ({"model_id": "../../etc/passwd"}, "model_id", "not an id"),
+    ({"dataset_id": "d" * 65}, "dataset_id", "more than 64"),
+]
+
+
+@pytest.mark.parametrize("path", ["/train", "/rlhf/start"])
+@pytest.mark.parametrize(("change", "field", "why"), BAD_JOB_REQUESTS)
+async def test_values_the_job_row_cannot_hold_are_422_naming_the_field(
+    client: httpx.AsyncClient,
+    api_settings: Settings,
+    path: str,
+    change: dict[str, object],
+    field: str,
+    why: str,
+) -> None:
+    # The issue: a 100-character model_type answered 202, then crashed every trainer.
+    response = await client.post(path, json={**JOB, **change}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][:2] == ["body", field]
+    assert why in error["msg"]
+    assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []
+
+
+@pytest.mark.parametrize("path", ["/train", "/rlhf/start"])
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN"])
+async def test_non_finite_hyperparameters_are_422(
+    client: httpx.AsyncClient, api_settings: Settings, path: str, number: str
+) -> None:
+    body = '{"base_model": "local/tiny-llama", "hyperparameters": {"learning_rate": %s}}'
+    headers = {**ADMIN, "content-type": "application/json"}
+    response = await client.post(path, content=body % number, headers=headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][:2] == ["body", "hyperparameters"]
+    assert "learning_rate" in error["msg"] and "not a finite number" in error["msg"]
+    assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []
