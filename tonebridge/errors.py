@@ -16,7 +16,8 @@
     │   ├── StoreUnavailableError  cannot reach the database   (retry: yes, API 503)
     │   ├── NotFoundError       no such row                     (retry: no)
     │   ├── ConflictError       state does not allow the change (retry: no)
-    │   └── IntegrityError      a constraint was violated       (retry: no)
+    │   ├── IntegrityError      a constraint was violated       (retry: no)
+    │   └── DataRefusedError    a value does not fit its column (retry: no, dead-letter)
     └── BrokerError             embedded broker failed to start (retry: yes, after a fix)
 
 ``retryable`` on each class says whether trying the same thing again can help.
@@ -80,6 +81,12 @@ class StoreUnavailableError(StoreError):
     database yet. Trying again later can help; the message is for logs, not for clients."""
 
     retryable = True
+
+
+class DataRefusedError(StoreError):
+    """The database refused a value itself (a NUL in text, too long, out of range)."""
+
+    retryable = False
 
 
 class NotFoundError(StoreError):

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from tonebridge.errors import IntegrityError, StoreError, StoreUnavailableError
+from tonebridge.errors import DataRefusedError, IntegrityError, StoreError, StoreUnavailableError
 from tonebridge.settings import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -127,7 +127,18 @@ def _store_error(error: BaseException) -> StoreError:
     cause = getattr(error, "orig", None) or error
     if is_unavailable(error):
         return StoreUnavailableError(f"database unavailable: {_first_line(cause)}")
+    if is_refused_data(error):
+        return DataRefusedError(f"the database refused the data: {_first_line(cause)}")
     return StoreError(f"database error: {_first_line(cause)}")
+
+
+def is_refused_data(error: BaseException) -> bool:
+    """Whether the values themselves are wrong for the column (SQLSTATE class 22: a NUL in
+    text, a value too long, out of range): the same write can never succeed."""
+    if isinstance(error, exc.DataError):
+        return True
+    sqlstate = getattr(getattr(error, "orig", None) or error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
 # SQLSTATE classes that mean "not reachable now": 08 connection exception, 53 insufficient
