@@ -10,7 +10,14 @@ retraining.
 Two agents, because a consumer reads two topics in no guaranteed order: when replaying a
 backlog, outcomes can be read before the command that created their test. The outcomes agent
 then reads the pending create command itself (:mod:`tonebridge.agents.progress`) before it
-calls a test unknown. A lock per test keeps the two agents' updates of one value apart.
+calls a test unknown. A lock per test keeps the two agents' updates of one value apart; a
+lock lives only while it is held (:mod:`tonebridge.agents.keylocks`), so unknown test ids
+leave nothing behind.
+
+Every record passes the input rules first (:mod:`tonebridge.agents.ab_input`): a producer
+can bypass the API. A bad record, an outcome of an unknown or finished test or naming another
+model than its arm serves, and a verdict the database refuses are dead letters with their
+reason; the rest of the batch goes on (:mod:`tonebridge.agents.verdict_store`).
 
 Each batch of messages is folded per test and the test is looked at once per batch.
 """
@@ -22,10 +29,12 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tonebridge import rules
 from tonebridge.agents import ab_state
+from tonebridge.agents.ab_input import check_item
 from tonebridge.agents.ab_state import ABTestState, Effects, Part
 from tonebridge.agents.intake import (
     Item,
@@ -37,18 +46,18 @@ from tonebridge.agents.intake import (
     require_partition,
     screen,
 )
+from tonebridge.agents.keylocks import KeyLocks
 from tonebridge.agents.outbox import Outbox, send_dead_letters
 from tonebridge.agents.policies import Policy, on_lost_test, training_command
 from tonebridge.agents.tables import ExactTable
+from tonebridge.agents.verdict_store import VerdictStore as VerdictStore  # re-exported
+from tonebridge.agents.verdict_store import store_verdict
 from tonebridge.topics.abtest import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOME
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
-
-class VerdictStore(Protocol):
-    async def record(self, test_id: str, winner_model_id: str | None, results: Any) -> None:
-        """End the test in the database with its results (idempotent)."""
+DEFAULT_MAX_FUTURE = timedelta(minutes=5)  # the default of EVENT_TIME_MAX_FUTURE_S
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,9 @@ class ABContext:
     policies: tuple[Policy, ...] = ()
     # Reads the commands of a partition not yet committed; None: an unknown test is unknown.
     pending_commands: Callable[[int], Awaitable[list[Message]]] | None = None
-    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    locks: KeyLocks = field(default_factory=KeyLocks)
+    # How far ahead of a record's Kafka timestamp its event_time may lie (settings).
+    max_future: timedelta = DEFAULT_MAX_FUTURE
 
 
 def test_key(item: Item) -> str | None:
@@ -71,11 +82,13 @@ def test_key(item: Item) -> str | None:
 
 
 def items_by_test(
-    items: Sequence[Item], origin: Origin, partitions: int
+    items: Sequence[Item], origin: Origin, partitions: int, max_future: timedelta
 ) -> tuple[dict[str, list[Item]], list[Reject]]:
     grouped: dict[str, list[Item]] = defaultdict(list)
+    now = rules.reference_time(origin.timestamp_ms, datetime.now(UTC))
 
     def check(item: Item) -> None:
+        check_item(item.name, item.record, now, max_future)
         key = test_key(item)
         if key is not None:
             require_partition(key, origin, partitions)
@@ -86,14 +99,16 @@ def items_by_test(
 
 
 def parts_by_test(
-    batch: Sequence[Message], partitions: int
+    batch: Sequence[Message],
+    partitions: int,
+    max_future: timedelta = DEFAULT_MAX_FUTURE,
 ) -> tuple[dict[str, list[Part]], list[Rejected]]:
     """Each test's items of a batch, message by message; rejects not tied to a test."""
     parts: dict[str, list[Part]] = defaultdict(list)
     rejected: list[Rejected] = []
     for origin, payload in batch:
         intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
-        grouped, bad = items_by_test(intake.items, origin, partitions)
+        grouped, bad = items_by_test(intake.items, origin, partitions, max_future)
         rejected += [(origin, r) for r in (*intake.rejects, *bad)]
         for test_id, items in grouped.items():
             parts[test_id].append((origin, items))
@@ -106,12 +121,12 @@ async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
     Every test's effects (verdicts, rollbacks, commands) are sent before any of the batch's
     table writes, so a verdict does not wait behind the other tests' changelog records.
     """
-    parts, rejected = parts_by_test(batch, ctx.table.partitions)
+    parts, rejected = parts_by_test(batch, ctx.table.partitions, ctx.max_future)
     await send_dead_letters(ctx.outbox, rejected)
     await _with_pending_creates(ctx, parts)
     async with contextlib.AsyncExitStack() as held:
         for test_id in sorted(parts):  # one order for both agents: no deadlock
-            await held.enter_async_context(ctx.locks[test_id])
+            await held.enter_async_context(ctx.locks.held(test_id))
         writes = [
             await judge_test(ctx, test_id, test_parts) for test_id, test_parts in parts.items()
         ]
@@ -139,7 +154,8 @@ async def _with_pending_creates(ctx: ABContext, parts: dict[str, list[Part]]) ->
     if not unknown:
         return
     for partition in sorted({parts[t][0][0].partition for t in unknown}):
-        commands, _ = parts_by_test(await ctx.pending_commands(partition), ctx.table.partitions)
+        pending = await ctx.pending_commands(partition)
+        commands, _ = parts_by_test(pending, ctx.table.partitions, ctx.max_future)
         for test_id in unknown:
             creates = [(o, _creates(items)) for o, items in commands.get(test_id, [])]
             parts[test_id][:0] = [(o, items) for o, items in creates if items]
@@ -158,11 +174,11 @@ async def judge_test(
     await send_dead_letters(ctx.outbox, rejected)
     if new is None or new is state:
         return None
-    await publish(ctx, test_id, effects)
+    await publish(ctx, test_id, effects, parts[-1][0])
     return test_id, new, parts[-1][0].partition
 
 
-async def publish(ctx: ABContext, test_id: str, effects: Effects) -> None:
+async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin) -> None:
     """Send a decided test's verdict, rollbacks and retraining commands; store its result."""
     verdict = effects.verdict
     if verdict is None:
@@ -177,9 +193,10 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects) -> None:
         command = training_command(trigger, by_name[trigger.policy], when, None)
         await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
     if ctx.verdicts is not None:
-        winner = verdict.get("winner_model_id") if verdict["decision"] == "winner" else None
         results = effects.decision.to_dict() if effects.decision else _stopped(verdict)
-        await ctx.verdicts.record(test_id, winner, results)
+        await store_verdict(
+            ctx.verdicts, ctx.outbox, origin, {**verdict, "event_time": when}, results
+        )
 
 
 def rollback_command(test_id: str, model_id: str, when: datetime) -> dict[str, Any]:

@@ -8,6 +8,7 @@ statistics agents and the database sink over processes; by default a worker runs
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -159,7 +160,13 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     worker = Worker(
         app,
         FeedbackContext(feedback, outbox, wiring.policies),
-        ABContext(tests, outbox, wiring.verdicts, wiring.policies),
+        ABContext(
+            tests,
+            outbox,
+            wiring.verdicts,
+            wiring.policies,
+            max_future=timedelta(seconds=settings.event_time_max_future_s),
+        ),
     )
     if roles.stats:
         _register_feedback(worker, settings, wiring)
