@@ -43,14 +43,14 @@ async def test_the_agent_starts_a_test_then_deploys_its_winner(unique: str) -> N
         "metrics": {"chrf": 70.0, "baseline_chrf": 1.0, "vs_baseline_verdict": 1.0},
     })  # fmt: skip
     verdict = encode("ABTestVerdict", {
-        "event_id": "v-1", "event_time": WHEN, "test_id": promotion_test_id("m-new"),
+        "event_id": "v-1", "event_time": WHEN, "test_id": promotion_test_id("m-new", "r-1"),
         "decision": "winner", "winner_arm": TREATMENT, "winner_model_id": "m-new",
         "metric": "rating", "effect": 2.0,
     })  # fmt: skip
     try:
         async with worker.agents["promote_models"].test_context() as agent:
             await agent.put(key=b"tone", value=registered)
-            await agent.put(key=promotion_test_id("m-new").encode(), value=verdict)
+            await agent.put(key=promotion_test_id("m-new", "r-1").encode(), value=verdict)
     finally:
         # take_events makes faust create its consumer, whose thread owns an event loop the
         # test context never runs: close it, or it is reported unclosed.

@@ -14,11 +14,14 @@ The loop closes in two steps, each a decision on one event:
    nothing: production stays as it is (a guardrail breach's rollback request is the A/B
    agent's, see :mod:`tonebridge.agents.abtests`).
 
-Promotion tests are recognised by their id (``promotion-<model id>``), so a verdict needs no
-lookup and tests started by hand are never deployed automatically. Every effect has a
-deterministic id: replaying an event repeats the same command, which its consumer ignores
-(the A/B agent keeps the first create of a test id; deploying the production model again
-changes nothing).
+Promotion tests are recognised by their id's prefix (``promotion-``), so a verdict needs no
+lookup and tests started by hand (whose ids the API makes) are never deployed automatically.
+The rest of the id is a hash of the ModelRegistered event's id, a random UUID: anyone who may
+post outcomes could otherwise name the test of a model and force its deploy, and A/B tests
+refuse outcomes that name another model than their arm serves. Every effect has a
+deterministic id: replaying an event repeats the same test id and command, which its consumer
+ignores (the A/B agent keeps the first create of a test id; deploying the production model
+again changes nothing).
 
 The policy is the ``promotion`` section of the policies file (``RETRAIN_POLICIES_FILE``,
 next to the retraining ``policies``); without one, :data:`DEFAULT_POLICY` applies.
@@ -183,7 +186,7 @@ def on_registered(
         return Skip("promotion is disabled")
     if production_id == model_id:
         return Skip(f"{model_id} is already in production")
-    test_id = promotion_test_id(model_id)
+    test_id = promotion_test_id(model_id, str(registered["event_id"]))
     other = running_test if running_test not in (None, test_id) else None
     if other is not None and not policy.supersede:
         return Skip(f"promotion test {other} is still running for {registered['name']}")
@@ -210,9 +213,11 @@ def stop_command(test_id: str, successor_id: str, when: datetime) -> dict[str, A
     }
 
 
-def promotion_test_id(model_id: str) -> str:
-    """The id of the A/B test that decides whether ``model_id`` is promoted."""
-    return f"{TEST_PREFIX}{model_id}"
+def promotion_test_id(model_id: str, registered_event_id: str) -> str:
+    """The id of the A/B test that decides whether ``model_id`` is promoted, after the
+    ModelRegistered event ``registered_event_id``: unguessable from the model id, the same
+    on every replay of the event (42 characters)."""
+    return f"{TEST_PREFIX}{effect_id('test', model_id, registered_event_id).replace('-', '')}"
 
 
 def effect_id(*parts: str) -> str:

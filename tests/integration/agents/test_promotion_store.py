@@ -37,7 +37,8 @@ async def models(database: Database, unique: str) -> tuple[str, str, str]:
 
 def start(name: str, new: str, production: str) -> StartTest:
     registered = {
-        "model_id": new, "name": name, "version": "1", "event_time": datetime.now(UTC),
+        "event_id": f"reg-{new}", "model_id": new, "name": name, "version": "1",
+        "event_time": datetime.now(UTC),
         "metrics": {"chrf": 70.0, "baseline_chrf": 1.0, "vs_baseline_verdict": 1.0},
     }  # fmt: skip
     step = on_registered(DEFAULT_POLICY, registered, production)
@@ -61,12 +62,12 @@ async def test_a_recorded_test_runs_until_completed(database: Database, unique: 
     command = start(name, new, base).command
     await tests.record(name, command)
     await tests.record(name, command)  # a replay
-    stored = await repository.get(promotion_test_id(new))
+    stored = await repository.get(promotion_test_id(new, f"reg-{new}"))
     assert (stored.model_a_id, stored.model_b_id, stored.status) == (base, new, "active")
     assert stored.config["model_name"] == name and stored.config["min_samples"] == 100
-    assert await tests.running(name) == promotion_test_id(new)
+    assert await tests.running(name) == promotion_test_id(new, f"reg-{new}")
     assert await tests.running(f"other-{unique}") is None
-    await repository.complete(promotion_test_id(new), new, {})
+    await repository.complete(promotion_test_id(new, f"reg-{new}"), new, {})
     assert await tests.running(name) is None
 
 

@@ -78,7 +78,7 @@ def registered(model_id: str = "m-new", **metrics: float) -> bytes:
 def verdict(winner_arm: str = TREATMENT) -> bytes:
     winner = "m-new" if winner_arm == TREATMENT else "m-prod"
     return encode("ABTestVerdict", {
-        "event_id": "v-1", "event_time": WHEN, "test_id": promotion_test_id("m-new"),
+        "event_id": "v-1", "event_time": WHEN, "test_id": promotion_test_id("m-new", "reg-m-new"),
         "decision": "winner", "winner_arm": winner_arm, "winner_model_id": winner,
         "metric": "rating", "effect": 2.0, "p_values": {f"{winner_arm}/rating": 1e-6},
     })  # fmt: skip
@@ -96,7 +96,7 @@ async def test_a_better_registered_model_starts_and_records_a_promotion_test() -
     await promote_message(ctx, ORIGIN, registered())
     assert [topic for topic, _ in outbox.sent] == ["tonebridge.abtest.commands.v1"]
     command = outbox.sent[0][1]
-    assert command["test_id"] == promotion_test_id("m-new")
+    assert command["test_id"] == promotion_test_id("m-new", "reg-m-new")
     assert [(a["arm_id"], a["model_id"]) for a in command["arms"]] == [
         (CONTROL, "m-prod"),
         (TREATMENT, "m-new"),
@@ -107,20 +107,20 @@ async def test_a_better_registered_model_starts_and_records_a_promotion_test() -
 
 async def test_a_better_newcomer_stops_the_running_test_then_starts_its_own() -> None:
     outbox = MemoryOutbox()
-    older = promotion_test_id("m-older")
+    older = promotion_test_id("m-older", "reg-m-older")
     tests = RecordedTests(running=older)
     ctx = PromotionContext(DEFAULT_POLICY, outbox, Production("m-prod"), tests)
     await promote_message(ctx, ORIGIN, registered())
     assert [(topic, r["action"], r["test_id"]) for topic, r in outbox.sent] == [
         (ABTEST_COMMANDS_TOPIC.base, "stop", older),
-        (ABTEST_COMMANDS_TOPIC.base, "create", promotion_test_id("m-new")),
+        (ABTEST_COMMANDS_TOPIC.base, "create", promotion_test_id("m-new", "reg-m-new")),
     ]
     assert [name for name, _ in tests.recorded] == ["tone"]
 
 
 async def test_without_supersede_no_second_promotion_test_while_one_runs() -> None:
     outbox = MemoryOutbox()
-    tests = RecordedTests(running=promotion_test_id("m-older"))
+    tests = RecordedTests(running=promotion_test_id("m-older", "reg-m-older"))
     policy = DEFAULT_POLICY.model_copy(update={"supersede": False})
     ctx = PromotionContext(policy, outbox, Production("m-prod"), tests)
     await promote_message(ctx, ORIGIN, registered())

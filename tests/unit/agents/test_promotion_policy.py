@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tonebridge import rules
 from tonebridge.agents.promotion_policy import (
     CONTROL,
     DEFAULT_POLICY,
@@ -16,6 +17,7 @@ from tonebridge.agents.promotion_policy import (
     PromotionPolicy,
     Skip,
     StartTest,
+    is_promotion_test,
     judge_candidate,
     load_promotion,
     on_registered,
@@ -33,6 +35,7 @@ BETTER = {"chrf": 41.5, "baseline_chrf": 3.2, "vs_baseline_verdict": 1.0}
 
 def registered(model_id: str = "m-new", **metrics: float) -> dict[str, Any]:
     return {
+        "event_id": f"reg-{model_id}",
         "model_id": model_id,
         "name": "tone_adjustment-tiny",
         "version": "2",
@@ -43,7 +46,7 @@ def registered(model_id: str = "m-new", **metrics: float) -> dict[str, Any]:
 
 def verdict(**fields: Any) -> dict[str, Any]:
     return {
-        "test_id": promotion_test_id("m-new"),
+        "test_id": promotion_test_id("m-new", "reg-m-new"),
         "event_time": WHEN,
         "decision": "winner",
         "winner_arm": TREATMENT,
@@ -100,7 +103,7 @@ def test_a_better_model_starts_an_ab_test_against_production() -> None:
     step = on_registered(policy, registered(), "m-prod")
     assert isinstance(step, StartTest)
     command = step.command
-    assert command["test_id"] == promotion_test_id("m-new")
+    assert command["test_id"] == promotion_test_id("m-new", "reg-m-new")
     assert command["arms"] == [
         {"arm_id": CONTROL, "model_id": "m-prod", "weight": pytest.approx(0.7)},
         {"arm_id": TREATMENT, "model_id": "m-new", "weight": 0.3},
@@ -135,7 +138,7 @@ def test_the_production_model_itself_is_not_tested() -> None:
 
 
 def test_one_promotion_test_at_a_time_per_model_name() -> None:
-    running = promotion_test_id("m-other")
+    running = promotion_test_id("m-other", "reg-m-other")
     step = on_registered(DEFAULT_POLICY, registered(), "m-prod", running)
     assert isinstance(step, StartTest) and step.stop is not None  # a better newcomer supersedes
     assert (step.stop["test_id"], step.stop["action"]) == (running, "stop")
@@ -150,7 +153,9 @@ def test_one_promotion_test_at_a_time_per_model_name() -> None:
     assert isinstance(step, Skip)
     assert step.reason == f"promotion test {running} is still running for tone_adjustment-tiny"
     # a replay of the event that started the running test starts it again (same command)
-    again = on_registered(DEFAULT_POLICY, registered(), "m-prod", promotion_test_id("m-new"))
+    again = on_registered(
+        DEFAULT_POLICY, registered(), "m-prod", promotion_test_id("m-new", "reg-m-new")
+    )
     assert isinstance(again, StartTest)
 
 
@@ -174,7 +179,7 @@ def test_a_won_promotion_test_deploys_the_newcomer() -> None:
     assert isinstance(step, Deploy)
     command = step.command
     assert (command["action"], command["model_id"]) == ("deploy", "m-new")
-    assert command["requested_by"] == f"promotion:{promotion_test_id('m-new')}"
+    assert command["requested_by"] == f"promotion:{promotion_test_id('m-new', 'reg-m-new')}"
     assert "effect +2.100" in command["reason"] and "p=0.001" in command["reason"]
     assert command == on_verdict(verdict()).command  # replay: the same command id
     decode(encode("ModelCommand", command), "ModelCommand")
@@ -252,3 +257,12 @@ def test_an_unreadable_policy_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("promotion: [unclosed")
     with pytest.raises(ConfigError, match="cannot read"):
         load_promotion(tmp_path / "bad.yaml")
+
+
+def test_a_promotion_test_id_cannot_be_guessed_from_the_model_id() -> None:
+    test_id = promotion_test_id("m-new", "0b6f3c1e-4f7a-4d7e-9a57-3d2c1b0a9f8e")
+    assert is_promotion_test(test_id) and "m-new" not in test_id
+    assert test_id == promotion_test_id("m-new", "0b6f3c1e-4f7a-4d7e-9a57-3d2c1b0a9f8e")
+    assert test_id != promotion_test_id("m-new", "another-registration")
+    assert len(test_id) <= 64
+    rules.check_text(test_id, "test_id", rules.ID)

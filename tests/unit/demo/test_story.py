@@ -19,7 +19,7 @@ from tonebridge.demo.summary import duration, summary_lines
 
 T0 = datetime(2026, 3, 4, 10, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 3, 4, 10, 0, 12, tzinfo=UTC)
-TEST = promotion_test_id("new")
+TEST = promotion_test_id("new", "reg-1")
 
 
 def command() -> dict[str, Any]:
@@ -212,7 +212,7 @@ def test_later_jobs_and_registrations_do_not_replace_the_first() -> None:
 
 def test_the_story_follows_the_first_promotion_test() -> None:
     story = closed_loop()
-    other = {**ab_create(), "test_id": promotion_test_id("newer")}
+    other = {**ab_create(), "test_id": promotion_test_id("newer", "reg-2")}
     assert story.apply("ABTestCommand", other, 120.0) == "another A/B test started"
     assert story.apply("ABTestCommand", ab_create(), 121.0) is None  # a replay
     assert story.test is not None and story.test["test_id"] == TEST
