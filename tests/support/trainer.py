@@ -185,9 +185,11 @@ class RunningTrainer:
 
 
 @contextlib.asynccontextmanager
-async def started_trainer(harness: Harness) -> AsyncIterator[RunningTrainer]:
-    """A trainer service (worker ``w-<unique>``) running in this event loop."""
-    options = TrainerOptions(worker_id=f"w-{harness.unique}", poll_s=0.2)
+async def started_trainer(
+    harness: Harness, worker_id: str | None = None
+) -> AsyncIterator[RunningTrainer]:
+    """A trainer service (worker ``w-<unique>`` by default) running in this event loop."""
+    options = TrainerOptions(worker_id=worker_id or f"w-{harness.unique}", poll_s=0.2)
     service = TrainerService(harness.settings, options)
     stopping = asyncio.Event()
     task = asyncio.create_task(service.run(stopping))
