@@ -36,6 +36,7 @@ from tonebridge import rules
 from tonebridge.agents import ab_state
 from tonebridge.agents.ab_input import check_item
 from tonebridge.agents.ab_state import ABTestState, Effects, Part
+from tonebridge.agents.dedup import SeenBatch
 from tonebridge.agents.intake import (
     Item,
     Message,
@@ -102,13 +103,18 @@ def parts_by_test(
     batch: Sequence[Message],
     partitions: int,
     max_future: timedelta = DEFAULT_MAX_FUTURE,
+    seen: SeenBatch | None = None,
 ) -> tuple[dict[str, list[Part]], list[Rejected]]:
-    """Each test's items of a batch, message by message; rejects not tied to a test."""
+    """Each test's items of a batch, message by message; rejects not tied to a test.
+
+    With ``seen``, a test's outcome whose id came before is skipped (:mod:`.dedup`).
+    """
     parts: dict[str, list[Part]] = defaultdict(list)
     rejected: list[Rejected] = []
     for origin, payload in batch:
         intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
-        grouped, bad = items_by_test(intake.items, origin, partitions, max_future)
+        items = intake.items if seen is None else seen.fresh(origin, intake.items, _is_outcome)
+        grouped, bad = items_by_test(items, origin, partitions, max_future)
         rejected += [(origin, r) for r in (*intake.rejects, *bad)]
         for test_id, items in grouped.items():
             parts[test_id].append((origin, items))
@@ -121,7 +127,8 @@ async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
     Every test's effects (verdicts, rollbacks, commands) are sent before any of the batch's
     table writes, so a verdict does not wait behind the other tests' changelog records.
     """
-    parts, rejected = parts_by_test(batch, ctx.table.partitions, ctx.max_future)
+    seen = ctx.table.seen.batch()
+    parts, rejected = parts_by_test(batch, ctx.table.partitions, ctx.max_future, seen)
     await send_dead_letters(ctx.outbox, rejected)
     await _with_pending_creates(ctx, parts)
     async with contextlib.AsyncExitStack() as held:
@@ -133,6 +140,12 @@ async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
         for write in writes:
             if write is not None:
                 await ctx.table.put(*write)
+    await ctx.table.store_seen(seen)
+
+
+def _is_outcome(item: Item) -> bool:
+    """An outcome of an A/B test: what is deduplicated (a repeated command changes nothing)."""
+    return item.name == INFERENCE_OUTCOME and test_key(item) is not None
 
 
 # How long the outcomes agent waits for the commands agent to apply a create it just read
