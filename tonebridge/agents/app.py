@@ -16,6 +16,7 @@ import faust
 
 from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
+from tonebridge.agents.dedup import Bounds
 from tonebridge.agents.feedback import FeedbackContext, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
 from tonebridge.agents.fetching import set_fetch_max_wait
@@ -180,9 +181,13 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
 def _table(app: Any, settings: Settings, name: str, kind: Any, durable: bool) -> ExactTable[Any]:
     partitions = settings.kafka_topic_partitions
     table = app.Table(name, key_type=bytes, value_type=bytes, partitions=partitions)
-    exact = ExactTable[Any](table, kind.from_json, partitions=partitions, durable=durable)
+    dedup = Bounds(round(settings.stream_dedup_horizon_s * 1000), settings.stream_dedup_max_ids)
+    exact = ExactTable[Any](
+        table, kind.from_json, partitions=partitions, durable=durable, dedup=dedup
+    )
     if durable:  # complete faust's recovery with each changelog partition's last batch
         table.on_recover(on_recovered(table, exact, TailReader(settings)))
+        table.on_recover(exact.recovered)  # seen ids: rebuilt from the recovered segments
     return exact
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tonebridge.agents import model_feedback
+from tonebridge.agents.dedup import SeenBatch
 from tonebridge.agents.intake import (
     Item,
     Message,
@@ -77,17 +78,20 @@ def tally(
     batch: Sequence[Message],
     partitions: int,
     policies: Sequence[Policy],
+    seen: SeenBatch | None = None,
 ) -> Tally:
     """Fold a batch of feedback messages (pure given ``lookup`` of the stored values).
 
     Counts and policies advance message by message, so a trigger fires on the same message
     however the stream was batched (its command id depends on it). Windows are folded once
     per model at the end, unless a rate policy must see them after every message.
+    With ``seen``, an event whose id came before is skipped (:mod:`tonebridge.agents.dedup`).
     """
     out = Tally()
     for origin, payload in batch:
         intake = read_message(payload, (FEEDBACK_EVENT,))
-        grouped, invalid = samples_by_model(intake.items, origin, partitions)
+        items = intake.items if seen is None else seen.fresh(origin, intake.items)
+        grouped, invalid = samples_by_model(items, origin, partitions)
         out.rejected += [(origin, r) for r in (*intake.rejects, *invalid)]
         source = source_id(origin.topic, origin.partition)
         for model_id, samples in grouped.items():
@@ -123,9 +127,11 @@ def _tally_model(
 
 async def tally_batch(ctx: FeedbackContext, batch: Sequence[Message]) -> None:
     """Apply a batch of feedback messages exactly once to the statistics of their models."""
-    result = tally(ctx.table.get, batch, ctx.table.partitions, ctx.policies)
+    seen = ctx.table.seen.batch()
+    result = tally(ctx.table.get, batch, ctx.table.partitions, ctx.policies, seen=seen)
     await send_dead_letters(ctx.outbox, result.rejected)
     for command in result.commands:
         await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
     for model_id, state in result.states.items():
         await ctx.table.put(model_id, state, result.partitions[model_id])
+    await ctx.table.store_seen(seen)
