@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from tonebridge.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from tonebridge.settings import Settings
@@ -130,13 +133,25 @@ class RedisGuardStore:
 
     def __init__(self, host: str, port: int, prefix: str = "tonebridge:api:") -> None:
         import redis.asyncio as redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
         self._redis = redis.Redis(host=host, port=port, socket_timeout=5)
         self._prefix = prefix
+        self._outages = (RedisConnectionError, RedisTimeoutError, OSError)
+
+    @asynccontextmanager
+    async def _reachable(self) -> AsyncIterator[None]:
+        """Redis that does not answer is a retryable StoreUnavailableError (the API's 503)."""
+        try:
+            yield
+        except self._outages as exc:
+            msg = f"the rate-limit and idempotency store (Redis) is unavailable: {exc}"
+            raise StoreUnavailableError(msg) from exc
 
     async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
         full = self._prefix + key
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._reachable(), self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(full)
             pipe.expire(full, window_s, nx=True)
             pipe.pttl(full)
@@ -145,17 +160,22 @@ class RedisGuardStore:
 
     async def put_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
         # SET NX GET answers "was it there, and what was it" in one atomic round trip.
-        existing = await self._redis.set(self._prefix + key, value, ex=ttl_s, nx=True, get=True)
+        async with self._reachable():
+            full = self._prefix + key
+            existing = await self._redis.set(full, value, ex=ttl_s, nx=True, get=True)
         return existing if isinstance(existing, bytes) else None
 
     async def put(self, key: str, value: bytes, ttl_s: int) -> None:
-        await self._redis.set(self._prefix + key, value, ex=ttl_s)
+        async with self._reachable():
+            await self._redis.set(self._prefix + key, value, ex=ttl_s)
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        async with self._reachable():
+            await self._redis.delete(self._prefix + key)
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        async with self._reachable():
+            await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()

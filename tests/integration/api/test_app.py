@@ -166,3 +166,18 @@ async def test_without_keys_only_requests_addressed_to_loopback_are_answered(
 async def test_with_keys_any_host_is_answered(client: httpx.AsyncClient) -> None:
     response = await client.get("/models", headers={**ADMIN, "Host": "api.example.com"})
     assert response.status_code == 200
+
+
+async def test_an_unreachable_redis_is_a_503_not_a_500(
+    api_settings: Settings, database: Database
+) -> None:
+    """Rate limits and idempotency keys live in Redis when REDIS_HOST is set: a Redis that does
+    not answer is a retryable outage, like a database that does not answer."""
+    settings = api_settings.model_copy(
+        update={"redis_host": "127.0.0.1", "redis_port": closed_port()}
+    )
+    async with running_client(settings, database) as client:
+        response = await client.get("/models", headers=ADMIN)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert str(settings.redis_port) not in response.text

@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, open_guard_store
+from tests.integration.api.helpers import closed_port
+from tonebridge.api.guard_store import (
+    GuardStore,
+    MemoryGuardStore,
+    RedisGuardStore,
+    open_guard_store,
+)
 from tonebridge.api.ratelimit import RateLimiter
+from tonebridge.errors import StoreUnavailableError
 from tonebridge.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -101,3 +108,20 @@ def test_the_memory_store_takes_its_bounds_from_the_settings() -> None:
     store = open_guard_store(settings)
     assert isinstance(store, MemoryGuardStore)
     assert (store._max_values, store._max_windows) == (7, 9)
+
+
+async def test_a_redis_that_does_not_answer_is_a_retryable_outage() -> None:
+    store = RedisGuardStore("127.0.0.1", closed_port(), "tonebridge-test:down:")
+    try:
+        for attempt in (
+            store.ping(),
+            store.incr_window("k", 60),
+            store.put_if_absent("k", b"v", 60),
+            store.put("k", b"v", 60),
+            store.delete("k"),
+        ):
+            with pytest.raises(StoreUnavailableError) as caught:
+                await attempt
+            assert caught.value.retryable
+    finally:
+        await store.close()
