@@ -87,8 +87,8 @@ async def test_verdicts_rollbacks_and_retraining_commands(
     assert decided["slow"]["decision"] == "guardrail_violation"
     assert time.monotonic() - started < 30
     await eventually(lambda: _completed(database, "win"), "the ab_tests row completed")
-    state = streams.tests.test("win")
-    assert state is not None and state["status"] == "decided"
+    # The view follows the changelog, written after the verdict is stored: wait for it.
+    await eventually(lambda: _status(streams, "win") == "decided", "the view shows the verdict")
 
     [rollback] = await read_events(streams.settings, MODEL_COMMANDS_TOPIC, at_least=1)
     assert (rollback.event.record["action"], rollback.event.record["model_id"]) == (
@@ -116,3 +116,8 @@ async def test_verdicts_rollbacks_and_retraining_commands(
 async def _completed(database: Database, test_id: str) -> bool:
     record = await ABTestRepository(database).get(test_id)
     return record.status == "completed" and record.winner == "win-new"
+
+
+def _status(streams: Streams, test_id: str) -> str | None:
+    state = streams.tests.test(test_id)
+    return None if state is None else str(state["status"])
