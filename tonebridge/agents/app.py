@@ -17,7 +17,7 @@ import faust
 from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
 from tonebridge.agents.dedup import Bounds
-from tonebridge.agents.feedback import FeedbackContext, tally_batch
+from tonebridge.agents.feedback import FeedbackContext, Limits, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
 from tonebridge.agents.fetching import set_fetch_max_wait
 from tonebridge.agents.model_feedback import ModelFeedback
@@ -160,7 +160,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     tests = _table(app, settings, ABTEST_TABLE, ABTestState, wiring.durable)
     worker = Worker(
         app,
-        FeedbackContext(feedback, outbox, wiring.policies),
+        FeedbackContext(feedback, outbox, wiring.policies, Limits.of(settings)),
         ABContext(
             tests,
             outbox,

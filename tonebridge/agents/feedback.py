@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tonebridge import rules
 from tonebridge.agents import model_feedback
 from tonebridge.agents.dedup import SeenBatch
 from tonebridge.agents.intake import (
@@ -33,9 +34,26 @@ from tonebridge.agents.outbox import Outbox, send_dead_letters
 from tonebridge.agents.policies import Policy, training_command
 from tonebridge.agents.tables import ExactTable
 from tonebridge.agents.watermarks import source_id
-from tonebridge.stats.feedback import sample_from_record
+from tonebridge.avro.codec import Record
+from tonebridge.settings import Settings
+from tonebridge.stats.feedback import FeedbackSample, sample_from_record
 from tonebridge.topics.feedback import FEEDBACK_EVENT
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the agent accepts and keeps, whatever clients send (settings)."""
+
+    max_future: timedelta = timedelta(minutes=5)  # EVENT_TIME_MAX_FUTURE_S
+    max_types: int = model_feedback.MAX_TYPES  # FEEDBACK_MAX_TRANSFORMATION_TYPES
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            timedelta(seconds=settings.event_time_max_future_s),
+            settings.feedback_max_transformation_types,
+        )
 
 
 @dataclass(frozen=True)
@@ -43,21 +61,50 @@ class FeedbackContext:
     table: ExactTable[ModelFeedback]
     outbox: Outbox
     policies: tuple[Policy, ...] = ()
+    limits: Limits = Limits()
 
 
-def samples_by_model(
-    items: Sequence[Item], origin: Origin, partitions: int
-) -> tuple[dict[str, list[Sample]], list[Reject]]:
-    """Each good event's sample, grouped by model; rejects for the invalid ones."""
-    grouped: dict[str, list[Sample]] = defaultdict(list)
+def check_record(record: Record, origin: Origin, now: datetime, limits: Limits) -> None:
+    """The project's input rules, with event times judged against the record's timestamp."""
+    rules.check_feedback(record, rules.reference_time(origin.timestamp_ms, now), limits.max_future)
+
+
+def screened(
+    items: Sequence[Item], origin: Origin, partitions: int, now: datetime, limits: Limits
+) -> tuple[list[tuple[Item, FeedbackSample]], list[Reject]]:
+    """The valid events with their samples; rejects for the invalid ones."""
+    good: list[tuple[Item, FeedbackSample]] = []
 
     def check(item: Item) -> None:
         record = item.record
+        check_record(record, origin, now, limits)
         require_partition(record["model_id"], origin, partitions)
-        sample = sample_from_record(record)  # raises InvalidEventError (rating 9, ...)
-        grouped[record["model_id"]].append((record["transformation_type"], sample))
+        good.append((item, sample_from_record(record)))  # raises for a rating of 9, ...
 
     _, rejects = screen(items, check)
+    return good, rejects
+
+
+def samples_by_model(
+    items: Sequence[Item],
+    origin: Origin,
+    partitions: int,
+    now: datetime | None = None,
+    limits: Limits = Limits(),
+    seen: SeenBatch | None = None,
+) -> tuple[dict[str, list[Sample]], list[Reject]]:
+    """Each good event's sample, grouped by model; rejects for the invalid ones.
+
+    With ``seen``, a valid event whose id came before is skipped. Only valid events count as
+    seen: an invalid one is dead-lettered, and a corrected retry with its id is counted.
+    """
+    good, rejects = screened(items, origin, partitions, now or datetime.now(UTC), limits)
+    if seen is not None:
+        fresh = {id(item) for item in seen.fresh(origin, [item for item, _ in good])}
+        good = [(item, sample) for item, sample in good if id(item) in fresh]
+    grouped: dict[str, list[Sample]] = defaultdict(list)
+    for item, sample in good:
+        grouped[item.record["model_id"]].append((item.record["transformation_type"], sample))
     return grouped, rejects
 
 
@@ -78,6 +125,8 @@ def tally(
     batch: Sequence[Message],
     partitions: int,
     policies: Sequence[Policy],
+    limits: Limits = Limits(),
+    now: datetime | None = None,
     seen: SeenBatch | None = None,
 ) -> Tally:
     """Fold a batch of feedback messages (pure given ``lookup`` of the stored values).
@@ -87,17 +136,17 @@ def tally(
     per model at the end, unless a rate policy must see them after every message.
     With ``seen``, an event whose id came before is skipped (:mod:`tonebridge.agents.dedup`).
     """
-    out = Tally()
+    out, clock = Tally(), now or datetime.now(UTC)
     for origin, payload in batch:
         intake = read_message(payload, (FEEDBACK_EVENT,))
-        items = intake.items if seen is None else seen.fresh(origin, intake.items)
-        grouped, invalid = samples_by_model(items, origin, partitions)
+        grouped, invalid = samples_by_model(intake.items, origin, partitions, clock, limits, seen)
         out.rejected += [(origin, r) for r in (*intake.rejects, *invalid)]
         source = source_id(origin.topic, origin.partition)
         for model_id, samples in grouped.items():
-            _tally_model(out, lookup, model_id, samples, origin, source, policies)
+            _tally_model(out, lookup, model_id, samples, origin, source, policies, limits)
     for model_id, samples in out.unsettled.items():
-        out.states[model_id] = model_feedback.settle(out.states[model_id], samples)
+        state = out.states[model_id]
+        out.states[model_id] = model_feedback.settle(state, samples, limits.max_types)
     return out
 
 
@@ -109,10 +158,13 @@ def _tally_model(
     origin: Origin,
     source: str,
     policies: Sequence[Policy],
+    limits: Limits,
 ) -> None:
     state = out.states.get(model_id) or lookup(model_id) or ModelFeedback()
     eager = model_feedback.needs_windows(policies, model_id)
-    folded = model_feedback.fold(state, samples, source, origin.offset, windows_too=eager)
+    folded = model_feedback.fold(
+        state, samples, source, origin.offset, windows_too=eager, max_types=limits.max_types
+    )
     if folded is state:
         return  # applied before a crash: replayed
     if not eager:
@@ -128,7 +180,7 @@ def _tally_model(
 async def tally_batch(ctx: FeedbackContext, batch: Sequence[Message]) -> None:
     """Apply a batch of feedback messages exactly once to the statistics of their models."""
     seen = ctx.table.seen.batch()
-    result = tally(ctx.table.get, batch, ctx.table.partitions, ctx.policies, seen=seen)
+    result = tally(ctx.table.get, batch, ctx.table.partitions, ctx.policies, ctx.limits, seen=seen)
     await send_dead_letters(ctx.outbox, result.rejected)
     for command in result.commands:
         await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)

@@ -5,24 +5,31 @@ the statistics' pace never holds the database back). Each poll becomes one batch
 ``FeedbackRepository.add_many``, an upsert by event id, and the offsets are committed only
 after it: a crash repeats a batch, and the repeat inserts nothing. Events the database
 refuses (a model it does not know, ...) are dead-lettered; undecodable or invalid events are
-left to the statistics agent, which dead-letters them.
+left to the statistics agent, which dead-letters them (both apply the same checks).
+
+A transient failure (database down, connection refused, timeout) is retried for as long as it
+lasts. A permanent one that the checks did not foresee fails the write of a chunk: the chunk is
+then written one event at a time, so only the event the database refuses is dead-lettered,
+with the database's reason, and the rest is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError
 
-from tonebridge.agents.intake import Item, Origin, Reject, read_message
+from tonebridge.agents.feedback import Limits, check_record
+from tonebridge.agents.intake import Item, Origin, Reject, read_message, require_partition
 from tonebridge.agents.outbox import dead_letter_record
-from tonebridge.agents.runner import RETRY_DELAYS_S, is_transient, origin_of
+from tonebridge.agents.runner import origin_of, retry_transient
 from tonebridge.errors import InvalidEventError, StoreError
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
@@ -31,7 +38,6 @@ from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class WriteResult(Protocol):
@@ -51,32 +57,21 @@ class Pending:
     places: list[tuple[Origin, Item]]
 
 
-def collect(messages: Sequence[Any]) -> Pending:
+def collect(messages: Sequence[Any], partitions: int, limits: Limits | None = None) -> Pending:
     """The valid events of ``messages``; invalid ones are the statistics agent's to report."""
-    pending = Pending([], [])
+    pending, now = Pending([], []), datetime.now(UTC)
     for message in messages:
         origin = origin_of(message)
         for item in read_message(message.value, (FEEDBACK_EVENT,)).items:
             try:
+                check_record(item.record, origin, now, limits or Limits())
+                require_partition(item.record["model_id"], origin, partitions)
                 sample_from_record(item.record)
             except InvalidEventError:
                 continue
             pending.records.append(item.record)
             pending.places.append((origin, item))
     return pending
-
-
-async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
-    """Run ``operation``, again after transient failures (a locked or restarting database)."""
-    for delay in RETRY_DELAYS_S:
-        try:
-            return await operation()
-        except StoreError as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("database write failed, retrying in %.1fs: %r", delay, exc)
-            await asyncio.sleep(delay)
-    return await operation()
 
 
 class FeedbackSink:
@@ -89,6 +84,7 @@ class FeedbackSink:
         # linearly on big batches (28k rows took a minute on SQLite; 1k rows ~0.15 s).
         self.rows_per_write = 1000
         self.stored = 0  # events written or found already written, for progress reports
+        self._limits = Limits.of(settings)
 
     def _consumer(self) -> AIOKafkaConsumer:
         s = self._settings
@@ -128,12 +124,12 @@ class FeedbackSink:
 
     async def persist(self, messages: Sequence[Any], producer: AIOKafkaProducer) -> None:
         """Write one poll's events; dead-letter what the database refuses."""
-        pending = collect(messages)
+        partitions = FEEDBACK_TOPIC.partition_count(self._settings)
+        pending = collect(messages, partitions, self._limits)
         refused: dict[int, str] = {}
         for start in range(0, len(pending.records), self.rows_per_write):
             chunk = pending.records[start : start + self.rows_per_write]
-            result = await retrying(partial(self._writer.add_many, chunk))
-            refused.update({start + r.index: r.reason for r in result.rejected})
+            refused.update({start + i: why for i, why in (await self._write(chunk)).items()})
         self.stored += len(pending.records) - len(refused)
         sends = []
         for index, reason in refused.items():
@@ -143,6 +139,28 @@ class FeedbackSink:
             topic = DEADLETTER_TOPIC.name(self._settings)
             sends.append(await producer.send(topic, message.value, key=message.key))
         await asyncio.gather(*sends)
+
+    async def _write(self, chunk: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+        """Write ``chunk``; the index and reason of each event the database refused."""
+        try:
+            return await self._add(chunk)
+        except StoreError as exc:
+            log.warning(
+                "a chunk of %d events failed (%r): writing them one by one", len(chunk), exc
+            )
+        refused: dict[int, str] = {}
+        for index, event in enumerate(chunk):
+            try:
+                reasons = list((await self._add([event])).values())
+            except StoreError as exc:
+                reasons = [f"the database refused it: {exc}"]
+            if reasons:
+                refused[index] = reasons[0]
+        return refused
+
+    async def _add(self, events: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+        result = await retry_transient(partial(self._writer.add_many, events), "feedback write")
+        return {r.index: r.reason for r in result.rejected}
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         try:

@@ -8,13 +8,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from tests.conftest import postgres_database
 from tonebridge.agents.views import ABTestsView, FeedbackStatsView
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.client.config import ProducerConfig
@@ -142,9 +151,22 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def worker_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database migrated to head for one test's worker, on each dialect: PostgreSQL
+    refuses what SQLite takes (NUL in text, over-long varchars)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'tonebridge.db'}"
+        return
+    with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture
-async def streams(broker: EmbeddedBroker, unique: str, tmp_path: Path) -> AsyncIterator[Streams]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'tonebridge.db'}"
+async def streams(
+    broker: EmbeddedBroker, unique: str, tmp_path: Path, worker_database_url: str
+) -> AsyncIterator[Streams]:
+    database_url = worker_database_url
     await upgrade_async(database_url)
     settings = load_settings(
         kafka_bootstrap_servers=broker.bootstrap_servers,

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.agents import feedback, feedback_message
-from tonebridge.agents.feedback import tally
+from tonebridge.agents.dedup import Bounds, SeenIds
+from tonebridge.agents.feedback import Limits, tally
 from tonebridge.agents.intake import Message
 from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.agents.policies import parse_policies
@@ -76,3 +79,41 @@ def test_an_event_on_another_models_partition_is_rejected() -> None:
     out = tally(lambda _: None, [(moved, value)], 4, ())
     assert out.states == {}
     assert "belongs on partition" in out.rejected[0][1].reason()
+
+
+def test_an_invalid_event_does_not_make_its_corrected_retry_a_duplicate() -> None:
+    """Only valid events count as seen: the bad one is dead-lettered, its fix is counted."""
+    bad = {**feedback(n=1), "user_id": "a\x00b"}
+    seen = SeenIds(lambda _: [], Bounds()).batch()
+    out = tally(
+        lambda _: None,
+        [feedback_message([bad], 0), feedback_message([feedback(n=1)], 1)],
+        4,
+        (),
+        seen=seen,
+    )
+    assert out.states["model-a"].overall.all_time.count == 1
+    [(_, reject)] = out.rejected
+    assert "user_id contains a NUL character" in reject.reason()
+
+
+def test_a_repeated_event_id_is_counted_once() -> None:
+    seen = SeenIds(lambda _: [], Bounds()).batch()
+    batch = [
+        feedback_message([feedback(n=1), feedback(n=1)], 0),
+        feedback_message([feedback(n=1)], 1),
+    ]
+    out = tally(lambda _: None, batch, 4, (), seen=seen)
+    assert out.states["model-a"].overall.all_time.count == 1 and not out.rejected
+
+
+def test_far_future_events_and_over_many_types_are_bounded() -> None:
+    future = feedback(n=1, at=datetime.now(UTC) + timedelta(hours=1))
+    kinds = [feedback(n=n, kind=f"tone-{n}") for n in range(10)]
+    out = tally(lambda _: None, [feedback_message([future, *kinds], 0)], 4, (), Limits(max_types=3))
+    state = out.states["model-a"]
+    assert state.overall.all_time.count == 10
+    assert sorted(state.by_type) == ["other", "tone-0", "tone-1", "tone-2"]
+    assert state.by_type["other"].all_time.count == 7
+    [(_, reject)] = out.rejected
+    assert "in the future" in reject.reason()
