@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -89,4 +91,36 @@ async def test_bad_tests_are_refused(
     )
     assert "control_arm" in response.json()["message"]
     assert (await client.get("/ab-test/nope/results", headers=ADMIN)).status_code == 404
+    assert await read_topic(api_settings, ABTEST_COMMANDS_TOPIC) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "words"),
+    [
+        ({"name": "t\u0000"}, ["name"], "NUL"),
+        ({"reason": "\u0000"}, ["reason"], "NUL"),
+        ({"control_arm": "c" * 65}, ["control_arm"], "at most 64 characters"),
+        ({"metrics": [{"name": "ok\u0000"}]}, ["metrics", 0, "name"], "NUL"),
+        ({"alpha": float("nan")}, ["alpha"], "less than or equal to 0.5"),
+        ({"arms": [{"arm_id": "a", "model_id": "m", "weight": float("inf")}] * 2}, ["weight"], ""),
+    ],
+)
+async def test_hostile_tests_are_422_naming_the_field(
+    client: httpx.AsyncClient,
+    api_settings: Settings,
+    database: Database,
+    unique: str,
+    change: dict[str, object],
+    where: list[object],
+    words: str,
+) -> None:
+    body = {"name": "t", "arms": await _arms(database, unique), **change}
+    headers = {**ADMIN, "content-type": "application/json"}  # json.dumps writes NaN, Infinity
+    response = await client.post("/ab-test", content=json.dumps(body), headers=headers)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"][-len(where) :] == where and words in detail["msg"]
+    too_long = [{**arm, "arm_id": "a" * 65} for arm in await _arms(database, f"{unique}-2")]
+    response = await client.post("/ab-test", json={"name": "t", "arms": too_long}, headers=ADMIN)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "arm_id"
     assert await read_topic(api_settings, ABTEST_COMMANDS_TOPIC) == []

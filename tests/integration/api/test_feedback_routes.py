@@ -105,3 +105,40 @@ async def test_scopes_and_keys(client: httpx.AsyncClient) -> None:
     assert "admin" in forbidden.json()["detail"]
     for path in ("/train", "/ab-test", "/rlhf/start"):
         assert (await client.post(path, json={}, headers=INGEST)).status_code == 403
+
+
+def outcome_body(**fields: object) -> dict[str, object]:
+    return {"request_id": "req-1", "model_id": "m-1", "ab_test_id": "ab-1", "arm_id": "a",
+            "success": True, "metrics": {"latency_ms": 12.5}, **fields}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "words"),
+    [
+        ({"ab_test_id": "t" * 65}, ["ab_test_id"], "at most 64 characters"),
+        ({"model_id": "m 1"}, ["model_id"], "pattern"),
+        ({"request_id": "req\u0000"}, ["request_id"], "NUL"),
+        ({"metrics": {"lat\u0000": 1.0}}, ["metrics", "lat\u0000", "[key]"], "NUL"),
+        ({"transformation_type": "t" * 65}, ["transformation_type"], "at most 64 characters"),
+        ({"event_time": "2999-01-01T00:00:00Z"}, ["event_time"], "in the future"),
+    ],
+)
+async def test_a_bad_outcome_is_422_naming_the_field(
+    client: httpx.AsyncClient,
+    api_settings: Settings,
+    fields: dict[str, object],
+    where: list[object],
+    words: str,
+) -> None:
+    response = await client.post("/outcomes", json=outcome_body(**fields), headers=INGEST)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"][-len(where) :] == where and words in detail["msg"]
+    assert await read_topic(api_settings, INFERENCE_OUTCOMES_TOPIC) == []
+
+
+async def test_non_finite_metrics_are_422(client: httpx.AsyncClient) -> None:
+    body = '{"request_id": "r", "model_id": "m", "metrics": {"latency_ms": NaN}}'
+    headers = {**INGEST, "content-type": "application/json"}
+    response = await client.post("/outcomes", content=body, headers=headers)
+    assert response.status_code == 422 and "metrics" in response.text

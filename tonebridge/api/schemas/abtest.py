@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from tonebridge.agents.ab_input import MAX_ARMS, MAX_METRICS
 from tonebridge.api.schemas.common import Id, Reason, ShortText, Strict
+from tonebridge.api.schemas.feedback import MetricName
 
 
 class ArmIn(Strict):
@@ -17,7 +19,7 @@ class ArmIn(Strict):
 
 
 class MetricIn(Strict):
-    name: ShortText = Field(description="success, or a key of the outcomes' metrics.")
+    name: MetricName = Field(description="success, or a key of the outcomes' metrics.")
     kind: Literal["binary", "continuous"] = "binary"
     higher_is_better: bool = True
     guardrail: bool = Field(
@@ -27,9 +29,9 @@ class MetricIn(Strict):
 
 class ABTestRequest(Strict):
     name: ShortText
-    arms: list[ArmIn] = Field(min_length=2, max_length=10)
+    arms: list[ArmIn] = Field(min_length=2, max_length=MAX_ARMS)
     metrics: list[MetricIn] = Field(
-        default_factory=lambda: [MetricIn(name="success")], min_length=1, max_length=20
+        default_factory=lambda: [MetricIn(name="success")], min_length=1, max_length=MAX_METRICS
     )
     alpha: float = Field(default=0.05, gt=0, le=0.5)
     min_samples: int = Field(default=100, ge=1, le=10_000_000, description="Per arm.")

@@ -11,6 +11,7 @@ from tonebridge import rules
 from tonebridge.api.schemas.common import Clean, EventFields, Id, Name, ShortText, Strict, Text
 
 MAX_BATCH = 1000
+MetricName = Annotated[str, Field(min_length=1, max_length=rules.METADATA_KEY_LENGTH), Clean]
 Metadata = dict[
     Annotated[str, Field(max_length=rules.METADATA_KEY_LENGTH), Clean],
     Annotated[str, Field(max_length=rules.METADATA_VALUE_LENGTH), Clean],
@@ -64,10 +65,12 @@ class OutcomeIn(EventFields):
     model_id: Id
     ab_test_id: Id | None = None
     arm_id: Id | None = None
-    transformation_type: ShortText | None = None
+    transformation_type: Name | None = None
     success: bool | None = Field(default=None, description="Did the user accept the rewrite?")
-    metrics: dict[Annotated[str, Field(max_length=100)], float] = Field(
-        default_factory=dict, max_length=50, description="Numeric outcomes, e.g. latency_ms."
+    metrics: dict[MetricName, float] = Field(
+        default_factory=dict,
+        max_length=rules.METADATA_ENTRIES,
+        description="Numeric outcomes, e.g. latency_ms.",
     )
 
     @field_validator("metrics")
