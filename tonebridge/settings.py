@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # How far in the future an event time may lie (clock skew); older times are accepted.
     event_time_max_future_s: float = Field(default=300.0, ge=0)
     # Distinct transformation types kept per model in the statistics; the rest count as "other".
-    feedback_max_transformation_types: int = Field(default=50, ge=1, le=10_000)
+    feedback_max_transformation_types: int = Field(default=50, ge=1, le=100)
     # Event ids the stream folds remember per source partition, to count a retried event once:
     # those seen within the horizon (record time), and never more than the count.
     stream_dedup_horizon_s: float = Field(default=3600.0, gt=0)

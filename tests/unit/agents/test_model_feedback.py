@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from tests.support.agents import feedback
+from tonebridge import rules
 from tonebridge.agents import model_feedback
 from tonebridge.agents.model_feedback import ModelFeedback
 from tonebridge.agents.policies import parse_policies
-from tonebridge.stats.feedback import sample_from_record
+from tonebridge.settings import Settings
+from tonebridge.stats.feedback import make_sample, sample_from_record
 
 RULES = parse_policies({"policies": [{"name": "fix", "kind": "min_corrections", "threshold": 3}]})
 
@@ -60,3 +62,18 @@ def test_summary_has_every_window_per_model_and_type() -> None:
     assert summary["overall"]["last_hour"]["mean_rating"] == 3.0
     assert set(summary["by_type"]) == {"formal", "casual"}
     assert summary["by_type"]["formal"]["last_day"]["count"] == 1
+
+
+def test_the_largest_value_fits_a_kafka_record_whatever_clients_send() -> None:
+    """Every window bucket of every type filled, at the highest cap the settings allow, with
+    types of the longest name: still under a real Kafka's default 1 MiB record limit."""
+    cap = Settings.model_fields["feedback_max_transformation_types"].metadata
+    highest = next(m.le for m in cap if getattr(m, "le", None) is not None)
+    newest = 1_800_000_000_000
+    spread = [make_sample(newest - i * 300_000, 3, "abc", "abd") for i in range(12 * 24)]
+    state = ModelFeedback()
+    for n in range(highest + 10):
+        kind = f"{n:04d}".ljust(rules.NAME_LENGTH, "x")
+        state = model_feedback.settle(state, [(kind, s) for s in spread], highest)
+    assert len(state.by_type) == highest + 1
+    assert len(state.to_json()) < 1024 * 1024
