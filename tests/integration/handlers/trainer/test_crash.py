@@ -1,4 +1,5 @@
-"""A trainer killed mid-job (SIGKILL) leaves no job `running` after a restart; SIGTERM stops it."""
+"""A trainer killed mid-job (SIGKILL) leaves no job `running` after a restart, under its own
+name or another (a new pod name); SIGTERM stops it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,29 @@ async def test_a_killed_trainer_leaves_no_running_job_after_restart(
                        for e in es),
     )  # fmt: skip
     assert statuses
+
+
+async def test_a_job_of_a_killed_trainer_is_failed_by_a_trainer_with_another_name(
+    harness: Harness, tiny_model: Path, tmp_path: Path
+) -> None:
+    base = await harness.base_model(tiny_model)
+    await harness.feedback(base.id)
+    sent = command("sft", model_id=base.id, config=FAST | {"max_steps": 5000})
+    process = trainer_process(harness, tmp_path / "trainer.log")
+    try:
+        await harness.send(TRAINING_COMMANDS_TOPIC, sent)
+        running = await harness.job(sent["command_id"], "running")
+        await eventually(lambda: _progressed(harness, running.id), what="training steps")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
+    quick = {"trainer_heartbeat_s": 0.2, "trainer_job_lease_s": 2.0}
+    renamed = replace(harness, settings=harness.settings.model_copy(update=quick))
+    async with started_trainer(renamed, worker_id=f"new-pod-{harness.unique}"):
+        job = await harness.job(sent["command_id"], "failed")
+    assert job.worker_id == f"w-{harness.unique}"
+    assert "no heartbeat from trainer" in (job.error_message or "")
 
 
 async def _progressed(harness: Harness, job_id: str) -> bool:
