@@ -15,6 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+# A client may send any method name; labels take only these, so their number stays bounded.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class ApiMetrics:
     content_type = CONTENT_TYPE_LATEST
 
@@ -76,6 +80,6 @@ class MetricsMiddleware:
         # The route template (not the raw path) keeps label cardinality bounded.
         route = scope.get("route")
         template = getattr(route, "path", "<unmatched>")
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         self.metrics.requests.labels(method, template, str(status)).inc()
         self.metrics.latency.labels(method, template).observe(elapsed)

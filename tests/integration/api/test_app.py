@@ -57,6 +57,14 @@ async def test_metrics_count_requests_and_accepted_events(client: httpx.AsyncCli
     )
 
 
+async def test_made_up_methods_share_one_metrics_label(client: httpx.AsyncClient) -> None:
+    for n in range(5):
+        await client.request(f"BREW{n}", "/models", headers=ADMIN)
+    text = (await client.get("/metrics")).text
+    assert "BREW" not in text
+    assert 'tonebridge_http_requests_total{method="other",route="/models",status="405"} 5.0' in text
+
+
 SECRET_USER = "tb_user_never_shown"
 
 
