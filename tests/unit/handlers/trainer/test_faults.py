@@ -13,7 +13,8 @@ QUICK = Backoff(base_s=0.001, cap_s=0.002, attempts=3)
 
 def _from_driver(kind: type[exc.DBAPIError]) -> StoreError:
     try:
-        raise StoreError("database error") from kind("INSERT", {}, Exception("driver"))
+        msg = "database error"
+        raise StoreError(msg) from kind("INSERT", {}, Exception("driver"))
     except StoreError as error:
         return error
 
