@@ -41,7 +41,8 @@ class Strict(BaseModel):
 
 class EventFields(Strict):
     """Fields every ingested event carries. Send ``event_id`` to make retries harmless:
-    consumers deduplicate on it. ``event_time`` defaults to the time the API received it."""
+    consumers deduplicate on it. ``event_time`` defaults to the time the API received it, and
+    may lie at most ``EVENT_TIME_MAX_FUTURE_S`` ahead. No text may hold a NUL character."""
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     event_time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
