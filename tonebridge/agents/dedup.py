@@ -36,12 +36,12 @@ another partition and is not deduplicated there (the stream deduplicates per par
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from hashlib import blake2b as _blake2b
 
 from tonebridge.agents.intake import Item, Origin
 from tonebridge.agents.watermarks import source_id
@@ -52,19 +52,19 @@ _VERSION = 1
 Ident = tuple[int, int]  # (first offset, part): a segment's place in its partition
 
 
-def id_hash(event_id: str) -> int:
+def id_hash(event_id: str) -> bytes:
     """The 64-bit hash an id is kept as."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+    return _blake2b(event_id.encode(), digest_size=8).digest()
 
 
-def _pack(flat: Sequence[int]) -> bytes:
-    values = array("Q", flat)
+def _offsets(values: Sequence[int]) -> bytes:
+    packed = array("Q", values)
     if sys.byteorder == "big":
-        values.byteswap()
-    return values.tobytes()
+        packed.byteswap()
+    return packed.tobytes()
 
 
-def _unpack(raw: bytes | memoryview) -> array[int]:
+def _read_offsets(raw: bytes | memoryview) -> array[int]:
     values = array("Q")
     values.frombytes(raw)
     if sys.byteorder == "big":
@@ -86,9 +86,16 @@ class Segment:
     raw: bytes
 
     @classmethod
-    def build(cls, ident: Ident, span_ms: tuple[int, int], flat: Sequence[int]) -> Segment:
-        """A segment of ``flat`` = hash, offset, hash, offset, ... from ``span_ms`` (ms)."""
-        return cls(ident, _HEADER.pack(_VERSION, *span_ms) + _pack(flat))
+    def build(
+        cls,
+        ident: Ident,
+        span_ms: tuple[int, int],
+        digests: Sequence[bytes],
+        offsets: Sequence[int],
+    ) -> Segment:
+        """A segment of ids (``digests``) first seen at ``offsets``, from ``span_ms`` (ms)."""
+        head = _HEADER.pack(_VERSION, *span_ms)
+        return cls(ident, head + b"".join(digests) + _offsets(offsets))
 
     @property
     def oldest_ms(self) -> int:
@@ -101,17 +108,20 @@ class Segment:
     def __len__(self) -> int:
         return (len(self.raw) - _HEADER.size) // 16
 
-    def flat(self) -> array[int]:
-        return _unpack(memoryview(self.raw)[_HEADER.size :])
+    def _columns(self) -> tuple[bytes, bytes]:
+        middle = _HEADER.size + 8 * len(self)
+        return self.raw[_HEADER.size : middle], self.raw[middle:]
 
-    def entries(self) -> Iterator[tuple[int, int]]:
-        values = self.flat()
-        return zip(values[0::2], values[1::2], strict=True)
+    def entries(self) -> Iterator[tuple[bytes, int]]:
+        digests, offsets = self._columns()
+        found = (digests[i : i + 8] for i in range(0, len(digests), 8))
+        return zip(found, _read_offsets(offsets), strict=True)
 
     def merged(self, later: Segment) -> Segment:
         span = min(self.oldest_ms, later.oldest_ms), max(self.newest_ms, later.newest_ms)
-        pairs = self.raw[_HEADER.size :] + later.raw[_HEADER.size :]
-        return Segment(self.ident, _HEADER.pack(_VERSION, *span) + pairs)
+        (mine, my_offsets), (its, its_offsets) = self._columns(), later._columns()
+        head = _HEADER.pack(_VERSION, *span)
+        return Segment(self.ident, head + mine + its + my_offsets + its_offsets)
 
 
 class SeenIndex:
@@ -119,7 +129,7 @@ class SeenIndex:
 
     def __init__(self, segments: Iterable[Segment] = ()) -> None:
         self.segments = sorted(segments, key=lambda s: s.ident)
-        self.ids: dict[int, int] = {}
+        self.ids: dict[bytes, int] = {}
         for segment in self.segments:
             for digest, offset in segment.entries():
                 if self.ids.get(digest, offset) >= offset:
@@ -138,7 +148,7 @@ class Plan:
     writes: tuple[Segment, ...]
     deletes: tuple[Segment, ...]  # stored segments to tombstone (merged away or evicted)
     segments: tuple[Segment, ...]
-    added: dict[int, int]
+    added: dict[bytes, int]
     evicted: tuple[Segment, ...]
 
 
@@ -147,7 +157,7 @@ class _Fresh:
     """One partition's ids first seen in the batch (in offset order) and their record times."""
 
     partition: int
-    ids: dict[int, int] = field(default_factory=dict)
+    ids: dict[bytes, int] = field(default_factory=dict)
     oldest_ms: int | None = None
     newest_ms: int | None = None
 
@@ -199,23 +209,37 @@ class SeenBatch:
         source = source_id(origin.topic, origin.partition)
         stored = self._index(source).ids
         new = self._fresh.setdefault(source, _Fresh(origin.partition))
-        in_message: set[int] = set()
-        kept: list[Item] = []
-        for item in items:
-            if wanted is not None and not wanted(item):
-                kept.append(item)
-                continue
-            digest = id_hash(str(item.record["event_id"]))
+        chosen = items if wanted is None else [i for i in items if wanted(i)]
+        digests = [id_hash(str(item.record["event_id"])) for item in chosen]
+        unique = set(digests)
+        if (
+            len(unique) == len(digests)
+            and new.ids.keys().isdisjoint(unique)
+            and stored.keys().isdisjoint(unique)
+        ):
+            new.ids.update(dict.fromkeys(digests, origin.offset))  # the common case: all new
+            new.see(origin.timestamp_ms)
+            return list(items)
+        firsts = iter(self._firsts(origin, digests, stored, new))
+        return [i for i in items if (wanted is not None and not wanted(i)) or next(firsts)]
+
+    def _firsts(
+        self, origin: Origin, digests: Sequence[bytes], stored: dict[bytes, int], new: _Fresh
+    ) -> list[bool]:
+        """Whether each id of a message is a first occurrence (recording those that are)."""
+        in_message: set[bytes] = set()
+        firsts: list[bool] = []
+        for digest in digests:
             first = new.ids.get(digest, stored.get(digest, origin.offset))
-            if digest in in_message or first < origin.offset:
+            firsts.append(digest not in in_message and first >= origin.offset)
+            if not firsts[-1]:
                 self.duplicates += 1
                 continue
             in_message.add(digest)
-            kept.append(item)
             if first > origin.offset or digest not in stored:
                 new.ids[digest] = origin.offset
                 new.see(origin.timestamp_ms)
-        return kept
+        return firsts
 
     def plans(self) -> list[Plan]:
         """What to store for every partition with new ids."""
@@ -244,12 +268,12 @@ def plan(source: str, index: SeenIndex, fresh: _Fresh, bounds: Bounds) -> Plan:
     taken = {s.ident for s in index.segments}
     segments = list(index.segments)
     written: dict[Ident, Segment] = {}
-    pairs = sorted(fresh.ids.items(), key=lambda pair: pair[1])
-    for start in range(0, len(pairs), SEGMENT_MAX_IDS):
-        chunk = pairs[start : start + SEGMENT_MAX_IDS]
-        ident = _free_ident(chunk[0][1], taken)
+    digests, offsets = list(fresh.ids), list(fresh.ids.values())  # in offset order
+    for start in range(0, len(digests), SEGMENT_MAX_IDS):
+        chunk = offsets[start : start + SEGMENT_MAX_IDS]
+        ident = _free_ident(min(chunk), taken)
         taken.add(ident)
-        segments.append(Segment.build(ident, span, [v for pair in chunk for v in pair]))
+        segments.append(Segment.build(ident, span, digests[start : start + SEGMENT_MAX_IDS], chunk))
         written[ident] = segments[-1]
         _merge_tail(segments, written, bounds.horizon_ms // 8)
     evicted = _evict(segments, bounds)

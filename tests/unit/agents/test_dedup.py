@@ -154,7 +154,7 @@ def test_a_large_batch_is_split_into_records_well_under_a_mebibyte() -> None:
 
 
 def test_a_segment_round_trips_through_its_record() -> None:
-    segment = Segment.build((7, 1), (1000, 1234), [id_hash("a"), 7, id_hash("b"), 9])
+    segment = Segment.build((7, 1), (1000, 1234), [id_hash("a"), id_hash("b")], [7, 9])
     again = Segment(segment.ident, bytes(segment.raw))
     assert (again.oldest_ms, again.newest_ms) == (1000, 1234)
     assert list(again.entries()) == [(id_hash("a"), 7), (id_hash("b"), 9)]
