@@ -9,7 +9,10 @@ Prints, from one run on the same data:
    the A/B verdict (or training command) it causes;
 4. worker with the database sink in the same process (SQLite), for the cost of co-location.
 
-Usage: python bench/stream_throughput.py [--feedback 600000] [--outcomes 400000]
+``--retries F`` sends a fraction F of the backlog's events a second time (same event_id, a
+later message, as a client's retry); the worker must count each event once.
+
+Usage: python bench/stream_throughput.py [--feedback 600000] [--outcomes 400000] [--retries 0.01]
 """
 
 from __future__ import annotations
@@ -155,8 +158,13 @@ class Packed:
     value: bytes
 
 
+def with_retries(rng: random.Random, records: list[dict[str, Any]], retries: float) -> list[Any]:
+    """``records`` and, after them, a fraction ``retries`` of them again (same event ids)."""
+    return records + rng.sample(records, round(len(records) * retries))
+
+
 async def produce_backlog(
-    settings: Settings, feedback: int, outcomes: int, per_message: int
+    settings: Settings, feedback: int, outcomes: int, per_message: int, retries: float = 0.0
 ) -> None:
     rng = random.Random(7)
     tests = [f"bench-aa-{i}" for i in range(16)]
@@ -165,15 +173,13 @@ async def produce_backlog(
             ABTEST_COMMANDS_TOPIC,
             [create_command(t, (f"{t}-0", f"{t}-1"), 10**9) for t in tests],
         )
-        records = list(feedback_records(rng, feedback, MODELS))
+        records = with_retries(rng, list(feedback_records(rng, feedback, MODELS)), retries)
         for i in range(0, len(records), 50_000):
             await sender.send(FEEDBACK_TOPIC, records[i : i + 50_000])
-        for start in range(0, outcomes, 50_000):
-            chunk = [
-                outcome(rng, tests[i % len(tests)], (0.5, 0.5))
-                for i in range(start, min(outcomes, start + 50_000))
-            ]
-            await sender.send(INFERENCE_OUTCOMES_TOPIC, chunk)
+        results = [outcome(rng, tests[i % len(tests)], (0.5, 0.5)) for i in range(outcomes)]
+        results = with_retries(rng, results, retries)
+        for start in range(0, len(results), 50_000):
+            await sender.send(INFERENCE_OUTCOMES_TOPIC, results[start : start + 50_000])
 
 
 def partitions(settings: Settings, *specs: TopicSpec) -> list[TopicPartition]:
@@ -460,11 +466,12 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     await prepare_database(base)
     await create_topics(base)
     t = time.perf_counter()
-    await produce_backlog(base, args.feedback, args.outcomes, args.per_message)
-    print(f"produced {args.feedback:,} feedback + {args.outcomes:,} outcomes "
+    await produce_backlog(base, args.feedback, args.outcomes, args.per_message, args.retries)
+    sent = round(args.feedback * args.retries) + round(args.outcomes * args.retries)
+    print(f"produced {args.feedback:,} feedback + {args.outcomes:,} outcomes (+ {sent:,} retries) "
           f"in {time.perf_counter() - t:.1f}s ({args.per_message} events per message)")  # fmt: skip
 
-    events, seconds = await raw_baseline(base, args.feedback + args.outcomes)
+    events, seconds = await raw_baseline(base, args.feedback + args.outcomes + sent)
     raw_rate = events / seconds
     print(f"raw aiokafka + fastavro decode: {events:,} events in {seconds:.2f}s "
           f"= {raw_rate:,.0f} events/s")  # fmt: skip
@@ -521,6 +528,7 @@ if __name__ == "__main__":
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=int, default=5000, help="events/s in the latency run")
     parser.add_argument("--per-message", type=int, default=PER_MESSAGE)
+    parser.add_argument("--retries", type=float, default=0.0, help="fraction sent twice")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-sink", action="store_true", help="skip the run with the sink")
     with EmbeddedBroker() as embedded:
