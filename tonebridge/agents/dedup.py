@@ -15,8 +15,9 @@ earlier in the same message (an EventBatch). Replaying a message whose ids are a
 Durability: a batch's new ids become segments, reserved keys of the agent's table
 (:meth:`tonebridge.agents.tables.ExactTable.store_seen`) written in the changelog partition of
 the batch's values and before its source mark; an index is rebuilt from them on first use after
-a restart or a rebalance. A segment holds (hash, offset) pairs and the newest record timestamp
-of its messages, at most :data:`SEGMENT_MAX_IDS` pairs (a 256 KiB record). A new segment is
+a restart or a rebalance. A segment holds the oldest and newest record timestamp of its
+messages, then its ids' 8-byte hashes, then their offsets (little-endian u64), at most
+:data:`SEGMENT_MAX_IDS` ids (a 256 KiB record). A new segment is
 merged into the one before it while that one is no larger (a binary counter) and the two span
 at most 1/8 of the horizon, so a steady stream of small batches makes a few segments per
 eighth of the horizon rather than one per batch.
@@ -27,8 +28,7 @@ first; the newest segment is always kept, so ``max_ids`` may be exceeded by one 
 id is kept for at least the horizon (unless the count bound comes first) and at most 9/8 of
 it; one retried after it left the index is counted again. Record timestamps are the
 producer's clock unless the topic appends its own; a message without one counts as the
-newest so far. In memory an id costs about 150 bytes
-(dict entry and its segment's bytes).
+newest so far. In memory an id costs about 150 bytes (its dict entry and 16 bytes of segment).
 
 Topics are keyed by model id / test id: the same event id sent under another key lands on
 another partition and is not deduplicated there (the stream deduplicates per partition).
