@@ -29,8 +29,9 @@ from aiokafka.errors import CommitFailedError
 from tonebridge.agents.feedback import Limits, check_record
 from tonebridge.agents.intake import Item, Origin, Reject, read_message, require_partition
 from tonebridge.agents.outbox import dead_letter_record
-from tonebridge.agents.runner import origin_of, retry_transient
+from tonebridge.agents.runner import origin_of
 from tonebridge.errors import InvalidEventError, StoreError
+from tonebridge.retry import retrying
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
 from tonebridge.topics.connection import client_kwargs
@@ -159,7 +160,7 @@ class FeedbackSink:
         return refused
 
     async def _add(self, events: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-        result = await retry_transient(partial(self._writer.add_many, events), "feedback write")
+        result = await retrying(partial(self._writer.add_many, events), "feedback write")
         return {r.index: r.reason for r in result.rejected}
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:

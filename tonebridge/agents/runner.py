@@ -6,37 +6,31 @@ batch when the loop body returns; a failed batch is retried in place while the f
 transient, with growing pauses and jitter and for as long as it stays transient (a database or
 broker that is down holds the stream back; it never ends the process). Handling a batch again
 is safe: effects have deterministic ids and the values' offset marks skip what is already
-applied. With a :class:`Sequencer` (every durable agent)
-the handler sees each source offset once and in order. Any other failure stops the process at
-once: faust acknowledges a batch in a ``finally`` even when the body raised or was cancelled, and
-commits acknowledged offsets on the way down, so a graceful stop could skip the failed batch.
-Exiting like a crash keeps its offsets uncommitted; it is read again on restart.
+applied. With a :class:`Sequencer` (every durable agent) the handler sees each source offset
+once and in order. Any other failure (a bug: a bad record is a dead letter before it gets
+here) stops the process at once: faust acknowledges a batch in a ``finally`` even when the body
+raised or was cancelled, and commits acknowledged offsets on the way down, so a graceful stop
+could skip the failed batch. Exiting like a crash keeps its offsets uncommitted; it is read
+again on restart.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
-
-from aiokafka.errors import KafkaError
+from typing import Any
 
 from tonebridge.agents.intake import Message, Origin
 from tonebridge.agents.sequencing import Sequencer
-from tonebridge.errors import TonebridgeError
+from tonebridge.retry import retrying
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 Fatal = Callable[[BaseException], Awaitable[None]]
-RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-MAX_RETRY_DELAY_S = 30.0
 EXIT_STATUS = 70  # EX_SOFTWARE: the worker stopped itself on a message it cannot handle
 
 
@@ -70,42 +64,9 @@ def faust_origin(message: Any) -> Origin:
     )
 
 
-def is_transient(error: BaseException) -> bool:
-    """Whether handling the same batch again may succeed."""
-    if isinstance(error, TonebridgeError):
-        return error.retryable
-    if isinstance(error, KafkaError):
-        return bool(error.retriable)
-    # faust wraps producer failures in ProducerSendError (not a KafkaError)
-    return type(error).__name__ == "ProducerSendError" or isinstance(error, TimeoutError)
-
-
-def backoff_delay(attempt: int) -> float:
-    """The pause before retry ``attempt`` (0-based): doubling from 0.1 s up to 30 s, with
-    +-50 % jitter so that many consumers do not retry in step."""
-    base = min(MAX_RETRY_DELAY_S, 0.1 * 2 ** min(attempt, 20))
-    return float(base * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not cryptography
-
-
-async def retry_transient(operation: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run ``operation`` until it succeeds or fails for good; transient failures are retried
-    for as long as they last, with backoff and jitter."""
-    attempt = 0
-    while True:
-        try:
-            return await operation()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            delay = backoff_delay(attempt)
-            log.warning("%s failed, retrying in %.1fs: %r", what, delay, exc)
-            await asyncio.sleep(delay)
-            attempt += 1
-
-
 async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> None:
     """Handle one batch, retrying transient failures for as long as they last."""
-    await retry_transient(partial(handle, batch), f"a batch of {len(batch)}")
+    await retrying(partial(handle, batch), f"a batch of {len(batch)}")
 
 
 def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> BatchHandler:

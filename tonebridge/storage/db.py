@@ -133,12 +133,15 @@ def _store_error(error: BaseException) -> StoreError:
 
 
 def is_refused_data(error: BaseException) -> bool:
-    """Whether the values themselves are wrong for the column (SQLSTATE class 22: a NUL in
-    text, a value too long, out of range): the same write can never succeed."""
+    """Whether the values themselves are wrong (SQLSTATE class 22: a NUL in text, a value too
+    long, out of range; 54: a value past a program limit; or a value the driver could not
+    send at all): the same write can never succeed."""
     if isinstance(error, exc.DataError):
         return True
+    if isinstance(error, exc.StatementError) and not isinstance(error, exc.DBAPIError):
+        return True  # raised while the parameters were prepared, before the database saw them
     sqlstate = getattr(getattr(error, "orig", None) or error, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+    return isinstance(sqlstate, str) and sqlstate.startswith(("22", "54"))
 
 
 # SQLSTATE classes that mean "not reachable now": 08 connection exception, 53 insufficient

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tonebridge.agents.runner import is_transient
 from tonebridge.errors import StoreError, StoreUnavailableError
+from tonebridge.retry import is_transient
 from tonebridge.settings import load_settings
 from tonebridge.storage import Database, ModelRepository, open_database
 from tonebridge.storage.migrate import upgrade, upgrade_async

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError, StoreError
-from tonebridge.handlers.trainer.faults import is_transient
+from tonebridge.retry import is_transient
 from tonebridge.storage import Database, DatasetRepository, ModelRepository, TrainingJobRepository
 from tonebridge.storage.records import TrainingJobRecord
 from tonebridge.storage.types import utc_now

@@ -6,14 +6,8 @@ from typing import Any
 
 from tests.support.agents import T0, MemoryOutbox
 from tonebridge.agents.intake import Origin
-from tonebridge.agents.verdict_store import (
-    RETRY_CAP_S,
-    backoff_s,
-    finite_json,
-    is_transient_store_error,
-    store_verdict,
-)
-from tonebridge.errors import IntegrityError, StoreError, StoreUnavailableError
+from tonebridge.agents.verdict_store import finite_json, store_verdict
+from tonebridge.errors import DataRefusedError, StoreUnavailableError
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 
 ORIGIN = Origin("outcomes", 2, 41, b"ab-1")
@@ -21,30 +15,6 @@ VERDICT = {
     "event_id": "v-1", "event_time": T0, "test_id": "ab-1", "decision": "winner",
     "winner_arm": "treatment", "winner_model_id": "ab-1-new",
 }  # fmt: skip
-
-
-class DriverError(Exception):
-    """Like asyncpg's errors: a SQLSTATE on the exception."""
-
-    def __init__(self, sqlstate: str) -> None:
-        super().__init__(f"sqlstate {sqlstate}")
-        self.sqlstate = sqlstate
-
-
-class Wrapped(Exception):
-    """Like SQLAlchemy's DBAPIError: the driver's error as ``orig``."""
-
-    def __init__(self, orig: BaseException) -> None:
-        super().__init__(str(orig))
-        self.orig = orig
-
-
-def store_error(cause: BaseException) -> StoreError:
-    try:
-        message = f"database error: {cause}"
-        raise StoreError(message) from cause
-    except StoreError as exc:
-        return exc
 
 
 class FailingStore:
@@ -58,28 +28,8 @@ class FailingStore:
         self.stored.append((test_id, winner_model_id, results))
 
 
-def test_the_driver_error_decides_what_is_transient() -> None:
-    assert is_transient_store_error(store_error(Wrapped(DriverError("08006"))))
-    assert is_transient_store_error(store_error(Wrapped(DriverError("40001"))))
-    assert is_transient_store_error(store_error(ConnectionRefusedError("refused")))
-    assert is_transient_store_error(store_error(Wrapped(OSError("reset"))))
-    assert is_transient_store_error(StoreError("pool exhausted"))
-    assert is_transient_store_error(StoreUnavailableError("database unavailable"))
-    assert not is_transient_store_error(store_error(Wrapped(DriverError("22P05"))))
-    assert not is_transient_store_error(store_error(Wrapped(DriverError("54000"))))
-    assert not is_transient_store_error(store_error(Wrapped(ValueError("bad json"))))
-    assert not is_transient_store_error(IntegrityError("constraint violated"))
-    assert not is_transient_store_error(TypeError("a bug"))
-
-
-def test_the_backoff_grows_to_the_cap_with_full_jitter() -> None:
-    assert all(0 <= backoff_s(0) <= 0.1 for _ in range(50))
-    assert all(0 <= backoff_s(100) <= RETRY_CAP_S for _ in range(50))
-    assert len({backoff_s(10) for _ in range(20)}) > 1
-
-
 async def test_transient_failures_are_retried_until_the_store_takes_the_verdict() -> None:
-    errors = [store_error(ConnectionRefusedError("refused")) for _ in range(12)]
+    errors = [StoreUnavailableError("database unavailable: refused") for _ in range(12)]
     store, outbox, pauses = FailingStore(*errors), MemoryOutbox(), []
 
     async def sleep(seconds: float) -> None:
@@ -91,13 +41,13 @@ async def test_transient_failures_are_retried_until_the_store_takes_the_verdict(
 
 
 async def test_a_refused_verdict_is_a_dead_letter_with_the_reason() -> None:
-    refused = store_error(Wrapped(DriverError("22P05")))
+    refused = DataRefusedError("the database refused the data: sqlstate 22P05")
     store, outbox = FailingStore(refused), MemoryOutbox()
     await store_verdict(store, outbox, ORIGIN, VERDICT, {}, sleep=_never)
     [letter] = outbox.on(DEADLETTER_TOPIC)
     assert store.stored == []
     assert letter["reason"].startswith("A/B test ab-1: the verdict store refused its verdict")
-    assert "sqlstate 22P05" in letter["reason"] and letter["error_type"] == "StoreError"
+    assert "sqlstate 22P05" in letter["reason"] and letter["error_type"] == "DataRefusedError"
     assert (letter["source_topic"], letter["source_partition"], letter["source_offset"]) == (
         "outcomes", 2, 41,
     )  # fmt: skip

@@ -46,12 +46,12 @@ from tonebridge.handlers.dataset_store import (
 from tonebridge.handlers.registry import Registry
 from tonebridge.handlers.trainer import outcome
 from tonebridge.handlers.trainer.events import training_status
-from tonebridge.handlers.trainer.faults import Backoff
 from tonebridge.handlers.trainer.intake import check_training_command, printable
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config, runner_rows
 from tonebridge.handlers.trainer.progress import ProgressRelay
 from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.handlers.training.control import ProgressUpdate, TrainingResult
+from tonebridge.retry import trainer_backoff
 from tonebridge.rules import OPTIONAL_ID, check_text
 from tonebridge.settings import Settings
 from tonebridge.storage import (
@@ -341,7 +341,7 @@ class JobRunner:
         )
         done = await outcome.register(
             self.ctx.registry, self.ctx.models, self.ctx.events, plan, data,
-            result.adapter_dir, metrics, backoff=Backoff.from_settings(self.ctx.settings),
+            result.adapter_dir, metrics, backoff=trainer_backoff(self.ctx.settings),
         )  # fmt: skip
         message = f"registered {done.model.name} v{done.model.version} as {done.model.id}"
         metrics_out = {**metrics, "model_version": float(done.model.version)}

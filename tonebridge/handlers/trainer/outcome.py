@@ -25,9 +25,9 @@ from tonebridge.handlers.dataset_store import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
 from tonebridge.handlers.registry import RegisteredVersion, Registry, flatten_params
 from tonebridge.handlers.trainer.events import model_registered, numeric_metrics
-from tonebridge.handlers.trainer.faults import Backoff, retrying
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.handlers.trainer.publish import EventSink
+from tonebridge.retry import Backoff, retrying
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_EVENTS_TOPIC, MODEL_REGISTERED
@@ -206,7 +206,9 @@ async def register(
         return await registrar.once(adapter_dir, metrics)
 
     try:
-        return await retrying(once, backoff or Backoff(), f"registration of job {plan.job.id}")
+        return await retrying(
+            once, f"registration of job {plan.job.id}", backoff or Backoff(0.2, 30.0, 8)
+        )
     except BaseException:
         await registrar.undo()
         raise

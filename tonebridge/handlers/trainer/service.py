@@ -34,12 +34,12 @@ from tonebridge.avro.codec import Record, decode_message
 from tonebridge.errors import DecodeError
 from tonebridge.handlers.deployment import Deployer
 from tonebridge.handlers.registry import Registry
-from tonebridge.handlers.trainer.faults import Backoff, retrying
 from tonebridge.handlers.trainer.intake import check_model_command, dead_letter_of
 from tonebridge.handlers.trainer.jobs import JobRunner, TrainerContext
 from tonebridge.handlers.trainer.loop import CommandLoop, ControlListener
 from tonebridge.handlers.trainer.loop import Record as KafkaRecord
 from tonebridge.handlers.trainer.publish import KafkaEvents
+from tonebridge.retry import Backoff, retrying, trainer_backoff
 from tonebridge.settings import Settings
 from tonebridge.storage import (
     Database,
@@ -133,7 +133,7 @@ class Guard:
         async def once() -> None:
             await self.apply(record)
 
-        await retrying(once, self.backoff, f"{self.expect} {record.get('command_id')}")
+        await retrying(once, f"{self.expect} {record.get('command_id')}", self.backoff)
 
     async def _reject(self, message: KafkaRecord, record: Record | None, exc: Exception) -> None:
         log.error("%s@%d rejected: %s", message.topic, message.offset, exc)
@@ -147,7 +147,7 @@ class Guard:
             await events.publish(DEADLETTER_TOPIC, letter)
 
         try:
-            await retrying(send, replace(self.backoff, attempts=None), "dead letter")
+            await retrying(send, "dead letter", replace(self.backoff, attempts=None))
         except Exception:  # noqa: BLE001 - a letter the topic refuses must not stop the trainer
             log.exception(
                 "dead letter of %s@%d not sent", letter["source_topic"], letter["source_offset"]
@@ -185,8 +185,8 @@ class TrainerService:
         """Serve until ``stopping`` is set; a failure of any consumer stops them all."""
         await create_topics(self.settings, TOPICS)
         async with self._started() as loops:
-            forever = Backoff.from_settings(self.settings, bounded=False)
-            orphans = await retrying(self.runner.recover, forever, "recovery of orphaned jobs")
+            forever = trainer_backoff(self.settings, bounded=False)
+            orphans = await retrying(self.runner.recover, "recovery of orphaned jobs", forever)
             if orphans:
                 log.warning("failed %d orphaned job(s): %s", len(orphans), orphans)
             self.ready.set()
@@ -215,7 +215,7 @@ class TrainerService:
         guard = Guard(
             TRAINING_COMMAND,
             self.runner.on_command,
-            Backoff.from_settings(self.settings, bounded=False),
+            trainer_backoff(self.settings, bounded=False),
             self.events,
             self.runner.reject,
         )
@@ -240,7 +240,7 @@ class TrainerService:
         stop = Guard(
             TRAINING_COMMAND,
             lambda command: self.runner.stop(command.get("job_id")),
-            Backoff.from_settings(self.settings),
+            trainer_backoff(self.settings),
         )
 
         async def run(stopping: asyncio.Event) -> None:
@@ -257,7 +257,7 @@ class TrainerService:
         guard = Guard(
             MODEL_COMMAND,
             self._apply_model_command,
-            Backoff.from_settings(self.settings),
+            trainer_backoff(self.settings),
             self.events,
         )
         loop = CommandLoop(consumer, guard)

@@ -19,10 +19,10 @@ from tonebridge.handlers.dataset_store import BuiltDataset
 from tonebridge.handlers.datasets import Limits, Lineage
 from tonebridge.handlers.evaluation import EvalConfig
 from tonebridge.handlers.registry import RegisteredVersion
-from tonebridge.handlers.trainer.faults import Backoff
 from tonebridge.handlers.trainer.outcome import model_id_for, register
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.handlers.trainer.publish import KafkaEvents
+from tonebridge.retry import Backoff
 from tonebridge.topics.models import MODEL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.integration
