@@ -40,6 +40,12 @@ class MemoryReader:
     async def log_start(self, topic: str, partition: int) -> int:
         return self.start
 
+    async def reported_end(self, topic: str, partition: int) -> int:
+        return self.end
+
+    async def read_from(self, topic: str, partition: int, start: int) -> list[Message]:
+        return await self.read(topic, partition, start, self.end)
+
 
 async def test_a_first_batch_starts_at_the_log_start(worker: Worker) -> None:
     reader = MemoryReader(start=2)
@@ -95,3 +101,26 @@ async def test_source_marks_are_not_table_values(worker: Worker) -> None:
 def test_an_id_may_not_take_the_reserved_prefix() -> None:
     with pytest.raises(InvalidEventError, match="NUL"):
         require_partition("\x00source:x", Origin(TOPIC, 0, 0, None), 4)
+
+
+async def test_a_quiet_partition_hands_over_what_was_never_delivered(worker: Worker) -> None:
+    """faust can drop a partition's tail for good; with no later message, only the sweep
+    finds it. What was delivered meanwhile is not handed over twice."""
+    seen: list[int] = []
+
+    async def handle(batch: Sequence[Message]) -> None:
+        seen.extend(offsets(batch))
+
+    handler = in_sequence(handle, Sequencer(worker.feedback.table, MemoryReader(end=8)))
+    await handler([message(o) for o in (0, 1, 2)])
+    await handler.sweep([(TOPIC, 0)])  # 3-7 never came
+    await handler.sweep([(TOPIC, 0)])  # nothing more
+    await handler([message(o) for o in (3, 4)])  # delivered late after all: replays
+    assert seen == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert worker.feedback.table.source_mark(f"{TOPIC}:0") == 7
+
+
+async def test_a_sweep_of_an_empty_partition_reads_nothing(worker: Worker) -> None:
+    reader = MemoryReader(end=0)
+    arranged, last = await Sequencer(worker.feedback.table, reader).overdue([(TOPIC, 0)])
+    assert (arranged, last, reader.reads) == ([], {}, [])

@@ -7,6 +7,7 @@ statistics agents and the database sink over processes; by default a worker runs
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -29,12 +30,14 @@ from tonebridge.agents.runner import (
     BatchHandler,
     Batching,
     Fatal,
+    InSequence,
     consume,
     exit_process,
     in_sequence,
 )
 from tonebridge.agents.sequencing import BrokerReader, Sequencer
 from tonebridge.agents.tables import ExactTable
+from tonebridge.retry import retrying
 from tonebridge.settings import Settings
 from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.connection import client_kwargs
@@ -207,13 +210,36 @@ def _add_agent(
 ) -> None:
     if wiring.durable:  # faust test contexts have no broker to read holes from
         reader = BrokerReader(settings)
-        handle = in_sequence(handle, Sequencer(table, reader))
+        sequenced = in_sequence(handle, Sequencer(table, reader))
         worker.app.on_before_shutdown.connect(partial(_stop_reader, reader))
+        _sweep_when_quiet(worker.app, source.get_topic_name(), sequenced, wiring)
+        handle = sequenced
 
     async def run(stream: Any) -> None:
         await consume(stream, handle, wiring.batching, wiring.fatal)
 
     worker.agents[name] = worker.app.agent(source, name=name)(run)
+
+
+SWEEP_EVERY_S = 2.0  # how often a quiet agent looks for messages faust never delivered
+
+
+def _sweep_when_quiet(app: Any, topic: str, sequenced: InSequence, wiring: Wiring) -> None:
+    """Every few seconds, if the agent had no batch meanwhile and no rebalance is under way,
+    read what its partitions hold past their marks (:meth:`Sequencer.overdue`)."""
+
+    async def sweep(*_: Any) -> None:  # faust passes the app to a timer that takes it
+        quiet = time.monotonic() - sequenced.last_batch_at > SWEEP_EVERY_S
+        if not quiet or app.rebalancing or not app.tables.recovery.completed.is_set():
+            return
+        mine = sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives())
+        try:
+            await retrying(partial(sequenced.sweep, [p for p in mine if p[0] == topic]), "sweep")
+        except Exception as exc:
+            await wiring.fatal(exc)
+            raise
+
+    app.timer(SWEEP_EVERY_S, name=f"sweep {topic}")(sweep)
 
 
 async def _stop_reader(reader: BrokerReader, _app: Any, **_: Any) -> None:

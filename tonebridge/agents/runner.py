@@ -16,8 +16,10 @@ again on restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -69,16 +71,39 @@ async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> N
     await retrying(partial(handle, batch), f"a batch of {len(batch)}")
 
 
-def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> BatchHandler:
-    """``handle`` behind a sequencer: replays dropped, holes read, marks stored after."""
+class InSequence:
+    """``handle`` behind a sequencer: replays dropped, holes read, marks stored after.
 
-    async def handle_in_sequence(batch: Sequence[Message]) -> None:
-        arranged, last = await sequencer.arrange(batch)
+    :meth:`sweep` also hands over the messages a quiet partition never delivered; a lock keeps
+    it and the agent's own batches from interleaving.
+    """
+
+    def __init__(self, handle: BatchHandler, sequencer: Sequencer) -> None:
+        self._handle = handle
+        self._sequencer = sequencer
+        self._lock = asyncio.Lock()
+        self.last_batch_at = time.monotonic()
+
+    async def __call__(self, batch: Sequence[Message]) -> None:
+        async with self._lock:
+            self.last_batch_at = time.monotonic()
+            arranged, last = await self._sequencer.arrange(batch)
+            await self._apply(arranged, last)
+
+    async def sweep(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """Handle what ``partitions`` hold past their marks and never delivered."""
+        async with self._lock:
+            arranged, last = await self._sequencer.overdue(partitions)
+            await self._apply(arranged, last)
+
+    async def _apply(self, arranged: list[Message], last: dict[tuple[str, int], int]) -> None:
         if arranged:
-            await handle(arranged)
-        await sequencer.record(last)
+            await self._handle(arranged)
+        await self._sequencer.record(last)
 
-    return handle_in_sequence
+
+def in_sequence(handle: BatchHandler, sequencer: Sequencer) -> InSequence:
+    return InSequence(handle, sequencer)
 
 
 async def consume(stream: Any, handle: BatchHandler, batching: Batching, fatal: Fatal) -> None:

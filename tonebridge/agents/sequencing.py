@@ -46,6 +46,12 @@ class Reader(Protocol):
     async def log_start(self, topic: str, partition: int) -> int:
         """The first offset the partition still holds."""
 
+    async def reported_end(self, topic: str, partition: int) -> int:
+        """The end offset the broker reports (the embedded one: inside the last batch)."""
+
+    async def read_from(self, topic: str, partition: int, start: int) -> list[Message]:
+        """The messages from ``start`` to the partition's true end (a fetch's high watermark)."""
+
 
 class Sequencer:
     """Puts a batch in order against the table's source marks, and records the new marks."""
@@ -76,6 +82,31 @@ class Sequencer:
             arranged.append((origin, value))
             last[where] = origin.offset
         return arranged, last
+
+    async def overdue(
+        self, partitions: Sequence[Partition]
+    ) -> tuple[list[Message], dict[Partition, int]]:
+        """Messages past the marks that never came, and the last offset per partition.
+
+        faust can drop a partition's messages for good around a rebalance (above); ``arrange``
+        reads such a hole when a later message arrives, but when none does (the stream went
+        quiet) only a look at the partition's end finds them.
+        """
+        found: list[Message] = []
+        last: dict[Partition, int] = {}
+        for where in partitions:
+            start = await self._next(where)
+            # The embedded broker's reported end stops at its last record batch, which may
+            # still hold messages past the mark: only an empty partition is skipped unread.
+            if await self._reader.reported_end(*where) == 0:
+                continue
+            missing = await self._reader.read_from(*where, start)
+            if missing:
+                log.warning("%s:%d: offsets %d-%d were not delivered; read them directly",
+                            *where, start, missing[-1][0].offset)  # fmt: skip
+                found += missing
+                last[where] = missing[-1][0].offset
+        return found, last
 
     async def record(self, last: dict[Partition, int]) -> None:
         """Store the marks of a handled batch (after its values, in the same partitions)."""
@@ -131,6 +162,30 @@ class BrokerReader:
         consumer = await self._started()
         tp = TopicPartition(topic, partition)
         return int((await consumer.beginning_offsets([tp]))[tp])
+
+    async def reported_end(self, topic: str, partition: int) -> int:
+        consumer = await self._started()
+        tp = TopicPartition(topic, partition)
+        return int((await consumer.end_offsets([tp]))[tp])
+
+    async def read_from(self, topic: str, partition: int, start: int) -> list[Message]:
+        consumer = await self._started()
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        found: list[Message] = []
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            for record in (await consumer.getmany(tp, timeout_ms=100)).get(tp, []):
+                if record.offset >= start:
+                    origin = Origin(topic, partition, record.offset, record.key, record.timestamp)
+                    found.append((origin, record.value))
+            high = consumer.highwater(tp)  # the true end, known once a fetch has answered
+            if high is not None and await consumer.position(tp) >= high:
+                return found
+            if time.monotonic() > deadline:
+                msg = f"{topic}:{partition}: could not read from offset {start} to the end"
+                raise BrokerError(msg)
 
     async def stop(self) -> None:
         if self._consumer is not None:
