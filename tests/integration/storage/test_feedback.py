@@ -107,7 +107,7 @@ async def test_unknown_model_id_is_rejected(database: Database, unique: str) -> 
         ({"rating": True}, "rating True is not an integer"),
         ({"feedback_type": "thumbs"}, "feedback_type 'thumbs' is not one of"),
         ({"input_text": 3}, "input_text must be a string, not int"),
-        ({"metadata": {"n": 1}}, "metadata must map strings to strings"),
+        ({"metadata": {"n": 1}}, "metadata.n must be a string, not int"),
     ],
 )
 async def test_malformed_events_are_rejected_with_a_reason(
