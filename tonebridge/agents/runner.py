@@ -45,25 +45,18 @@ class Batching:
 def origin_of(message: Any) -> Origin:
     """Where an aiokafka record came from (its ``timestamp`` is in milliseconds)."""
     timestamp = message.timestamp
-    return Origin(
-        str(message.topic),
-        int(message.partition),
-        int(message.offset),
-        message.key,
-        None if timestamp is None else int(timestamp),
-    )
+    return _origin(message, None if timestamp is None else int(timestamp))
 
 
 def faust_origin(message: Any) -> Origin:
     """Where a faust message came from (its ``timestamp`` is in seconds)."""
     timestamp = message.timestamp
-    return Origin(
-        str(message.topic),
-        int(message.partition),
-        int(message.offset),
-        message.key,
-        None if timestamp is None else round(timestamp * 1000),
-    )
+    return _origin(message, None if timestamp is None else round(timestamp * 1000))
+
+
+def _origin(message: Any, timestamp_ms: int | None) -> Origin:
+    topic, partition, offset = str(message.topic), int(message.partition), int(message.offset)
+    return Origin(topic, partition, offset, message.key, timestamp_ms)
 
 
 async def handle_with_retry(handle: BatchHandler, batch: Sequence[Message]) -> None:
