@@ -34,7 +34,6 @@ from tonebridge.agents.outbox import Outbox, send_dead_letters
 from tonebridge.agents.policies import Policy, training_command
 from tonebridge.agents.tables import ExactTable
 from tonebridge.agents.watermarks import source_id
-from tonebridge.avro.codec import Record
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import FeedbackSample, sample_from_record
 from tonebridge.topics.feedback import FEEDBACK_EVENT
@@ -64,20 +63,19 @@ class FeedbackContext:
     limits: Limits = Limits()
 
 
-def check_record(record: Record, origin: Origin, now: datetime, limits: Limits) -> None:
-    """The project's input rules, with event times judged against the record's timestamp."""
-    rules.check_feedback(record, rules.reference_time(origin.timestamp_ms, now), limits.max_future)
-
-
 def screened(
     items: Sequence[Item], origin: Origin, partitions: int, now: datetime, limits: Limits
 ) -> tuple[list[tuple[Item, FeedbackSample]], list[Reject]]:
-    """The valid events with their samples; rejects for the invalid ones."""
+    """The valid events with their samples; rejects for the invalid ones.
+
+    Event times are judged against the record's timestamp (the project's input rules).
+    """
     good: list[tuple[Item, FeedbackSample]] = []
+    reference = rules.reference_time(origin.timestamp_ms, now)
 
     def check(item: Item) -> None:
         record = item.record
-        check_record(record, origin, now, limits)
+        rules.check_feedback(record, reference, limits.max_future)
         require_partition(record["model_id"], origin, partitions)
         good.append((item, sample_from_record(record)))  # raises for a rating of 9, ...
 

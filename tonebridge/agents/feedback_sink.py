@@ -26,14 +26,13 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError
 
-from tonebridge.agents.feedback import Limits, check_record
-from tonebridge.agents.intake import Item, Origin, Reject, read_message, require_partition
+from tonebridge.agents.feedback import Limits, screened
+from tonebridge.agents.intake import Item, Origin, Reject, read_message
 from tonebridge.agents.outbox import dead_letter_record
 from tonebridge.agents.runner import origin_of
 from tonebridge.errors import InvalidEventError, StoreError
 from tonebridge.retry import retrying
 from tonebridge.settings import Settings
-from tonebridge.stats.feedback import sample_from_record
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
@@ -63,13 +62,9 @@ def collect(messages: Sequence[Any], partitions: int, limits: Limits | None = No
     pending, now = Pending([], []), datetime.now(UTC)
     for message in messages:
         origin = origin_of(message)
-        for item in read_message(message.value, (FEEDBACK_EVENT,)).items:
-            try:
-                check_record(item.record, origin, now, limits or Limits())
-                require_partition(item.record["model_id"], origin, partitions)
-                sample_from_record(item.record)
-            except InvalidEventError:
-                continue
+        items = read_message(message.value, (FEEDBACK_EVENT,)).items
+        good, _ = screened(items, origin, partitions, now, limits or Limits())
+        for item, _sample in good:
             pending.records.append(item.record)
             pending.places.append((origin, item))
     return pending

@@ -88,4 +88,8 @@ def run_worker(settings: Settings, roles: Roles = ALL_ROLES, loglevel: str = "in
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 50)
-    faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    process = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
+    # At ``warning`` and above faust's terminal spinner sets the root logger to DEBUG, so
+    # every debug line of aiokafka (several per fetch and send) builds a log record.
+    process.spinner = None
+    process.execute_from_commandline()
