@@ -43,8 +43,8 @@ class MemoryReader:
     async def reported_end(self, topic: str, partition: int) -> int:
         return self.end
 
-    async def read_from(self, topic: str, partition: int, start: int) -> list[Message]:
-        return await self.read(topic, partition, start, self.end)
+    async def read_from(self, topic: str, partition: int, start: int, limit: int) -> list[Message]:
+        return (await self.read(topic, partition, start, self.end))[:limit]
 
 
 async def test_a_first_batch_starts_at_the_log_start(worker: Worker) -> None:
@@ -120,7 +120,24 @@ async def test_a_quiet_partition_hands_over_what_was_never_delivered(worker: Wor
     assert worker.feedback.table.source_mark(f"{TOPIC}:0") == 7
 
 
+async def test_a_sweep_takes_at_most_its_limit_per_partition(worker: Worker) -> None:
+    seen: list[int] = []
+
+    async def handle(batch: Sequence[Message]) -> None:
+        seen.extend(offsets(batch))
+
+    handler = in_sequence(handle, Sequencer(worker.feedback.table, MemoryReader(end=8)))
+    await handler.sweep([(TOPIC, 0)], limit=3)
+    assert seen == [0, 1, 2]
+    await handler.sweep([(TOPIC, 0)], limit=3)
+    await handler.sweep([(TOPIC, 0)], limit=3)
+    await handler.sweep([(TOPIC, 0)], limit=3)  # nothing more
+    await handler([message(o) for o in (3, 4)])  # delivered late after all: replays
+    assert seen == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert worker.feedback.table.source_mark(f"{TOPIC}:0") == 7
+
+
 async def test_a_sweep_of_an_empty_partition_reads_nothing(worker: Worker) -> None:
     reader = MemoryReader(end=0)
-    arranged, last = await Sequencer(worker.feedback.table, reader).overdue([(TOPIC, 0)])
+    arranged, last = await Sequencer(worker.feedback.table, reader).overdue([(TOPIC, 0)], 10)
     assert (arranged, last, reader.reads) == ([], {}, [])

@@ -233,8 +233,9 @@ def _sweep_when_quiet(app: Any, topic: str, sequenced: InSequence, wiring: Wirin
         if not quiet or app.rebalancing or not app.tables.recovery.completed.is_set():
             return
         mine = sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives())
+        sweep_mine = partial(sequenced.sweep, [p for p in mine if p[0] == topic])
         try:
-            await retrying(partial(sequenced.sweep, [p for p in mine if p[0] == topic]), "sweep")
+            await retrying(partial(sweep_mine, wiring.batching.max_messages), "sweep")
         except Exception as exc:
             await wiring.fatal(exc)
             raise

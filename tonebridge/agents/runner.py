@@ -83,10 +83,11 @@ class InSequence:
             arranged, last = await self._sequencer.arrange(batch)
             await self._apply(arranged, last)
 
-    async def sweep(self, partitions: Sequence[tuple[str, int]]) -> None:
-        """Handle what ``partitions`` hold past their marks and never delivered."""
+    async def sweep(self, partitions: Sequence[tuple[str, int]], limit: int = 200) -> None:
+        """Handle what ``partitions`` hold past their marks and never delivered (at most
+        ``limit`` messages of each)."""
         async with self._lock:
-            arranged, last = await self._sequencer.overdue(partitions)
+            arranged, last = await self._sequencer.overdue(partitions, limit)
             await self._apply(arranged, last)
 
     async def _apply(self, arranged: list[Message], last: dict[tuple[str, int], int]) -> None:

@@ -49,8 +49,9 @@ class Reader(Protocol):
     async def reported_end(self, topic: str, partition: int) -> int:
         """The end offset the broker reports (the embedded one: inside the last batch)."""
 
-    async def read_from(self, topic: str, partition: int, start: int) -> list[Message]:
-        """The messages from ``start`` to the partition's true end (a fetch's high watermark)."""
+    async def read_from(self, topic: str, partition: int, start: int, limit: int) -> list[Message]:
+        """At most ``limit`` messages from ``start`` on, to the true end (a fetch's high
+        watermark)."""
 
 
 class Sequencer:
@@ -84,13 +85,15 @@ class Sequencer:
         return arranged, last
 
     async def overdue(
-        self, partitions: Sequence[Partition]
+        self, partitions: Sequence[Partition], limit: int
     ) -> tuple[list[Message], dict[Partition, int]]:
-        """Messages past the marks that never came, and the last offset per partition.
+        """Messages past the marks that never came (at most ``limit`` per partition), and the
+        last offset per partition.
 
         faust can drop a partition's messages for good around a rebalance (above); ``arrange``
         reads such a hole when a later message arrives, but when none does (the stream went
-        quiet) only a look at the partition's end finds them.
+        quiet) only a look at the partition's end finds them. The limit keeps a sweep short:
+        when faust is merely slow to start, it takes over again after one sweep's worth.
         """
         found: list[Message] = []
         last: dict[Partition, int] = {}
@@ -100,7 +103,7 @@ class Sequencer:
             # still hold messages past the mark: only an empty partition is skipped unread.
             if await self._reader.reported_end(*where) == 0:
                 continue
-            missing = await self._reader.read_from(*where, start)
+            missing = await self._reader.read_from(*where, start, limit)
             if missing:
                 log.warning("%s:%d: offsets %d-%d were not delivered; read them directly",
                             *where, start, missing[-1][0].offset)  # fmt: skip
@@ -168,7 +171,7 @@ class BrokerReader:
         tp = TopicPartition(topic, partition)
         return int((await consumer.end_offsets([tp]))[tp])
 
-    async def read_from(self, topic: str, partition: int, start: int) -> list[Message]:
+    async def read_from(self, topic: str, partition: int, start: int, limit: int) -> list[Message]:
         consumer = await self._started()
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
@@ -181,8 +184,8 @@ class BrokerReader:
                     origin = Origin(topic, partition, record.offset, record.key, record.timestamp)
                     found.append((origin, record.value))
             high = consumer.highwater(tp)  # the true end, known once a fetch has answered
-            if high is not None and await consumer.position(tp) >= high:
-                return found
+            if len(found) >= limit or (high is not None and await consumer.position(tp) >= high):
+                return found[:limit]
             if time.monotonic() > deadline:
                 msg = f"{topic}:{partition}: could not read from offset {start} to the end"
                 raise BrokerError(msg)

@@ -200,9 +200,7 @@ async def test_a_running_job_beats_and_only_an_expired_lease_fails_it(
     assert not await repo.beat(stale.id, "worker-a")  # a failed job's trainer learns it
 
 
-async def test_a_nul_the_database_refuses_is_not_transient(
-    database: Database, unique: str
-) -> None:
+async def test_a_nul_the_database_refuses_is_not_transient(database: Database, unique: str) -> None:
     repo = TrainingJobRepository(database)
     if database.dialect != "postgresql":
         job, _ = await repo.create_from_command(
