@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import special
 
-from tonebridge.stats import abtest, arms, decide, feedback, windows
+from tonebridge.stats import abtests as abtest
+from tonebridge.stats import arms, decide, feedback, windows
 from tonebridge.stats.arms import ArmObservation
 from tonebridge.stats.moments import Moments
 from tonebridge.stats.proportion import Proportion

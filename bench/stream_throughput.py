@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
-from tonebridge.agents.tables import is_reserved  # noqa: E402
+from tonebridge.agents.runtime.tables import is_reserved  # noqa: E402
 from tonebridge.avro.codec import decode_message  # noqa: E402
 from tonebridge.broker import EmbeddedBroker  # noqa: E402
 from tonebridge.client.packing import pack  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC  # noqa: E402
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC  # noqa: E402
 from tonebridge.topics.admin import create_topics  # noqa: E402
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC  # noqa: E402
 from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event  # noqa: E402

@@ -62,7 +62,7 @@ class Measurement:
 
 
 def model_dir(size: str, cache: Path) -> Path:
-    from tonebridge.handlers.training.tiny import TINY, ModelSpec, build_model
+    from tonebridge.handlers.methods.tiny import TINY, ModelSpec, build_model
 
     if size == "tiny":
         return build_model(cache / "tiny", TINY)
@@ -75,7 +75,7 @@ def model_dir(size: str, cache: Path) -> Path:
 
 
 def training_rows(count: int) -> list[Any]:
-    from tonebridge.handlers.training.synthetic import rewrite_split
+    from tonebridge.handlers.methods.synthetic import rewrite_split
 
     return rewrite_split(count, 0, seed=0).train
 
@@ -84,7 +84,7 @@ def real_tokens(model: Path, rows: list[Any], max_length: int) -> int:
     """Tokens of prompt + completion + EOS per example, truncated like the trainers do."""
     from transformers import AutoTokenizer
 
-    from tonebridge.handlers.training.sft import sft_records
+    from tonebridge.handlers.methods.sft import sft_records
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     texts = [r["prompt"] + r["completion"] + tokenizer.eos_token for r in sft_records(rows)]
@@ -104,7 +104,7 @@ def run_baseline(
         TrainingArguments,
     )
 
-    from tonebridge.handlers.training.sft import sft_records
+    from tonebridge.handlers.methods.sft import sft_records
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
@@ -156,7 +156,7 @@ def run_baseline(
 def run_tonebridge(
     model: Path, rows: list[Any], args: argparse.Namespace, out: Path, *, packing: bool | None
 ) -> dict[str, Any]:
-    from tonebridge.handlers.training import SFTConfig, run_training
+    from tonebridge.handlers.methods import SFTConfig, run_training
 
     config = SFTConfig(
         base_model=str(model),

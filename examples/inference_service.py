@@ -43,7 +43,7 @@ class Served:
     model_id: str
     name: str
     version: str
-    loaded: Any  # tonebridge.handlers.training.inference.LoadedModel
+    loaded: Any  # tonebridge.handlers.methods.inference.LoadedModel
 
 
 def local_artifact(uri: str, settings: Settings) -> Path:
@@ -58,7 +58,7 @@ def local_artifact(uri: str, settings: Settings) -> Path:
 
 def load_adapter(event: ModelEvent, settings: Settings, default_base: str | None) -> Served:
     """Base model + adapter, ready to generate (blocking: call it in a thread)."""
-    from tonebridge.handlers.training.inference import load_for_inference
+    from tonebridge.handlers.methods.inference import load_for_inference
 
     base = event.record.get("base_model") or default_base
     if not base:
@@ -122,7 +122,7 @@ class RewriteService:
             log.info("now serving %s v%s (%s)", served.name, served.version, served.model_id)
 
     def rewrite(self, text: str, tone: str) -> tuple[str, Served]:
-        from tonebridge.handlers.training.inference import generate_rewrites
+        from tonebridge.handlers.methods.inference import generate_rewrites
 
         served = self.served  # one read: a swap during generation does not mix models
         if served is None:

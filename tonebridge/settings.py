@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # --- stream worker ---------------------------------------------------------------------
     # faust app id: the agents' consumer group and the prefix of their changelog topics.
     worker_id: str = "tonebridge-worker"
-    # YAML file of retraining policies (format: tonebridge/agents/policies.py); none if unset.
+    # YAML file of retraining policies (format: tonebridge/decisions/retraining.py); none if unset.
     retrain_policies_file: Path | None = None
 
     # --- input rules and bounded state (README: "Limits and bad input") -------------------

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.agents import MemoryOutbox
 from tonebridge.agents.app import Wiring, Worker, create_app
-from tonebridge.agents.policies import parse_policies
+from tonebridge.decisions.retraining import parse_policies
 from tonebridge.settings import load_settings
 
 POLICIES = parse_policies(

@@ -5,7 +5,7 @@ from typing import Any, cast
 from tests.agents.conftest import MemoryVerdicts, eventually
 from tests.support.agents import MemoryOutbox, create_test, encoded, outcome
 from tonebridge.agents.app import Worker
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC

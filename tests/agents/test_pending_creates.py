@@ -8,7 +8,7 @@ from dataclasses import replace
 from tests.support.agents import command_message, create_test, outcome, outcome_message
 from tonebridge.agents.abtests import judge_batch
 from tonebridge.agents.app import Worker
-from tonebridge.agents.intake import Message
+from tonebridge.topics.messages import Message
 
 
 class PendingReads:

@@ -8,8 +8,8 @@ from typing import Any
 
 from tonebridge.agents.app import Roles, Wiring, create_app
 from tonebridge.agents.promotion import PromotionContext, register_promotion
-from tonebridge.agents.promotion_policy import DEFAULT_POLICY, TREATMENT, promotion_test_id
 from tonebridge.avro.codec import encode
+from tonebridge.decisions.promotion import DEFAULT_POLICY, TREATMENT, promotion_test_id
 from tonebridge.settings import load_settings
 from tonebridge.topics.spec import TopicSpec
 

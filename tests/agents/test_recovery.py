@@ -11,8 +11,8 @@ from aiokafka import TopicPartition
 from tests.support.agents import feedback, feedback_message
 from tonebridge.agents.app import Worker
 from tonebridge.agents.feedback import tally
-from tonebridge.agents.model_feedback import ModelFeedback
-from tonebridge.agents.recovery import read_tails
+from tonebridge.agents.runtime.recovery import read_tails
+from tonebridge.decisions.model_feedback import ModelFeedback
 
 CHANGELOG = "app-feedback_stats-changelog"
 

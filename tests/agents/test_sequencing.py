@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import pytest
 
 from tonebridge.agents.app import Worker
-from tonebridge.agents.intake import Message, Origin, require_partition
-from tonebridge.agents.model_feedback import ModelFeedback
-from tonebridge.agents.runner import in_sequence
-from tonebridge.agents.sequencing import Sequencer
+from tonebridge.agents.runtime.consume import in_sequence
+from tonebridge.agents.runtime.sequencing import Sequencer
+from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.errors import InvalidEventError
+from tonebridge.topics.messages import Message, Origin, require_partition
 
 TOPIC = "t.feedback.v1"
 

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tonebridge.agents.intake import Message, Origin
 from tonebridge.avro.codec import decode, encode_batch
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome
+from tonebridge.topics.messages import Message, Origin
 from tonebridge.topics.spec import TopicSpec, event_header, partition_for
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

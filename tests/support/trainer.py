@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tonebridge.avro.codec import Decoded, Record, decode_message
 from tonebridge.client import EventProducer
-from tonebridge.handlers.registry import Registry
+from tonebridge.handlers.methods.synthetic import rewrite_split
+from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer.service import TrainerOptions, TrainerService
-from tonebridge.handlers.training.synthetic import rewrite_split
 from tonebridge.settings import Settings
 from tonebridge.storage import (
     Database,

@@ -9,12 +9,12 @@ retraining.
 
 Two agents, because a consumer reads two topics in no guaranteed order: when replaying a
 backlog, outcomes can be read before the command that created their test. The outcomes agent
-then reads the pending create command itself (:mod:`tonebridge.agents.progress`) before it
-calls a test unknown. A lock per test keeps the two agents' updates of one value apart; a
-lock lives only while it is held (:mod:`tonebridge.agents.keylocks`), so unknown test ids
-leave nothing behind.
+then reads the pending create command itself
+(:mod:`tonebridge.agents.runtime.pending_commands`) before it calls a test unknown. A lock per
+test keeps the two agents' updates of one value apart; a lock lives only while it is held
+(:mod:`tonebridge.agents.runtime.keylocks`), so unknown test ids leave nothing behind.
 
-Every record passes the input rules first (:mod:`tonebridge.agents.ab_input`): a producer
+Every record passes the input rules first (:mod:`tonebridge.decisions.abtest_input`): a producer
 can bypass the API. A bad record, an outcome of an unknown or finished test or naming another
 model than its arm serves, and a verdict the database refuses are dead letters with their
 reason; the rest of the batch goes on (:mod:`tonebridge.agents.verdict_store`).
@@ -33,11 +33,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tonebridge import rules
-from tonebridge.agents import ab_state
-from tonebridge.agents.ab_input import check_item
-from tonebridge.agents.ab_state import ABTestState, Effects, Part
-from tonebridge.agents.dedup import SeenBatch
-from tonebridge.agents.intake import (
+from tonebridge.agents.runtime.dedup import SeenBatch
+from tonebridge.agents.runtime.keylocks import KeyLocks
+from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
+from tonebridge.agents.runtime.tables import ExactTable
+from tonebridge.agents.verdict_store import VerdictStore as VerdictStore  # re-exported
+from tonebridge.agents.verdict_store import store_verdict
+from tonebridge.decisions import abtest_state as ab_state
+from tonebridge.decisions.abtest_input import check_item
+from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
+from tonebridge.decisions.retraining import Policy, on_lost_test, training_command
+from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOME
+from tonebridge.topics.messages import (
     Item,
     Message,
     Origin,
@@ -47,14 +55,6 @@ from tonebridge.agents.intake import (
     require_partition,
     screen,
 )
-from tonebridge.agents.keylocks import KeyLocks
-from tonebridge.agents.outbox import Outbox, send_dead_letters
-from tonebridge.agents.policies import Policy, on_lost_test, training_command
-from tonebridge.agents.tables import ExactTable
-from tonebridge.agents.verdict_store import VerdictStore as VerdictStore  # re-exported
-from tonebridge.agents.verdict_store import store_verdict
-from tonebridge.topics.abtest import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
-from tonebridge.topics.inference import INFERENCE_OUTCOME
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 

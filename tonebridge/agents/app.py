@@ -15,18 +15,10 @@ from typing import Any
 
 import faust
 
-from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
-from tonebridge.agents.dedup import Bounds
 from tonebridge.agents.feedback import FeedbackContext, Limits, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
-from tonebridge.agents.fetching import set_fetch_max_wait
-from tonebridge.agents.model_feedback import ModelFeedback
-from tonebridge.agents.outbox import FaustOutbox, Outbox
-from tonebridge.agents.policies import Policy
-from tonebridge.agents.progress import PendingCommands
-from tonebridge.agents.recovery import TailReader, on_recovered
-from tonebridge.agents.runner import (
+from tonebridge.agents.runtime.consume import (
     BatchHandler,
     Batching,
     Fatal,
@@ -35,11 +27,19 @@ from tonebridge.agents.runner import (
     exit_process,
     in_sequence,
 )
-from tonebridge.agents.sequencing import BrokerReader, Sequencer
-from tonebridge.agents.tables import ExactTable
+from tonebridge.agents.runtime.dedup import Bounds
+from tonebridge.agents.runtime.fetching import set_fetch_max_wait
+from tonebridge.agents.runtime.outbox import FaustOutbox, Outbox
+from tonebridge.agents.runtime.pending_commands import PendingCommands
+from tonebridge.agents.runtime.recovery import TailReader, on_recovered
+from tonebridge.agents.runtime.sequencing import BrokerReader, Sequencer
+from tonebridge.agents.runtime.tables import ExactTable
+from tonebridge.decisions.abtest_state import ABTestState
+from tonebridge.decisions.model_feedback import ModelFeedback
+from tonebridge.decisions.retraining import Policy
 from tonebridge.retry import retrying
 from tonebridge.settings import Settings
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC

@@ -17,9 +17,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tonebridge import rules
-from tonebridge.agents import model_feedback
-from tonebridge.agents.dedup import SeenBatch
-from tonebridge.agents.intake import (
+from tonebridge.agents.runtime.dedup import SeenBatch
+from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
+from tonebridge.agents.runtime.tables import ExactTable
+from tonebridge.decisions import model_feedback
+from tonebridge.decisions.model_feedback import ModelFeedback, Sample
+from tonebridge.decisions.retraining import Policy, training_command
+from tonebridge.decisions.watermarks import source_id
+from tonebridge.settings import Settings
+from tonebridge.stats.feedback import FeedbackSample, sample_from_record
+from tonebridge.topics.feedback import FEEDBACK_EVENT
+from tonebridge.topics.messages import (
     Item,
     Message,
     Origin,
@@ -29,14 +37,6 @@ from tonebridge.agents.intake import (
     require_partition,
     screen,
 )
-from tonebridge.agents.model_feedback import ModelFeedback, Sample
-from tonebridge.agents.outbox import Outbox, send_dead_letters
-from tonebridge.agents.policies import Policy, training_command
-from tonebridge.agents.tables import ExactTable
-from tonebridge.agents.watermarks import source_id
-from tonebridge.settings import Settings
-from tonebridge.stats.feedback import FeedbackSample, sample_from_record
-from tonebridge.topics.feedback import FEEDBACK_EVENT
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 
@@ -132,7 +132,8 @@ def tally(
     Counts and policies advance message by message, so a trigger fires on the same message
     however the stream was batched (its command id depends on it). Windows are folded once
     per model at the end, unless a rate policy must see them after every message.
-    With ``seen``, an event whose id came before is skipped (:mod:`tonebridge.agents.dedup`).
+    With ``seen``, an event whose id came before is skipped
+    (:mod:`tonebridge.agents.runtime.dedup`).
     """
     out, clock = Tally(), now or datetime.now(UTC)
     for origin, payload in batch:

@@ -27,15 +27,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError
 
 from tonebridge.agents.feedback import Limits, screened
-from tonebridge.agents.intake import Item, Origin, Reject, read_message
-from tonebridge.agents.outbox import dead_letter_record
-from tonebridge.agents.runner import origin_of
+from tonebridge.agents.runtime.consume import origin_of
+from tonebridge.agents.runtime.outbox import dead_letter_record
 from tonebridge.errors import InvalidEventError, StoreError
 from tonebridge.retry import retrying
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
+from tonebridge.topics.messages import Item, Origin, Reject, read_message
 
 log = logging.getLogger(__name__)
 

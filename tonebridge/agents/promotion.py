@@ -1,7 +1,7 @@
 """The ``promote_models`` agent: close the loop from a registered model to production.
 
 It reads the model events topic (ModelRegistered; ModelChanged is ignored) and the A/B
-verdicts topic, asks :mod:`tonebridge.agents.promotion_policy` what to do, and sends the
+verdicts topic, asks :mod:`tonebridge.decisions.promotion` what to do, and sends the
 result: an ABTestCommand creating a promotion test (also kept in ``ab_tests``, so the API
 lists it and the verdict completes it), or a ModelCommand deploying a winner. The only state
 it needs, the name's production model, is read from the database when a model registers.
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from tonebridge.agents.intake import Item, Message, Origin, read_message
-from tonebridge.agents.outbox import Outbox, send_dead_letters
-from tonebridge.agents.promotion_policy import (
+from tonebridge.agents.runtime.consume import Batching, Fatal, consume, exit_process
+from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
+from tonebridge.decisions.promotion import (
     CONTROL,
     TREATMENT,
     Deploy,
@@ -29,10 +29,10 @@ from tonebridge.agents.promotion_policy import (
     on_registered,
     on_verdict,
 )
-from tonebridge.agents.runner import Batching, Fatal, consume, exit_process
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
 from tonebridge.settings import Settings
-from tonebridge.topics.abtest import AB_TEST_VERDICT, ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import AB_TEST_VERDICT, ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.messages import Item, Message, Origin, read_message
 from tonebridge.topics.models import (
     MODEL_CHANGED,
     MODEL_COMMANDS_TOPIC,

@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
-from tonebridge.agents.ab_state import effect_id
-from tonebridge.agents.intake import Origin
-from tonebridge.agents.outbox import Outbox
+from tonebridge.agents.runtime.outbox import Outbox
+from tonebridge.decisions.abtest_state import effect_id
 from tonebridge.retry import retrying
-from tonebridge.topics.abtest import ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC, MAX_REASON_CHARS, dead_letter
+from tonebridge.topics.messages import Origin
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,12 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.agents import ab_state, model_feedback
-from tonebridge.agents.ab_state import ABTestState
 from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic
-from tonebridge.agents.model_feedback import ModelFeedback
-from tonebridge.agents.tables import is_reserved
+from tonebridge.agents.runtime.tables import is_reserved
+from tonebridge.decisions import abtest_state as ab_state
+from tonebridge.decisions import model_feedback
+from tonebridge.decisions.abtest_state import ABTestState
+from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs

@@ -7,14 +7,14 @@ import logging
 from typing import Any
 
 from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app
-from tonebridge.agents.policies import load_policies
 from tonebridge.agents.promotion import (
     DatabaseProduction,
     DatabasePromotionTests,
     PromotionContext,
     register_promotion,
 )
-from tonebridge.agents.promotion_policy import load_promotion
+from tonebridge.decisions.promotion import load_promotion
+from tonebridge.decisions.retraining import load_policies
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
 from tonebridge.settings import Settings
 
@@ -38,7 +38,7 @@ class DatabaseVerdicts:
 
 def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
     """The worker with its database adapters and the policies of ``RETRAIN_POLICIES_FILE``."""
-    from tonebridge.storage.ab_tests import ABTestRepository
+    from tonebridge.storage.abtests import ABTestRepository
     from tonebridge.storage.db import Database
     from tonebridge.storage.feedback import FeedbackRepository
 
@@ -58,7 +58,7 @@ def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
 
 def _add_promotion(worker: Any, settings: Settings, database: Any, wiring: Wiring) -> None:
     """``promote_models``: the ``promotion`` section of the same policies file."""
-    from tonebridge.storage.ab_tests import ABTestRepository
+    from tonebridge.storage.abtests import ABTestRepository
     from tonebridge.storage.models import ModelRepository
 
     context = PromotionContext(

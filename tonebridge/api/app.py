@@ -14,7 +14,7 @@ from tonebridge.api.errors import install_error_handlers
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
 from tonebridge.api.probes import broker_probe, database_probe
-from tonebridge.api.routes import abtest, evaluation, feedback, health, registry, rlhf, training
+from tonebridge.api.routes import abtests, evaluation, feedback, health, registry, rlhf, training
 from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader, Publisher
 from tonebridge.settings import Settings, get_settings
 from tonebridge.storage.db import Database
@@ -67,7 +67,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (training, feedback, evaluation, abtest, registry, rlhf):
+    for module in (training, feedback, evaluation, abtests, registry, rlhf):
         app.include_router(module.router, responses=_GUARDED)
     return app
 

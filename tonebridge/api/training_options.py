@@ -30,7 +30,7 @@ def check_options(
     services: ApiServices, kind: str, base_model: str, options: dict[str, Any]
 ) -> None:
     """422 naming ``base_model`` (API-only model) or ``hyperparameters`` (bad option)."""
-    from tonebridge.handlers.training.runner import make_config
+    from tonebridge.handlers.methods.dispatch import make_config
 
     try:
         make_config(kind, base_model, options, settings=services.settings)

@@ -54,7 +54,7 @@ def synthetic_requests(
     pool_size: int, held_out_size: int, seed: int
 ) -> tuple[list[Request], list[Request]]:
     """Requests the app serves, and held-out ones no user ever sends."""
-    from tonebridge.handlers.training.synthetic import rewrite_split
+    from tonebridge.handlers.methods.synthetic import rewrite_split
 
     split = rewrite_split(pool_size, held_out_size, seed=seed)
     return [_request(e) for e in split.train], [_request(e) for e in split.held_out]

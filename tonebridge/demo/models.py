@@ -42,7 +42,7 @@ def quiet_transformers() -> None:
 
 def build_base(cache_dir: Path) -> Path:
     """The tiny base model under ``cache_dir`` (built on first use, ~30 s; reused after)."""
-    from tonebridge.handlers.training.tiny import build_model
+    from tonebridge.handlers.methods.tiny import build_model
 
     quiet_transformers()
     return build_model(cache_dir / BASE_DIR)
@@ -62,7 +62,7 @@ class Generator:
         self._lock = threading.Lock()  # callers are worker threads (asyncio.to_thread)
 
     def rewrites(self, source: ModelSource, requests: Sequence[tuple[str, str]]) -> list[str]:
-        from tonebridge.handlers.training.inference import generate_rewrites
+        from tonebridge.handlers.methods.inference import generate_rewrites
 
         with self._lock:
             return generate_rewrites(self._load(source), requests, batch_size=32)
@@ -71,7 +71,7 @@ class Generator:
         if source not in self._loaded:
             import torch
 
-            from tonebridge.handlers.training.inference import load_for_inference
+            from tonebridge.handlers.methods.inference import load_for_inference
 
             torch.set_num_threads(1)  # the trainer needs the cores more than the app
             quiet_transformers()
@@ -81,7 +81,7 @@ class Generator:
     def _adapter(self, source: ModelSource) -> Path | None:
         if source.adapter is None:
             return None
-        from tonebridge.handlers.registry import Registry
+        from tonebridge.handlers.registry.store import Registry
 
         return Registry.from_settings(self._settings).local_path(source.adapter)
 
@@ -109,7 +109,7 @@ def source_of_record(model: ModelRecord) -> ModelSource:
 
 def init_tracking(settings: Settings) -> None:
     """Create the MLflow store and experiment before the trainer starts using them."""
-    from tonebridge.handlers.registry import Registry
+    from tonebridge.handlers.registry.store import Registry
 
     # MLflow prints its own log lines to stderr: send them to the demo's log file instead
     mlflow_log = logging.getLogger("mlflow")
@@ -124,8 +124,8 @@ def log_base_run(settings: Settings, model: ModelRecord, held_out_chrf: float) -
     The base gets no registry version: the registry's production alias marks trained
     versions only, and its absence means the base serves (see handlers.deployment).
     """
-    from tonebridge.handlers.registry import Registry
-    from tonebridge.handlers.training.tiny import TINY
+    from tonebridge.handlers.methods.tiny import TINY
+    from tonebridge.handlers.registry.store import Registry
 
     registry = Registry.from_settings(settings)
     params = {"base_model": model.base_model, **dataclasses.asdict(TINY)}

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tonebridge.avro.codec import Decoded, Record, decode_message
 from tonebridge.errors import DecodeError
 from tonebridge.settings import Settings
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC, MODEL_EVENTS_TOPIC
 from tonebridge.topics.spec import TopicSpec

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from tonebridge.agents.promotion_policy import load_promotion
 from tonebridge.client.producer import EventProducer
+from tonebridge.decisions.promotion import load_promotion
 from tonebridge.demo.app import Request, SimulatedApp, synthetic_requests
 from tonebridge.demo.models import (
     Generator,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tonebridge.agents.promotion_policy import (
+from tonebridge.decisions.promotion import (
     DEFAULT_POLICY,
     TREATMENT,
     PromotionPolicy,
@@ -19,7 +19,7 @@ from tonebridge.agents.promotion_policy import (
     judge_candidate,
 )
 from tonebridge.stats import moments, proportion
-from tonebridge.stats.abtest import ABState
+from tonebridge.stats.abtests import ABState
 from tonebridge.topics.training import POLICY_REQUESTER
 
 Record = Mapping[str, Any]

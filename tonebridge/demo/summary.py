@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tonebridge.agents.promotion_policy import p_text
+from tonebridge.decisions.promotion import p_text
 from tonebridge.demo.story import Story
 
 

@@ -141,7 +141,7 @@ def held_out(fmt: str, rows: Sequence[Example]) -> HeldOut:
 
 def evaluate_loaded(loaded: Any, data: HeldOut, config: EvalConfig | None = None) -> Evaluation:
     """All held-out metrics of one loaded model (a ``training.inference.LoadedModel``)."""
-    from tonebridge.handlers.training.inference import generate_rewrites, score_completions
+    from tonebridge.handlers.methods.inference import generate_rewrites, score_completions
 
     config = config or EvalConfig()
     rewrites, pairs = data.rewrites[: config.max_examples], data.pairs[: config.max_examples]
@@ -174,6 +174,6 @@ def evaluate_model(
     base_model: str, adapter_dir: Path | None, data: HeldOut, config: EvalConfig | None = None
 ) -> Evaluation:
     """Load the base model (with ``adapter_dir`` on top) and evaluate it (sync, heavy)."""
-    from tonebridge.handlers.training.inference import load_for_inference
+    from tonebridge.handlers.methods.inference import load_for_inference
 
     return evaluate_loaded(load_for_inference(base_model, adapter_dir), data, config)

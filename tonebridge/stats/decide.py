@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tonebridge.stats.abtest import ABState, Comparison, Look, fold_look, look
+from tonebridge.stats.abtests import ABState, Comparison, Look, fold_look, look
 from tonebridge.stats.multiple import adjust
 from tonebridge.stats.sequential import RunningBound, bound_interval
 from tonebridge.stats.spec import ABSpec

@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from tonebridge.stats.abtest import Comparison
+from tonebridge.stats.abtests import Comparison
 from tonebridge.stats.spec import ABSpec
 from tonebridge.stats.srm import SrmResult
 

@@ -6,7 +6,7 @@ Repositories take a :class:`Database` and give back frozen records from
 ``StoreError``).
 """
 
-from tonebridge.storage.ab_tests import ABTestRepository
+from tonebridge.storage.abtests import ABTestRepository
 from tonebridge.storage.datasets import DatasetRepository
 from tonebridge.storage.db import Database, open_database
 from tonebridge.storage.feedback import FeedbackRepository

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tonebridge.settings import Settings
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC

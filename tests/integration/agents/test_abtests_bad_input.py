@@ -12,9 +12,9 @@ from tests.integration.agents.conftest import Streams, eventually
 from tests.integration.agents.test_decisions import register
 from tests.support.agents import create_test, encoded, outcome, stop_test
 from tests.support.kafka import read_events
-from tonebridge.storage.ab_tests import ABTestRepository
+from tonebridge.storage.abtests import ABTestRepository
 from tonebridge.storage.db import Database
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 

@@ -8,7 +8,7 @@ from tests.integration.agents.conftest import Streams, eventually
 from tests.support.agents import create_test, encoded, feedback, outcome
 from tests.support.kafka import read_events
 from tonebridge.avro.codec import encode_batch
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC

@@ -11,10 +11,10 @@ import pytest
 from tests.integration.agents.conftest import Streams, eventually
 from tests.support.agents import create_test, feedback, outcome
 from tests.support.kafka import read_events
-from tonebridge.storage.ab_tests import ABTestRepository
+from tonebridge.storage.abtests import ABTestRepository
 from tonebridge.storage.db import Database
 from tonebridge.storage.models import ModelRepository
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC

@@ -14,7 +14,7 @@ from tests.integration.agents.conftest import Streams, eventually
 from tests.support.agents import create_test, feedback, outcome
 from tonebridge.storage.db import Database
 from tonebridge.storage.models import ModelRepository
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tonebridge.agents.promotion import DatabaseProduction, DatabasePromotionTests
-from tonebridge.agents.promotion_policy import (
+from tonebridge.decisions.promotion import (
     DEFAULT_POLICY,
     StartTest,
     on_registered,

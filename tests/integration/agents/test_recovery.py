@@ -3,7 +3,7 @@
 The embedded broker reports a partition's end as the first offset of its last record batch
 plus one, and faust's recovery reads a changelog only that far. The worker writes a batch's
 table values back to back, so they share record batches; without reading the tails
-(:mod:`tonebridge.agents.recovery`) a restarted worker would hold older values for every key
+(:mod:`tonebridge.agents.runtime.recovery`) a restarted worker would hold older values for every key
 of a partition's last batch but the first.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from tests.integration.agents.conftest import Streams, eventually
 from tests.support.agents import create_test, outcome, stop_test
 from tonebridge.agents.app import ABTEST_TABLE, changelog_topic
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.spec import partition_for
 

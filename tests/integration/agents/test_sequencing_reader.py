@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tonebridge.agents.sequencing import BrokerReader
+from tonebridge.agents.runtime.sequencing import BrokerReader
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.errors import BrokerError
 from tonebridge.settings import load_settings

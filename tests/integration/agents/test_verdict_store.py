@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.agents import T0, MemoryOutbox
-from tonebridge.agents.intake import Origin
 from tonebridge.agents.verdict_store import store_verdict
 from tonebridge.agents.worker import DatabaseVerdicts
 from tonebridge.storage import ABTestRepository, Database, ModelRepository
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
+from tonebridge.topics.messages import Origin
 
 ORIGIN = Origin("outcomes", 0, 7, None)
 

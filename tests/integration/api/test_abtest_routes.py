@@ -7,9 +7,9 @@ import pytest
 
 from tests.integration.api.helpers import ADMIN, add_model, read_topic
 from tonebridge.settings import Settings
-from tonebridge.storage.ab_tests import ABTestRepository
+from tonebridge.storage.abtests import ABTestRepository
 from tonebridge.storage.db import Database
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.integration.api.helpers import ADMIN, INGEST, running_client
-from tonebridge.agents import model_feedback
 from tonebridge.agents.app import FEEDBACK_TABLE, changelog_topic
+from tonebridge.decisions import model_feedback
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
 from tonebridge.storage.db import Database

@@ -39,7 +39,7 @@ def make_adapter(base: Path, directory: Path, seed: int) -> Path:
 
 
 def rewrite_with(base: Path, adapter: Path | None) -> str:
-    from tonebridge.handlers.training.inference import generate_rewrites, load_for_inference
+    from tonebridge.handlers.methods.inference import generate_rewrites, load_for_inference
 
     return generate_rewrites(load_for_inference(base, adapter), [(TEXT, TONE)])[0]
 
@@ -47,7 +47,7 @@ def rewrite_with(base: Path, adapter: Path | None) -> str:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A tiny base (not pre-trained: only the swap matters here) and two adapters."""
-    from tonebridge.handlers.training.tiny import ModelSpec, build_model
+    from tonebridge.handlers.methods.tiny import ModelSpec, build_model
 
     root = tmp_path_factory.mktemp("models")
     base = build_model(root / "base", ModelSpec(pretrain_steps=0))

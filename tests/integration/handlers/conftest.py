@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.trainer import Harness, RunningTrainer, started_trainer
 from tonebridge.broker import EmbeddedBroker
-from tonebridge.handlers.registry import Registry
+from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer.service import TOPICS
 from tonebridge.settings import Settings, load_settings
 from tonebridge.storage import Database
@@ -20,7 +20,7 @@ from tonebridge.topics.admin import create_topics
 @pytest.fixture(scope="session")
 def tiny_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pre-trained tiny Llama + tokenizer folder, reused from pytest's cache if built."""
-    from tonebridge.handlers.training.tiny import build_model
+    from tonebridge.handlers.methods.tiny import build_model
 
     cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     root = cache.mkdir("tonebridge-tiny-model") if cache else tmp_path_factory.mktemp("tiny")

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tonebridge.handlers.dataset_store import build_from_feedback, import_file, load_stored
-from tonebridge.handlers.datasets import normalise, read_jsonl
+from tonebridge.handlers.datasets.files import build_from_feedback, import_file, load_stored
+from tonebridge.handlers.datasets.formats import normalise, read_jsonl
 from tonebridge.storage import Database, DatasetRepository, FeedbackRepository, ModelRepository
 from tonebridge.storage.records import FeedbackSelection
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.support.trainer import Harness
 from tonebridge.errors import ConflictError
-from tonebridge.handlers.deployment import Deployer
-from tonebridge.handlers.registry import PRODUCTION
+from tonebridge.handlers.registry.deployment import Deployer
+from tonebridge.handlers.registry.store import PRODUCTION
 from tonebridge.handlers.trainer.publish import KafkaEvents
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_EVENTS_TOPIC

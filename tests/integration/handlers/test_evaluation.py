@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tonebridge.handlers.evaluation import EvalConfig, HeldOut, compare, evaluate_model, held_out
-from tonebridge.handlers.training.synthetic import preference_pairs, rewrite_split
+from tonebridge.handlers.methods.synthetic import preference_pairs, rewrite_split
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

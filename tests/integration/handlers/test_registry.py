@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tonebridge.errors import ConflictError, NotFoundError
-from tonebridge.handlers.datasets import Lineage
-from tonebridge.handlers.registry import (
+from tonebridge.handlers.datasets.formats import Lineage
+from tonebridge.handlers.registry.store import (
     PRODUCTION,
     STAGING,
     Registry,

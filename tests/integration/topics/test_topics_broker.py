@@ -17,7 +17,7 @@ from tonebridge.broker import EmbeddedBroker, free_port
 from tonebridge.cli import app
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings, load_settings
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.admin import create_topics
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.agents import feedback, feedback_message
-from tonebridge.agents.dedup import Bounds, SeenIds
 from tonebridge.agents.feedback import Limits, tally
-from tonebridge.agents.intake import Message
-from tonebridge.agents.model_feedback import ModelFeedback
-from tonebridge.agents.policies import parse_policies
+from tonebridge.agents.runtime.dedup import Bounds, SeenIds
+from tonebridge.decisions.model_feedback import ModelFeedback
+from tonebridge.decisions.retraining import parse_policies
+from tonebridge.topics.messages import Message
 
 RULES = parse_policies(
     {

@@ -6,22 +6,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tonebridge.agents.intake import Origin
 from tonebridge.agents.promotion import (
     DatabasePromotionTests,
     PromotionContext,
     promote_message,
 )
-from tonebridge.agents.promotion_policy import (
+from tonebridge.avro.codec import encode, encode_batch
+from tonebridge.decisions.promotion import (
     CONTROL,
     DEFAULT_POLICY,
     TREATMENT,
     PromotionPolicy,
     promotion_test_id,
 )
-from tonebridge.avro.codec import encode, encode_batch
 from tonebridge.errors import NotFoundError
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.messages import Origin
 from tonebridge.topics.spec import TopicSpec
 
 WHEN = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.agents import T0, MemoryOutbox
-from tonebridge.agents.intake import Origin
 from tonebridge.agents.verdict_store import finite_json, store_verdict
 from tonebridge.errors import DataRefusedError, StoreUnavailableError
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
+from tonebridge.topics.messages import Origin
 
 ORIGIN = Origin("outcomes", 2, 41, b"ab-1")
 VERDICT = {

@@ -5,7 +5,7 @@ import uuid
 from tonebridge.api.auth import Principal, Scope
 from tonebridge.api.commands import ab_test_command, command_id_for, model_command, training_command
 from tonebridge.avro.codec import decode, encode
-from tonebridge.topics.abtest import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 from tonebridge.topics.training import TRAINING_CONTROL_TOPIC, command_topic
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tonebridge.agents.promotion_policy import (
+from tonebridge.decisions.promotion import (
     CONTROL,
     TREATMENT,
     PromotionPolicy,
@@ -177,7 +177,7 @@ def test_plain_lines_carry_the_time() -> None:
 
 
 def test_live_arms_and_running_p_values_come_from_the_ab_agents_state() -> None:
-    from tonebridge.stats import abtest
+    from tonebridge.stats import abtests as abtest
     from tonebridge.stats.arms import observation_from_outcome
     from tonebridge.stats.decide import evaluate
     from tonebridge.stats.spec import spec_from_command

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tonebridge.errors import InvalidEventError
-from tonebridge.handlers.datasets import (
+from tonebridge.handlers.datasets.formats import (
     FeedbackRow,
     Limits,
     build_examples,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tonebridge.avro import codec
-from tonebridge.stats import abtest
-from tonebridge.stats.abtest import ABState
+from tonebridge.stats import abtests as abtest
+from tonebridge.stats.abtests import ABState
 from tonebridge.stats.arms import ArmObservation, ArmState
 from tonebridge.stats.decide import decide, evaluate
 from tonebridge.stats.moments import Moments

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tonebridge.avro.codec import Record
-from tonebridge.handlers.datasets import Lineage
+from tonebridge.handlers.datasets.formats import Lineage
 
 
 def header(event_time: datetime | None = None) -> Record:

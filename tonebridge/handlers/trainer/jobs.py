@@ -38,19 +38,19 @@ from tonebridge.errors import (
     NotFoundError,
     TonebridgeError,
 )
-from tonebridge.handlers.dataset_store import (
+from tonebridge.handlers.datasets.files import (
     BuiltDataset,
     build_from_feedback,
     load_stored,
 )
-from tonebridge.handlers.registry import Registry
+from tonebridge.handlers.methods.control import ProgressUpdate, TrainingResult
+from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer import outcome
 from tonebridge.handlers.trainer.events import training_status
 from tonebridge.handlers.trainer.intake import check_training_command, printable
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config, runner_rows
 from tonebridge.handlers.trainer.progress import ProgressRelay
 from tonebridge.handlers.trainer.publish import EventSink
-from tonebridge.handlers.training.control import ProgressUpdate, TrainingResult
 from tonebridge.retry import trainer_backoff
 from tonebridge.rules import OPTIONAL_ID, check_text
 from tonebridge.settings import Settings
@@ -293,7 +293,7 @@ class JobRunner:
     async def _train(
         self, plan: Plan, data: BuiltDataset, output_dir: Path, running: RunningJob
     ) -> TrainingResult:
-        from tonebridge.handlers.training.runner import make_config, run_training
+        from tonebridge.handlers.methods.dispatch import make_config, run_training
 
         config = make_config(plan.kind, plan.base_model, plan.options, settings=self.ctx.settings)
         rows = runner_rows(plan.format, data.train)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tonebridge.handlers.dataset_store import BuiltDataset, lineage_dict
+from tonebridge.handlers.datasets.files import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
-from tonebridge.handlers.registry import RegisteredVersion, Registry, flatten_params
+from tonebridge.handlers.registry.store import RegisteredVersion, Registry, flatten_params
 from tonebridge.handlers.trainer.events import model_registered, numeric_metrics
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.handlers.trainer.publish import EventSink

@@ -13,9 +13,9 @@ from typing import Any
 
 from tonebridge.avro.codec import Record
 from tonebridge.errors import InvalidEventError, TrainingError
-from tonebridge.handlers.datasets import TRAINING_KIND_FORMAT, DatasetFormat, Limits
+from tonebridge.handlers.datasets.formats import TRAINING_KIND_FORMAT, DatasetFormat, Limits
 from tonebridge.handlers.evaluation import EvalConfig
-from tonebridge.handlers.training.config import require_trainable
+from tonebridge.handlers.methods.config import require_trainable
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord, TrainingJobRecord
 from tonebridge.topics.training import job_id_for
@@ -146,7 +146,7 @@ def job_values(command: Record) -> dict[str, Any]:
 
 def runner_rows(fmt: str, rows: list[dict[str, Any]]) -> list[Any]:
     """Dataset rows as the runners' row types (same field names)."""
-    from tonebridge.handlers.training.examples import (
+    from tonebridge.handlers.methods.examples import (
         LabeledRewrite,
         PreferenceExample,
         RatedRewrite,

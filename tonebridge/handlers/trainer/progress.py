@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from tonebridge.handlers.training.control import ProgressUpdate
+from tonebridge.handlers.methods.control import ProgressUpdate
 
 log = logging.getLogger(__name__)
 

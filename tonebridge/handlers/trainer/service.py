@@ -6,7 +6,7 @@ Three consumers share one event loop; training itself runs in a worker thread.
   (:class:`~tonebridge.handlers.trainer.loop.CommandLoop`);
 * control: no group, every partition from the end (each trainer sees every stop);
 * model commands: group ``tonebridge-registry``; deploy/rollback/archive through
-  :class:`~tonebridge.handlers.deployment.Deployer`. Unlike training commands these take
+  :class:`~tonebridge.handlers.registry.deployment.Deployer`. Unlike training commands these take
   milliseconds, so running them here costs nothing; ``registry=False`` leaves them to
   another process (the HTTP API can call the Deployer directly too).
 
@@ -32,8 +32,8 @@ from aiokafka import AIOKafkaConsumer
 
 from tonebridge.avro.codec import Record, decode_message
 from tonebridge.errors import DecodeError
-from tonebridge.handlers.deployment import Deployer
-from tonebridge.handlers.registry import Registry
+from tonebridge.handlers.registry.deployment import Deployer
+from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer.intake import check_model_command, dead_letter_of
 from tonebridge.handlers.trainer.jobs import JobRunner, TrainerContext
 from tonebridge.handlers.trainer.loop import CommandLoop, ControlListener

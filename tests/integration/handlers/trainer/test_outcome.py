@@ -15,10 +15,10 @@ import pytest
 
 from tests.support.trainer import Harness
 from tonebridge.errors import IntegrityError
-from tonebridge.handlers.dataset_store import BuiltDataset
-from tonebridge.handlers.datasets import Limits, Lineage
+from tonebridge.handlers.datasets.files import BuiltDataset
+from tonebridge.handlers.datasets.formats import Limits, Lineage
 from tonebridge.handlers.evaluation import EvalConfig
-from tonebridge.handlers.registry import RegisteredVersion
+from tonebridge.handlers.registry.store import RegisteredVersion
 from tonebridge.handlers.trainer.outcome import model_id_for, register
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.handlers.trainer.publish import KafkaEvents

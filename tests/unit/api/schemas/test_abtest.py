@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tonebridge.api.schemas.abtest import ABTestRequest
+from tonebridge.api.schemas.abtests import ABTestRequest
 
 ARMS = [{"arm_id": "a", "model_id": "m1"}, {"arm_id": "b", "model_id": "m2"}]
 

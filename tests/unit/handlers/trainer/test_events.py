@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tonebridge.avro.codec import decode, encode
-from tonebridge.handlers.datasets import Lineage
+from tonebridge.handlers.datasets.formats import Lineage
 from tonebridge.handlers.trainer.events import (
     model_changed,
     model_registered,

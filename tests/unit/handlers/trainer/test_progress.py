@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
+from tonebridge.handlers.methods.control import ProgressUpdate
 from tonebridge.handlers.trainer.progress import ProgressRelay
-from tonebridge.handlers.training.control import ProgressUpdate
 
 
 def update(step: int) -> ProgressUpdate:

@@ -1,0 +1,206 @@
+"""What every runner does around its trl trainer: arguments, training, metrics, saving.
+
+Heavy module (torch, transformers): imported only inside the runners.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence, Sized
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from datasets.utils.logging import disable_progress_bar
+from transformers import PrinterCallback, Trainer, set_seed
+from transformers.utils import logging as transformers_logging
+
+from tonebridge.errors import TrainingError
+from tonebridge.handlers.methods.callbacks import ProgressCallback
+from tonebridge.handlers.methods.config import TrainingConfig
+from tonebridge.handlers.methods.control import FINAL_MARKER, RunControl, TrainingResult
+from tonebridge.handlers.methods.loading import Hardware, mixed_precision
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseOutcome:
+    """One trainer's run: stopped early or not, how far it got and what it measured."""
+
+    stopped: bool
+    steps: int
+    total_steps: int
+    epochs: float
+    metrics: dict[str, float]
+
+
+def prepare(config: TrainingConfig) -> None:
+    """Process-wide state a run depends on; callers hold the run lock (see runner).
+
+    Progress bars are turned off for good: in a worker they only fill the log, and
+    progress is reported through the run's sink instead.
+    """
+    disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    set_seed(config.seed)
+
+
+def trainer_arguments(
+    config: TrainingConfig, output_dir: Path, hardware: Hardware
+) -> dict[str, Any]:
+    """Keyword arguments every trl config accepts, set explicitly (trl's defaults assume a GPU)."""
+    mode = mixed_precision(config.precision, hardware)
+    return {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps or -1,
+        "warmup_steps": config.warmup_steps,
+        "weight_decay": config.weight_decay,
+        "lr_scheduler_type": config.lr_scheduler,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "fp16": mode == "fp16",
+        "bf16": mode == "bf16",
+        "use_cpu": not hardware.cuda,
+        "optim": "adamw_torch_fused",
+        "dataloader_pin_memory": hardware.cuda,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "logging_steps": config.log_every_steps,
+        "logging_first_step": True,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
+
+
+@contextmanager
+def training_errors(stage: str) -> Iterator[None]:
+    """Failures of torch/trl while ``stage`` runs become :class:`TrainingError` with the reason."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        msg = f"{stage}: out of memory ({exc}); lower batch_size or max_seq_length"
+        raise TrainingError(msg) from exc
+    except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+        msg = f"{stage}: {type(exc).__name__}: {exc}"
+        raise TrainingError(msg) from exc
+
+
+def run_phase(trainer: Trainer, callback: ProgressCallback) -> PhaseOutcome:
+    """Train with ``callback`` attached; translate failures; summarise what happened."""
+    # Progress goes to the run's sink; the stdout printer would only fill worker logs.
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(callback)
+    _require_examples(trainer.train_dataset, callback.phase)
+    with training_errors(f"{callback.phase} training"):
+        output = trainer.train()
+    state = trainer.state
+    metrics = {**_logged_metrics(state.log_history), **_numbers(output.metrics)}
+    metrics["train_loss"] = float(output.training_loss)
+    metrics.update(_throughput(trainer, metrics))
+    return PhaseOutcome(
+        stopped=callback.stopped,
+        steps=state.global_step,
+        total_steps=state.max_steps,
+        epochs=float(state.epoch or 0.0),
+        metrics=metrics,
+    )
+
+
+def _require_examples(dataset: object, phase: str) -> None:
+    """trl drops rows whose completion is cut off entirely; none left is a clear error."""
+    if isinstance(dataset, Sized) and len(dataset) == 0:
+        msg = (
+            f"{phase}: no training example is left after tokenization; every row needs "
+            "completion tokens within max_seq_length"
+        )
+        raise TrainingError(msg)
+
+
+def _numbers(values: Mapping[str, object]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+
+
+def _logged_metrics(history: Sequence[Mapping[str, object]]) -> dict[str, float]:
+    """The last logged value of every metric, and the first logged loss."""
+    metrics: dict[str, float] = {}
+    for entry in history:
+        metrics.update(_numbers(entry))
+    losses = [entry["loss"] for entry in map(_numbers, history) if "loss" in entry]
+    if losses:
+        metrics["first_loss"], metrics["final_loss"] = losses[0], losses[-1]
+    for key in ("step", "epoch"):
+        metrics.pop(key, None)
+    return metrics
+
+
+def _throughput(trainer: Trainer, metrics: Mapping[str, float]) -> dict[str, float]:
+    """Tokens per second: trl's own count when it logs one, else the tokenized training set's."""
+    runtime = metrics.get("train_runtime")
+    tokens = metrics.get("num_tokens") or float(trainer.state.num_input_tokens_seen or 0)
+    if not tokens:
+        tokens = dataset_tokens(trainer.train_dataset) * float(trainer.state.epoch or 0.0)
+    if not runtime or not tokens:
+        return {}
+    return {"tokens_seen": tokens, "tokens_per_second": tokens / runtime}
+
+
+def dataset_tokens(dataset: object) -> int:
+    """Tokens in one pass over a tokenized dataset (every ``*_ids`` column)."""
+    if not isinstance(dataset, Dataset):
+        return 0
+    columns = [name for name in dataset.column_names if name.endswith("_ids")]
+    return sum(len(ids) for name in columns for ids in dataset[name])
+
+
+def save_adapter(trainer: Trainer, directory: Path, info: Mapping[str, object]) -> Path:
+    """Save the trained adapter and tokenizer, then mark the directory final (atomically)."""
+    with training_errors("saving the adapter"):
+        trainer.save_model(str(directory))
+    write_json_atomically(directory / FINAL_MARKER, {"final": True, **info})
+    return directory
+
+
+def write_json_atomically(path: Path, payload: Mapping[str, object]) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(payload, stream, indent=2, sort_keys=True, default=str)
+    os.replace(temporary, path)
+
+
+def finish(
+    kind: str,
+    config: TrainingConfig,
+    trainer: Trainer,
+    outcome: PhaseOutcome,
+    run: RunControl,
+    artifacts: Mapping[str, Path] | None = None,
+) -> TrainingResult:
+    """The run's result; only a completed run saves an adapter and marks it final."""
+    adapter_dir = None
+    if not outcome.stopped:
+        info = {
+            "kind": kind,
+            "base_model": config.base_model,
+            "steps": outcome.steps,
+            "metrics": outcome.metrics,
+        }
+        adapter_dir = save_adapter(trainer, run.output_dir / "adapter", info)
+    return TrainingResult(
+        kind=kind,
+        status="stopped" if outcome.stopped else "completed",
+        adapter_dir=adapter_dir,
+        steps=outcome.steps,
+        total_steps=outcome.total_steps,
+        epochs=outcome.epochs,
+        metrics=outcome.metrics,
+        artifacts=dict(artifacts or {}),
+    )

@@ -1,0 +1,2 @@
+"""The model registry: MLflow behind a small interface, and deployments (deploy, roll back,
+archive) with the ModelChanged events they announce."""
