@@ -40,8 +40,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
-from tonebridge.agents.runtime.tables import is_reserved  # noqa: E402
 from tonebridge.avro.codec import decode_message  # noqa: E402
 from tonebridge.broker import EmbeddedBroker  # noqa: E402
 from tonebridge.client.packing import pack  # noqa: E402
@@ -52,6 +50,12 @@ from tonebridge.topics.deadletter import DEADLETTER_TOPIC  # noqa: E402
 from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event  # noqa: E402
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome  # noqa: E402
 from tonebridge.topics.spec import TopicSpec, event_header  # noqa: E402
+from tonebridge.topics.tables import (  # noqa: E402
+    ABTEST_TABLE,
+    FEEDBACK_TABLE,
+    changelog_topic,
+    is_reserved,  # noqa: E402
+)
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC  # noqa: E402
 
 PER_MESSAGE = 500  # events per EventBatch, as the producer SDK packs them (--per-message)

@@ -46,21 +46,10 @@ from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 from tonebridge.topics.spec import TopicSpec
+from tonebridge.topics.tables import ABTEST_TABLE, FEEDBACK_TABLE, app_id
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
-FEEDBACK_TABLE = "feedback_stats"
-ABTEST_TABLE = "ab_tests"
 OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINING_COMMANDS_TOPIC)
-
-
-def app_id(settings: Settings) -> str:
-    """The faust app id: the consumer group of the agents and the prefix of changelogs."""
-    return settings.topic_name(settings.worker_id)
-
-
-def changelog_topic(settings: Settings, table: str) -> str:
-    """The changelog topic of an agent table (faust's naming)."""
-    return f"{app_id(settings)}-{table}-changelog"
 
 
 @dataclass(frozen=True)
