@@ -218,8 +218,10 @@ def _sweep_when_quiet(app: Any, topic: str, sequenced: InSequence, wiring: Wirin
     read what its partitions hold past their marks (:meth:`Sequencer.overdue`)."""
 
     async def sweep(*_: Any) -> None:  # faust passes the app to a timer that takes it
-        quiet = time.monotonic() - sequenced.last_batch_at > SWEEP_EVERY_S
-        if not quiet or app.rebalancing or not app.tables.recovery.completed.is_set():
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            sequenced.hold_off()  # faust delivers only after this: quiet is counted from then
+            return
+        if time.monotonic() - sequenced.last_batch_at <= SWEEP_EVERY_S:
             return
         mine = sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives())
         sweep_mine = partial(sequenced.sweep, [p for p in mine if p[0] == topic])
