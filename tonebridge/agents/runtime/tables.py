@@ -25,7 +25,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds, Segment
+from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds
+from tonebridge.agents.runtime.segments import Segment
 from tonebridge.topics.spec import partition_for
 from tonebridge.topics.tables import RESERVED, is_reserved
 
