@@ -7,7 +7,8 @@
 - ``rlhf``: :class:`RLHFConfig`, rows :class:`RatedRewrite`; trl RewardTrainer, then
   GRPOTrainer or RLOOTrainer + LoRA against the reward model.
 
-Entry point: :func:`run_training` (configs from job options: :func:`make_config`).
+Entry point: :func:`run_training` (configs from job options: :func:`make_config`); every
+method's config, dataset format, rows and runner: :data:`~.registry.METHODS`.
 Importing this package does not import torch; the runners import torch, transformers,
 peft and trl when they run. :mod:`.inference` (generation, scoring), :mod:`.tiny` and
 :mod:`.synthetic` (a tiny local model and task for tests and demos) are imported on demand.
@@ -22,12 +23,7 @@ from tonebridge.handlers.methods.control import (
     StopSignal,
     TrainingResult,
 )
-from tonebridge.handlers.methods.dispatch import (
-    TRAINING_KINDS,
-    TrainingKind,
-    make_config,
-    run_training,
-)
+from tonebridge.handlers.methods.dispatch import make_config, run_training
 from tonebridge.handlers.methods.dpo import DPOConfig
 from tonebridge.handlers.methods.examples import (
     LabeledRewrite,
@@ -39,8 +35,10 @@ from tonebridge.handlers.methods.examples import (
 )
 from tonebridge.handlers.methods.kto import KTOConfig
 from tonebridge.handlers.methods.prompts import PROMPT_TEMPLATE, format_completion, format_prompt
+from tonebridge.handlers.methods.registry import METHODS, Method
 from tonebridge.handlers.methods.rlhf import RLHFConfig
 from tonebridge.handlers.methods.sft import SFTConfig
+from tonebridge.job_kinds import TRAINING_KINDS, TrainingKind
 
 __all__ = [
     "FINAL_MARKER",
@@ -49,6 +47,8 @@ __all__ = [
     "DPOConfig",
     "KTOConfig",
     "LabeledRewrite",
+    "METHODS",
+    "Method",
     "PreferenceExample",
     "ProgressSink",
     "ProgressUpdate",
