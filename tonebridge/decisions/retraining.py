@@ -297,7 +297,7 @@ def on_lost_test(
 def training_command(
     trigger: Trigger, policy: Policy, event_time: datetime, feedback_since_ms: int | None
 ) -> dict[str, Any]:
-    """The TrainingCommand record of a trigger (field names of training_command.v1.avsc)."""
+    """The TrainingCommand record of a trigger (field names of the training_command .avsc)."""
     spec = policy.training
     since = None if feedback_since_ms is None else _from_ms(feedback_since_ms)
     return {
