@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 # Learn from fixed rows only (no sampling while training): what ``POST /train`` offers.
-OfflineKind = Literal["sft", "qlora", "dpo", "kto"]
+OfflineKind = Literal["sft", "qlora", "dpo", "kto", "orpo"]
 # Every training method; ``rlhf`` also samples online against a reward model (``POST /rlhf``).
 TrainingKind = Literal[OfflineKind, "rlhf"]
 # Every job a TrainingCommand can start; ``stop`` is a command but never a job.

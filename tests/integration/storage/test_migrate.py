@@ -38,7 +38,7 @@ async def test_upgrade_downgrade_to_base_and_back(empty_database_url: str) -> No
     url = empty_database_url
     assert await current_revision(url) is None
     await upgrade_async(url)
-    assert await current_revision(url) == "0002"
+    assert await current_revision(url) == "0003"
     assert await tables(url) == TABLES
     await downgrade_async(url, "base")
     assert await current_revision(url) is None

@@ -93,7 +93,7 @@ class JobRequest(Strict):
 
 
 class TrainRequest(JobRequest):
-    """Fine-tune a LoRA adapter (``sft``, ``qlora``) or align with ``dpo`` or ``kto``."""
+    """Fine-tune a LoRA adapter (``sft``, ``qlora``) or align with ``dpo``, ``kto`` or ``orpo``."""
 
     method: OfflineKind = "sft"
 

@@ -4,6 +4,7 @@
 - ``qlora``: the same, with a 4-bit (or 8-bit) base; needs CUDA unless ``allow_cpu``.
 - ``dpo``: :class:`DPOConfig`, rows :class:`PreferenceExample`; trl DPOTrainer + LoRA.
 - ``kto``: :class:`KTOConfig`, rows :class:`LabeledRewrite`; trl KTOTrainer + LoRA.
+- ``orpo``: :class:`ORPOConfig`, rows :class:`PreferenceExample`; trl ORPOTrainer + LoRA.
 - ``rlhf``: :class:`RLHFConfig`, rows :class:`RatedRewrite`; trl RewardTrainer, then
   GRPOTrainer or RLOOTrainer + LoRA against the reward model.
 
@@ -34,6 +35,7 @@ from tonebridge.handlers.methods.examples import (
     preferences_from_ratings,
 )
 from tonebridge.handlers.methods.kto import KTOConfig
+from tonebridge.handlers.methods.orpo import ORPOConfig
 from tonebridge.handlers.methods.prompts import PROMPT_TEMPLATE, format_completion, format_prompt
 from tonebridge.handlers.methods.registry import METHODS, Method
 from tonebridge.handlers.methods.rlhf import RLHFConfig
@@ -49,6 +51,7 @@ __all__ = [
     "LabeledRewrite",
     "METHODS",
     "Method",
+    "ORPOConfig",
     "PreferenceExample",
     "ProgressSink",
     "ProgressUpdate",

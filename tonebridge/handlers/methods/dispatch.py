@@ -52,7 +52,7 @@ def run_training(
 ) -> TrainingResult:
     """Train ``kind`` on ``data``; blocks until the run completes or is stopped.
 
-    ``data`` rows by kind: ``METHODS[kind].rows`` (sft/qlora ``RewriteExample``, dpo
+    ``data`` rows by kind: ``METHODS[kind].rows`` (sft/qlora ``RewriteExample``, dpo/orpo
     ``PreferenceExample``, kto ``LabeledRewrite``, rlhf ``RatedRewrite``). ``progress`` gets a
     :class:`ProgressUpdate` every ``config.log_every_steps`` optimizer steps;
     ``should_stop`` is polled after every step. Raises :class:`TrainingError` (or its

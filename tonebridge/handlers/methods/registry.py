@@ -32,6 +32,7 @@ from tonebridge.handlers.methods.examples import (
     Row,
 )
 from tonebridge.handlers.methods.kto import KTOConfig, train_kto
+from tonebridge.handlers.methods.orpo import ORPOConfig, train_orpo
 from tonebridge.handlers.methods.rlhf import RLHFConfig, train_rlhf
 from tonebridge.handlers.methods.sft import SFTConfig, train_sft
 from tonebridge.job_kinds import TRAINING_KINDS, TrainingKind
@@ -69,6 +70,7 @@ METHODS: Mapping[TrainingKind, Method] = MappingProxyType(
         "dpo": Method(DPOConfig, "dpo", PreferenceExample, train_dpo),
         "kto": Method(KTOConfig, "kto", LabeledRewrite, train_kto),
         "rlhf": Method(RLHFConfig, "reward", RatedRewrite, train_rlhf),
+        "orpo": Method(ORPOConfig, "dpo", PreferenceExample, train_orpo),
     }
 )
 
