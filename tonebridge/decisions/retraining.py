@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tonebridge.errors import ConfigError
+from tonebridge.job_kinds import TrainingKind
 from tonebridge.topics.training import POLICY_REQUESTER
 
 Window = Literal["last_hour", "last_day", "all_time"]
@@ -61,7 +62,7 @@ class TrainingSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["sft", "qlora", "dpo", "kto", "rlhf"] = "sft"
+    kind: TrainingKind = "sft"
     base_model: str | None = None
     model_type: str = "tone_adjustment"
     dataset_id: str | None = None
@@ -296,7 +297,7 @@ def on_lost_test(
 def training_command(
     trigger: Trigger, policy: Policy, event_time: datetime, feedback_since_ms: int | None
 ) -> dict[str, Any]:
-    """The TrainingCommand record of a trigger (field names of training_command.v1.avsc)."""
+    """The TrainingCommand record of a trigger (field names of the training_command .avsc)."""
     spec = policy.training
     since = None if feedback_since_ms is None else _from_ms(feedback_since_ms)
     return {

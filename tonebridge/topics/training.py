@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from tonebridge.job_kinds import JOB_KINDS
 from tonebridge.topics.spec import TopicSpec, field
 
 TRAINING_COMMAND = "TrainingCommand"
 TRAINING_STATUS = "TrainingStatus"
 STOP = "stop"
-JOB_KINDS = frozenset({"sft", "qlora", "dpo", "kto", "rlhf", "evaluate"})
 # ``requested_by`` of the commands a retraining policy fires: "policy:<name>".
 POLICY_REQUESTER = "policy:"
 
