@@ -113,17 +113,20 @@ def check_text(value: Any, field: str, rule: TextRule) -> str | None:
 
 
 def check_fields(record: Mapping[str, Any], rules: Mapping[str, TextRule]) -> None:
-    """Apply each field's rule to ``record``; a plain ASCII value that fits is passed at once."""
+    """Apply each field's rule to ``record`` (for every event a consumer reads: the common
+    case, a value that :func:`fits` or an absent optional one, costs one call)."""
     for field, rule in rules.items():
         value = record.get(field)
-        if not (type(value) is str and _plainly_fits(value, rule)):
+        if not (fits(value, rule) or (value is None and not rule.required)):
             check_text(value, field, rule)
 
 
-def _plainly_fits(value: str, rule: TextRule) -> bool:
-    """The common case, decided in one expression: :func:`check_text` explains any other."""
+def fits(value: Any, rule: TextRule) -> bool:
+    """Whether ``value`` is a plain ASCII string that ``rule`` accepts (the common case,
+    decided in one expression; :func:`check_text` decides and explains every other)."""
     return (
-        0 < len(value) <= rule.limit
+        type(value) is str
+        and 0 < len(value) <= rule.limit
         and value.isascii()
         and "\x00" not in value
         and (not rule.identifier or _ID.match(value) is not None)
@@ -152,7 +155,7 @@ def check_json(value: Any, field: str, depth: int = 0) -> Any:
 
 def check_metadata(value: Any, field: str = "metadata") -> dict[str, str]:
     """A string-to-string map within the entry and length bounds."""
-    if value is None:
+    if value is None or (type(value) is dict and not value):
         return {}
     if not isinstance(value, Mapping):
         msg = f"{field} must map strings to strings"
@@ -179,6 +182,8 @@ def aware_time(moment: Any, field: str) -> datetime:
 
 def check_event_time(moment: Any, field: str, now: datetime, max_future: timedelta) -> datetime:
     """An aware time no later than ``now + max_future`` (old times are fine)."""
+    if type(moment) is datetime and moment.tzinfo is UTC and moment <= now + max_future:
+        return moment  # the common case, decided at once (a decoded Avro timestamp is UTC)
     aware = aware_time(moment, field)
     if aware > now + max_future:
         ahead = (aware - now).total_seconds()

@@ -98,8 +98,10 @@ def samples_by_model(
     """
     good, rejects = screened(items, origin, partitions, now or datetime.now(UTC), limits)
     if seen is not None:
-        fresh = {id(item) for item in seen.fresh(origin, [item for item, _ in good])}
-        good = [(item, sample) for item, sample in good if id(item) in fresh]
+        fresh = seen.fresh(origin, [item for item, _ in good])
+        if len(fresh) < len(good):  # some were seen before (the common case: none)
+            kept = {id(item) for item in fresh}
+            good = [(item, sample) for item, sample in good if id(item) in kept]
     grouped: dict[str, list[Sample]] = defaultdict(list)
     for item, sample in good:
         grouped[item.record["model_id"]].append((item.record["transformation_type"], sample))

@@ -9,6 +9,7 @@ Event times are judged against the Kafka record's timestamp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence, Sized
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,11 +44,7 @@ ARM_FIELDS: dict[str, TextRule] = {"arm_id": ID, "model_id": ID}
 def check_outcome(record: Mapping[str, Any], now: datetime, max_future: timedelta) -> None:
     """Every rule an InferenceOutcome must pass; raises InvalidEventError naming the field."""
     rules.check_fields(record, OUTCOME_FIELDS)
-    metrics = record.get("metrics") or {}
-    _check_count(metrics, "metrics", rules.METADATA_ENTRIES)
-    for name in metrics:
-        rules.check_text(name, "metrics key", METRIC_NAME)
-    rules.check_json(metrics, "metrics")
+    _check_metrics(record.get("metrics") or {})
     rules.check_event_time(record.get("event_time"), "event_time", now, max_future)
 
 
@@ -74,6 +71,16 @@ def check_item(name: str, record: Mapping[str, Any], now: datetime, max_future: 
         check_command(record, now, max_future)
     elif name == INFERENCE_OUTCOME:
         check_outcome(record, now, max_future)
+
+
+def _check_metrics(metrics: Mapping[str, Any]) -> None:
+    """Named numbers: names within the key rule, every value finite."""
+    _check_count(metrics, "metrics", rules.METADATA_ENTRIES)
+    for name, value in metrics.items():
+        if not rules.fits(name, METRIC_NAME):
+            rules.check_text(name, "metrics key", METRIC_NAME)
+        if not (type(value) is float and math.isfinite(value)):
+            rules.check_json(value, f"metrics.{name}")
 
 
 def _check_count(values: Sized, field: str, limit: int) -> None:
