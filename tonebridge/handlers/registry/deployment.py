@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tonebridge.avro.codec import Record
-from tonebridge.errors import ConflictError, InvalidEventError
+from tonebridge.decisions.registry_rules import (
+    check_archive,
+    check_predecessor,
+    check_rollback,
+    of_row,
+)
+from tonebridge.errors import InvalidEventError
 from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer.events import model_changed
 from tonebridge.handlers.trainer.publish import EventSink
@@ -80,9 +86,7 @@ class Deployer:
     async def rollback(self, model_id: str, reason: str | None = None) -> ModelChange:
         """Put back the version ``model_id`` (the production one) replaced."""
         current = await self.models.get(model_id)
-        if current.status != "production":
-            msg = f"model {model_id} is {current.status}, not production: nothing to roll back"
-            raise ConflictError(msg)
+        check_rollback(of_row(current))
         target = await self._rollback_target(current)
         promoted = (await self.models.promote(target.id)).model
         await asyncio.to_thread(self._move_alias_back, current, promoted)
@@ -90,10 +94,7 @@ class Deployer:
 
     async def archive(self, model_id: str, reason: str | None = None) -> ModelChange:
         """Retire a version that is not in production."""
-        model = await self.models.get(model_id)
-        if model.status == "production":
-            msg = f"model {model_id} is in production: deploy or roll back first"
-            raise ConflictError(msg)
+        check_archive(of_row(await self.models.get(model_id)))
         archived = await self.models.set_status(model_id, "archived")
         if _registered(archived):
             await asyncio.to_thread(self.registry.archive, archived.name, archived.version)
@@ -107,10 +108,9 @@ class Deployer:
             )
         target = await self._by_version(current.name, version) if version else None
         target = target or await self.models.previous_production(current.name)
-        if target is None or target.id == current.id:
-            msg = f"{current.name} v{current.version} has no previous production version"
-            raise ConflictError(msg)
-        return target
+        if target is not None and target.id == current.id:
+            target = None
+        return check_predecessor(f"{current.name} v{current.version}", target)
 
     async def _by_version(self, name: str, version: str) -> ModelRecord | None:
         for model in await self.models.list(name=name, limit=1000):
