@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tonebridge.avro.codec import Record
+from tonebridge.client.publisher import Publisher
 from tonebridge.decisions.registry_rules import (
     check_archive,
     check_predecessor,
@@ -29,7 +30,6 @@ from tonebridge.decisions.registry_rules import (
 from tonebridge.errors import InvalidEventError
 from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer.events import model_changed
-from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC
@@ -49,7 +49,7 @@ class ModelChange:
 
 class Deployer:
     def __init__(
-        self, models: ModelRepository, registry: Registry, events: EventSink | None = None
+        self, models: ModelRepository, registry: Registry, events: Publisher | None = None
     ) -> None:
         self.models = models
         self.registry = registry
@@ -140,7 +140,7 @@ class Deployer:
             reason=reason,
         )
         if self.events is not None:
-            await self.events.publish(MODEL_EVENTS_TOPIC, record, MODEL_CHANGED)
+            await self.events.publish(MODEL_EVENTS_TOPIC, record, schema=MODEL_CHANGED)
         return ModelChange(change, model, previous, record)
 
 
