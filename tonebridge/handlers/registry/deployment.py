@@ -4,7 +4,8 @@ One :class:`Deployer` serves the registry consumer (ModelCommands from Kafka) an
 API alike. Each action changes the ``models`` row first (its transaction decides races:
 one production row per name), then moves the MLflow ``production`` alias, then emits
 ModelChanged. Every action can be repeated: a retry after a failure in a later step
-converges.
+converges. What an action may do is :mod:`tonebridge.decisions.registry_rules`' to say; the
+HTTP API checks the same rules for an early ``409``.
 
 Rollback goes to the version the current one replaced, as the registry tagged it at deploy
 time; versions without MLflow history (the base model) fall back to the database's record
