@@ -20,9 +20,12 @@ class MemoryOutbox:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
 
-    async def send(self, spec: TopicSpec, record: Mapping[str, Any]) -> None:
-        spec.encode(record)
-        self.sent.append((spec.base, dict(record)))
+    async def publish(
+        self, spec: TopicSpec, *records: Mapping[str, Any], schema: str | None = None
+    ) -> None:
+        for record in records:
+            spec.encode(record, schema)
+            self.sent.append((spec.base, dict(record)))
 
 
 class Production:

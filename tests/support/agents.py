@@ -133,8 +133,12 @@ class MemoryOutbox:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
 
-    async def send(self, spec: TopicSpec, record: Mapping[str, Any]) -> None:
-        self.sent.append((spec.base, decode(spec.encode(record).value).record))
+    async def publish(
+        self, spec: TopicSpec, *records: Mapping[str, Any], schema: str | None = None
+    ) -> None:
+        for record in records:
+            encoded = spec.encode(record, schema).value
+            self.sent.append((spec.base, decode(encoded).record))
 
     def on(self, spec: TopicSpec) -> list[dict[str, Any]]:
         return [record for base, record in self.sent if base == spec.base]

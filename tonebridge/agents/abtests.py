@@ -35,10 +35,11 @@ from typing import Any
 from tonebridge import rules
 from tonebridge.agents.runtime.dedup import SeenBatch
 from tonebridge.agents.runtime.keylocks import KeyLocks
-from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
+from tonebridge.agents.runtime.outbox import send_dead_letters
 from tonebridge.agents.runtime.tables import ExactTable
 from tonebridge.agents.verdict_store import VerdictStore as VerdictStore  # re-exported
 from tonebridge.agents.verdict_store import store_verdict
+from tonebridge.client.publisher import Publisher
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_input import check_item
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
@@ -64,7 +65,7 @@ DEFAULT_MAX_FUTURE = timedelta(minutes=5)  # the default of EVENT_TIME_MAX_FUTUR
 @dataclass(frozen=True)
 class ABContext:
     table: ExactTable[ABTestState]
-    outbox: Outbox
+    outbox: Publisher
     verdicts: VerdictStore | None = None
     policies: tuple[Policy, ...] = ()
     # Reads the commands of a partition not yet committed; None: an unknown test is unknown.
@@ -197,14 +198,14 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin
     if verdict is None:
         return
     when = datetime.fromtimestamp(verdict["event_time"] / 1000, tz=UTC)
-    await ctx.outbox.send(ABTEST_VERDICTS_TOPIC, {**verdict, "event_time": when})
+    await ctx.outbox.publish(ABTEST_VERDICTS_TOPIC, {**verdict, "event_time": when})
     reason = str(verdict.get("reason") or verdict["decision"])
     for model_id in effects.rollback:
-        await ctx.outbox.send(MODEL_COMMANDS_TOPIC, rollback_command(test_id, model_id, when))
+        await ctx.outbox.publish(MODEL_COMMANDS_TOPIC, rollback_command(test_id, model_id, when))
     by_name = {p.name: p for p in ctx.policies}
     for trigger in on_lost_test(ctx.policies, test_id, effects.losers, reason):
         command = training_command(trigger, by_name[trigger.policy], when, None)
-        await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
+        await ctx.outbox.publish(TRAINING_COMMANDS_TOPIC, command)
     if ctx.verdicts is not None:
         results = effects.decision.to_dict() if effects.decision else _stopped(verdict)
         await store_verdict(

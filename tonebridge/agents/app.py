@@ -29,11 +29,12 @@ from tonebridge.agents.runtime.consume import (
 )
 from tonebridge.agents.runtime.dedup import Bounds
 from tonebridge.agents.runtime.fetching import set_fetch_max_wait
-from tonebridge.agents.runtime.outbox import FaustOutbox, Outbox
+from tonebridge.agents.runtime.outbox import FaustOutbox
 from tonebridge.agents.runtime.pending_commands import PendingCommands
 from tonebridge.agents.runtime.recovery import TailReader, on_recovered
 from tonebridge.agents.runtime.sequencing import BrokerReader, Sequencer
 from tonebridge.agents.runtime.tables import ExactTable
+from tonebridge.client.publisher import Publisher
 from tonebridge.decisions.abtest_state import ABTestState
 from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.retraining import Policy
@@ -132,7 +133,7 @@ class Wiring:
     policies: tuple[Policy, ...] = ()
     verdicts: VerdictStore | None = None
     writer: FeedbackWriter | None = None
-    outbox: Outbox | None = None  # None: faust topics
+    outbox: Publisher | None = None  # None: faust topics
     durable: bool = True  # False: tables without changelog writes (faust test contexts)
     batching: Batching = Batching()
     fatal: Fatal = exit_process

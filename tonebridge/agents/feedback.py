@@ -18,8 +18,9 @@ from typing import Any
 
 from tonebridge import rules
 from tonebridge.agents.runtime.dedup import SeenBatch
-from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
+from tonebridge.agents.runtime.outbox import send_dead_letters
 from tonebridge.agents.runtime.tables import ExactTable
+from tonebridge.client.publisher import Publisher
 from tonebridge.decisions import model_feedback
 from tonebridge.decisions.model_feedback import ModelFeedback, Sample
 from tonebridge.decisions.retraining import Policy, training_command
@@ -58,7 +59,7 @@ class Limits:
 @dataclass(frozen=True)
 class FeedbackContext:
     table: ExactTable[ModelFeedback]
-    outbox: Outbox
+    outbox: Publisher
     policies: tuple[Policy, ...] = ()
     limits: Limits = Limits()
 
@@ -184,7 +185,7 @@ async def tally_batch(ctx: FeedbackContext, batch: Sequence[Message]) -> None:
     result = tally(ctx.table.get, batch, ctx.table.partitions, ctx.policies, ctx.limits, seen=seen)
     await send_dead_letters(ctx.outbox, result.rejected)
     for command in result.commands:
-        await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
+        await ctx.outbox.publish(TRAINING_COMMANDS_TOPIC, command)
     for model_id, state in result.states.items():
         await ctx.table.put(model_id, state, result.partitions[model_id])
     await ctx.table.store_seen(seen)

@@ -15,7 +15,6 @@ with the database's reason, and the rest is stored.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,12 +22,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
 
 from tonebridge.agents.feedback import Limits, screened
 from tonebridge.agents.runtime.consume import origin_of
 from tonebridge.agents.runtime.outbox import dead_letter_record
+from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.errors import InvalidEventError, StoreError
 from tonebridge.retry import retrying
 from tonebridge.settings import Settings
@@ -102,24 +102,21 @@ class FeedbackSink:
     async def run(self) -> None:
         """Consume until cancelled."""
         consumer = self._consumer()
-        producer = AIOKafkaProducer(
-            enable_idempotence=False, **client_kwargs(self._settings, "tonebridge-feedback-sink")
-        )
         await consumer.start()
-        await producer.start()
         try:
-            while True:
-                polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                messages = [m for batch in polled.values() for m in batch]
-                if messages:
-                    await self.persist(messages, producer)
-                    await self._commit(consumer)
+            async with ProducerPublisher(self._settings) as publisher:
+                while True:
+                    polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                    messages = [m for batch in polled.values() for m in batch]
+                    if messages:
+                        await self.persist(messages, publisher)
+                        await self._commit(consumer)
         finally:
-            await producer.stop()
             await consumer.stop()
 
-    async def persist(self, messages: Sequence[Any], producer: AIOKafkaProducer) -> None:
-        """Write one poll's events; dead-letter what the database refuses."""
+    async def persist(self, messages: Sequence[Any], publisher: Publisher) -> None:
+        """Write one poll's events; dead-letter what the database refuses (acknowledged by
+        the broker before this returns, so before the poll's offsets are committed)."""
         partitions = FEEDBACK_TOPIC.partition_count(self._settings)
         pending = collect(messages, partitions, self._limits)
         refused: dict[int, str] = {}
@@ -127,14 +124,12 @@ class FeedbackSink:
             chunk = pending.records[start : start + self.rows_per_write]
             refused.update({start + i: why for i, why in (await self._write(chunk)).items()})
         self.stored += len(pending.records) - len(refused)
-        sends = []
+        letters = []
         for index, reason in refused.items():
             origin, item = pending.places[index]
             reject = Reject(item.index, item.payload, InvalidEventError(f"not stored: {reason}"))
-            message = DEADLETTER_TOPIC.encode(dead_letter_record(origin, reject))
-            topic = DEADLETTER_TOPIC.name(self._settings)
-            sends.append(await producer.send(topic, message.value, key=message.key))
-        await asyncio.gather(*sends)
+            letters.append(dead_letter_record(origin, reject))
+        await publisher.publish(DEADLETTER_TOPIC, *letters)
 
     async def _write(self, chunk: Sequence[Mapping[str, Any]]) -> dict[int, str]:
         """Write ``chunk``; the index and reason of each event the database refused."""

@@ -16,7 +16,8 @@ from functools import partial
 from typing import Any, Protocol
 
 from tonebridge.agents.runtime.consume import Batching, Fatal, consume, exit_process
-from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
+from tonebridge.agents.runtime.outbox import send_dead_letters
+from tonebridge.client.publisher import Publisher
 from tonebridge.decisions.promotion import (
     CONTROL,
     TREATMENT,
@@ -61,7 +62,7 @@ class PromotionTests(Protocol):
 @dataclass(frozen=True)
 class PromotionContext:
     policy: PromotionPolicy
-    outbox: Outbox
+    outbox: Publisher
     production: ProductionLookup
     tests: PromotionTests | None = None
 
@@ -94,16 +95,16 @@ async def decide(ctx: PromotionContext, item: Item) -> Step:
 async def carry_out(ctx: PromotionContext, item: Item, step: Step) -> None:
     if isinstance(step, StartTest):
         if step.stop is not None:
-            await ctx.outbox.send(ABTEST_COMMANDS_TOPIC, step.stop)
+            await ctx.outbox.publish(ABTEST_COMMANDS_TOPIC, step.stop)
             log.info(
                 "promotion: A/B test %s stopped (%s)", step.stop["test_id"], step.stop["reason"]
             )
         if ctx.tests is not None:
             await ctx.tests.record(str(item.record["name"]), step.command)
-        await ctx.outbox.send(ABTEST_COMMANDS_TOPIC, step.command)
+        await ctx.outbox.publish(ABTEST_COMMANDS_TOPIC, step.command)
         log.info("promotion: A/B test %s started", step.command["test_id"])
     elif isinstance(step, Deploy):
-        await ctx.outbox.send(MODEL_COMMANDS_TOPIC, step.command)
+        await ctx.outbox.publish(MODEL_COMMANDS_TOPIC, step.command)
         log.info("promotion: deploy %s (%s)", step.command["model_id"], step.command["reason"])
     elif step.reason:
         log.info("promotion: %s", step.reason)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
-from tonebridge.agents.runtime.outbox import Outbox
+from tonebridge.client.publisher import Publisher
 from tonebridge.decisions.abtest_state import effect_id
 from tonebridge.retry import retrying
 from tonebridge.topics.abtests import ABTEST_VERDICTS_TOPIC
@@ -48,7 +48,7 @@ def finite_json(value: Any) -> Any:
 
 async def store_verdict(
     store: VerdictStore,
-    outbox: Outbox,
+    outbox: Publisher,
     origin: Origin,
     verdict: Mapping[str, Any],
     results: Any,
@@ -61,7 +61,7 @@ async def store_verdict(
     try:
         await retrying(record, f"A/B test {test_id}: storing the verdict", sleep=sleep)
     except Exception as exc:  # noqa: BLE001 - permanent (transient ones are retried): a dead letter
-        await outbox.send(DEADLETTER_TOPIC, refused_verdict(origin, verdict, exc))
+        await outbox.publish(DEADLETTER_TOPIC, refused_verdict(origin, verdict, exc))
         log.error("A/B test %s: the verdict store refused the verdict: %r", test_id, exc)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -16,9 +17,12 @@ from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
 from tonebridge.api.probes import broker_probe, database_probe
 from tonebridge.api.routes import abtests, evaluation, feedback, health, registry, rlhf, training
-from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader, Publisher
+from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader
 from tonebridge.settings import Settings, get_settings
 from tonebridge.storage.db import Database
+
+if TYPE_CHECKING:
+    from tonebridge.client.publisher import Publisher
 
 DESCRIPTION = """
 Commands (training, evaluation, A/B tests, deployments) go onto their Kafka topics and are
@@ -107,9 +111,14 @@ async def _open_database(settings: Settings, stack: AsyncExitStack) -> Database:
 
 
 async def _open_publisher(settings: Settings, stack: AsyncExitStack) -> Publisher:
-    from tonebridge.api.publishing import ProducerPublisher
+    """The producer SDK with a short delivery timeout: ``202`` means the broker has every
+    event of the request, and a client waiting on a response is better served by a quick
+    ``503`` (and a retry) than by a two-minute wait."""
+    from tonebridge.client.config import ProducerConfig
+    from tonebridge.client.publisher import ProducerPublisher
 
-    return await stack.enter_async_context(ProducerPublisher(settings))
+    config = ProducerConfig(linger_s=0.002, delivery_timeout_s=10.0, send_timeout_s=10.0)
+    return await stack.enter_async_context(ProducerPublisher(settings, config))
 
 
 @dataclass(frozen=True)

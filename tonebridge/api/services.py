@@ -23,15 +23,10 @@ from tonebridge.storage import (
 )
 
 if TYPE_CHECKING:
+    from tonebridge.client.publisher import Publisher
     from tonebridge.topics.spec import TopicSpec
 
 Probe = Callable[[], Awaitable[None]]
-
-
-class Publisher(Protocol):
-    """Puts records on a topic and returns once the broker acknowledged all of them."""
-
-    async def publish(self, spec: TopicSpec, records: Sequence[Record]) -> None: ...
 
 
 class FeedbackStatsReader(Protocol):
@@ -107,5 +102,5 @@ class ApiServices:
         if self.publisher is None:
             msg = "the API has no producer (the app was not started)"
             raise ProduceError(msg)
-        await self.publisher.publish(spec, records)
+        await self.publisher.publish(spec, *records)
         self.metrics.accepted(event, len(records))

@@ -2,6 +2,14 @@
 
 from tonebridge.client.config import ProducerConfig, ProducerStats
 from tonebridge.client.producer import EventProducer
+from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.client.sync import SyncEventProducer
 
-__all__ = ["EventProducer", "ProducerConfig", "ProducerStats", "SyncEventProducer"]
+__all__ = [
+    "EventProducer",
+    "ProducerConfig",
+    "ProducerPublisher",
+    "ProducerStats",
+    "Publisher",
+    "SyncEventProducer",
+]

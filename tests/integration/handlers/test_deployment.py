@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.trainer import Harness
+from tonebridge.client.publisher import ProducerPublisher
 from tonebridge.errors import ConflictError
 from tonebridge.handlers.registry.deployment import Deployer
 from tonebridge.handlers.registry.store import PRODUCTION
-from tonebridge.handlers.trainer.publish import KafkaEvents
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_EVENTS_TOPIC
 
@@ -20,11 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def events(harness: Harness) -> AsyncIterator[KafkaEvents]:
-    sink = KafkaEvents(harness.settings)
-    await sink.start()
-    yield sink
-    await sink.stop()
+async def events(harness: Harness) -> AsyncIterator[ProducerPublisher]:
+    async with ProducerPublisher(harness.settings) as publisher:
+        yield publisher
 
 
 async def trained(harness: Harness, base: ModelRecord, tmp_path: Path, n: int) -> ModelRecord:
@@ -47,7 +45,7 @@ async def trained(harness: Harness, base: ModelRecord, tmp_path: Path, n: int) -
 
 
 async def test_deploy_deploy_rollback_archive(
-    harness: Harness, events: KafkaEvents, tmp_path: Path
+    harness: Harness, events: ProducerPublisher, tmp_path: Path
 ) -> None:
     base = await harness.models.ensure_base(f"tone-{harness.unique}", "tiny")
     first = await trained(harness, base, tmp_path, 1)
@@ -87,7 +85,7 @@ async def test_deploy_deploy_rollback_archive(
 
 
 async def test_deploying_twice_is_harmless(
-    harness: Harness, events: KafkaEvents, tmp_path: Path
+    harness: Harness, events: ProducerPublisher, tmp_path: Path
 ) -> None:
     base = await harness.models.ensure_base(f"tone-{harness.unique}", "tiny")
     first = await trained(harness, base, tmp_path, 1)

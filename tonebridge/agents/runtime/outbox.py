@@ -1,25 +1,23 @@
 """Where agents send what they produce: verdicts, commands and dead letters.
 
-Every send is awaited until the producer holds the record, before the agent acknowledges the
-message that caused it; faust flushes the producer before it commits that offset. Effects are
-sent before the state that records them is stored, so a crash repeats an effect rather than
-losing it, and effects carry deterministic event ids so a repeat is recognisable.
+Agents publish through the one :class:`~tonebridge.client.publisher.Publisher` interface; in
+the worker it is a :class:`FaustOutbox`. Every publish is awaited until the producer holds the
+record, before the agent acknowledges the message that caused it; faust flushes the producer
+before it commits that offset. Effects are published before the state that records them is
+stored, so a crash repeats an effect rather than losing it, and effects carry deterministic
+event ids so a repeat is recognisable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
+from tonebridge.client.publisher import Publisher
 from tonebridge.settings import Settings
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC, MAX_REASON_CHARS, dead_letter
 from tonebridge.topics.messages import Origin, Reject, Rejected
 from tonebridge.topics.spec import TopicSpec
-
-
-class Outbox(Protocol):
-    async def send(self, spec: TopicSpec, record: Mapping[str, Any]) -> None:
-        """Validate, encode and send ``record`` to ``spec``'s topic."""
 
 
 def dead_letter_record(origin: Origin, reject: Reject) -> dict[str, Any]:
@@ -32,13 +30,19 @@ def dead_letter_record(origin: Origin, reject: Reject) -> dict[str, Any]:
     return record
 
 
-async def send_dead_letters(outbox: Outbox, rejected: Sequence[Rejected]) -> None:
-    for origin, reject in rejected:
-        await outbox.send(DEADLETTER_TOPIC, dead_letter_record(origin, reject))
+async def send_dead_letters(outbox: Publisher, rejected: Sequence[Rejected]) -> None:
+    letters = [dead_letter_record(origin, reject) for origin, reject in rejected]
+    await outbox.publish(DEADLETTER_TOPIC, *letters)
 
 
 class FaustOutbox:
-    """Sends through the faust app's producer (inside the agent's flow)."""
+    """A :class:`Publisher` on the faust app's producer, inside the agent's flow.
+
+    It stays apart from :class:`~tonebridge.client.publisher.ProducerPublisher` on purpose:
+    faust flushes its own producer before it commits the source offsets of a batch, so an
+    effect is on its topic before the message that caused it counts as read, without waiting
+    for the broker on each effect. A second producer would be outside that flush.
+    """
 
     def __init__(self, app: Any, settings: Settings) -> None:
         self._app = app
@@ -56,6 +60,10 @@ class FaustOutbox:
             )
         return self._topics[spec.base]
 
-    async def send(self, spec: TopicSpec, record: Mapping[str, Any]) -> None:
-        message = spec.encode(record)
-        await self.topic(spec).send(key=message.key, value=message.value)
+    async def publish(
+        self, spec: TopicSpec, *records: Mapping[str, Any], schema: str | None = None
+    ) -> None:
+        """Encode each record (refusing one that does not fit) and hand it to faust."""
+        for record in records:
+            message = spec.encode(record, schema)
+            await self.topic(spec).send(key=message.key, value=message.value)

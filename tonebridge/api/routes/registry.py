@@ -23,15 +23,18 @@ from tonebridge.api.schemas.registry import (
     ModelStatus,
 )
 from tonebridge.api.services import ApiServices
-from tonebridge.errors import ConflictError
+from tonebridge.decisions.registry_rules import (
+    check_deploy,
+    check_predecessor,
+    check_rollback,
+    of_row,
+)
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC
 
 router = APIRouter(prefix="/models", tags=["registry"], route_class=IdempotentRoute)
 _NOT_FOUND: Responses = {404: {"description": "Unknown model."}}
 _CONFLICT: Responses = {409: {"description": "The model is not in a state that allows this."}}
-# The trainer's evaluation against the baseline: 1 better, 0 tie, -1 significantly worse.
-VERDICT = "vs_baseline_verdict"
 
 
 @router.get("", summary="Registered model versions, newest first")
@@ -69,9 +72,7 @@ async def deploy_model(
     body: Annotated[DeployRequest | None, Body()] = None,
 ) -> ModelCommandAccepted:
     model = await services.repos.models.get(model_id)
-    refusal = deploy_refusal(model)
-    if refusal is not None:
-        raise ConflictError(refusal)
+    check_deploy(of_row(model))
     return await _command(services, principal, key, "deploy", model, body)
 
 
@@ -90,28 +91,9 @@ async def rollback_model(
 ) -> ModelCommandAccepted:
     """Only the current production version can be rolled back."""
     model = await services.repos.models.get(model_id)
-    if model.status != "production":
-        msg = f"model {model_id!r} is {model.status}, not production: nothing to roll back"
-        raise ConflictError(msg)
-    if await services.repos.models.previous_production(model.name) is None:
-        msg = f"{model.name!r} has no earlier production version to roll back to"
-        raise ConflictError(msg)
+    check_rollback(of_row(model))
+    check_predecessor(repr(model.name), await services.repos.models.previous_production(model.name))
     return await _command(services, principal, key, "rollback", model, body)
-
-
-def deploy_refusal(model: ModelRecord) -> str | None:
-    """Why ``model`` may not be deployed, or None."""
-    if model.status == "production":
-        return f"model {model.id!r} is already in production"
-    if model.status == "archived":
-        return f"model {model.id!r} is archived; roll back to reach an earlier version"
-    verdict = model.metrics.get(VERDICT)
-    if isinstance(verdict, int | float) and verdict < 0:
-        return (
-            f"model {model.id!r} failed its evaluation: significantly worse than its "
-            "baseline (vs_baseline_verdict < 0); it cannot be deployed"
-        )
-    return None
 
 
 async def _command(

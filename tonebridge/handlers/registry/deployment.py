@@ -4,7 +4,8 @@ One :class:`Deployer` serves the registry consumer (ModelCommands from Kafka) an
 API alike. Each action changes the ``models`` row first (its transaction decides races:
 one production row per name), then moves the MLflow ``production`` alias, then emits
 ModelChanged. Every action can be repeated: a retry after a failure in a later step
-converges.
+converges. What an action may do is :mod:`tonebridge.decisions.registry_rules`' to say; the
+HTTP API checks the same rules for an early ``409``.
 
 Rollback goes to the version the current one replaced, as the registry tagged it at deploy
 time; versions without MLflow history (the base model) fall back to the database's record
@@ -20,10 +21,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tonebridge.avro.codec import Record
-from tonebridge.errors import ConflictError, InvalidEventError
+from tonebridge.client.publisher import Publisher
+from tonebridge.decisions.registry_rules import (
+    check_archive,
+    check_predecessor,
+    check_rollback,
+    of_row,
+)
+from tonebridge.errors import InvalidEventError
 from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer.events import model_changed
-from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC
@@ -43,7 +50,7 @@ class ModelChange:
 
 class Deployer:
     def __init__(
-        self, models: ModelRepository, registry: Registry, events: EventSink | None = None
+        self, models: ModelRepository, registry: Registry, events: Publisher | None = None
     ) -> None:
         self.models = models
         self.registry = registry
@@ -80,9 +87,7 @@ class Deployer:
     async def rollback(self, model_id: str, reason: str | None = None) -> ModelChange:
         """Put back the version ``model_id`` (the production one) replaced."""
         current = await self.models.get(model_id)
-        if current.status != "production":
-            msg = f"model {model_id} is {current.status}, not production: nothing to roll back"
-            raise ConflictError(msg)
+        check_rollback(of_row(current))
         target = await self._rollback_target(current)
         promoted = (await self.models.promote(target.id)).model
         await asyncio.to_thread(self._move_alias_back, current, promoted)
@@ -90,10 +95,7 @@ class Deployer:
 
     async def archive(self, model_id: str, reason: str | None = None) -> ModelChange:
         """Retire a version that is not in production."""
-        model = await self.models.get(model_id)
-        if model.status == "production":
-            msg = f"model {model_id} is in production: deploy or roll back first"
-            raise ConflictError(msg)
+        check_archive(of_row(await self.models.get(model_id)))
         archived = await self.models.set_status(model_id, "archived")
         if _registered(archived):
             await asyncio.to_thread(self.registry.archive, archived.name, archived.version)
@@ -107,10 +109,9 @@ class Deployer:
             )
         target = await self._by_version(current.name, version) if version else None
         target = target or await self.models.previous_production(current.name)
-        if target is None or target.id == current.id:
-            msg = f"{current.name} v{current.version} has no previous production version"
-            raise ConflictError(msg)
-        return target
+        if target is not None and target.id == current.id:
+            target = None
+        return check_predecessor(f"{current.name} v{current.version}", target)
 
     async def _by_version(self, name: str, version: str) -> ModelRecord | None:
         for model in await self.models.list(name=name, limit=1000):
@@ -140,7 +141,7 @@ class Deployer:
             reason=reason,
         )
         if self.events is not None:
-            await self.events.publish(MODEL_EVENTS_TOPIC, record, MODEL_CHANGED)
+            await self.events.publish(MODEL_EVENTS_TOPIC, record, schema=MODEL_CHANGED)
         return ModelChange(change, model, previous, record)
 
 

@@ -30,7 +30,14 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tonebridge.errors import ConflictError, NotFoundError
+from tonebridge.decisions.registry_rules import (
+    check_archive,
+    check_deploy,
+    check_has_production,
+    check_predecessor,
+    of_version,
+)
+from tonebridge.errors import NotFoundError
 from tonebridge.handlers.datasets.formats import Lineage
 from tonebridge.settings import Settings
 
@@ -248,9 +255,8 @@ class Registry:
     def check_deployable(self, name: str, version: str) -> RegisteredVersion:
         """The version, unless it is unknown (NotFoundError) or archived (ConflictError)."""
         found = self.get_version(name, version)
-        if self.version_tags(name, version).get(STATUS_TAG) == "archived":
-            msg = f"{name} v{version} is archived and cannot be deployed"
-            raise ConflictError(msg)
+        status = self.version_tags(name, version).get(STATUS_TAG)
+        check_deploy(of_version(name, version, status), again=True)  # deploys repeat safely
         return found
 
     def previous_production(self, name: str, version: str) -> str | None:
@@ -272,14 +278,9 @@ class Registry:
         A target that is not a registered version (``base``) means the base model serves
         again: the alias is removed.
         """
-        current = self.alias_version(name, PRODUCTION)
-        if current is None:
-            msg = f"{name} has no production version to roll back"
-            raise ConflictError(msg)
-        target = to_version or self.previous_production(name, current)
-        if not target:
-            msg = f"{name} v{current} has no previous production version"
-            raise ConflictError(msg)
+        current = check_has_production(name, self.alias_version(name, PRODUCTION))
+        found = to_version or self.previous_production(name, current)
+        target = check_predecessor(f"{name} v{current}", found or None)
         self.client.set_model_version_tag(name, current, STATUS_TAG, "rolled_back")
         if not self.is_registered(name, target):
             self.client.delete_registered_model_alias(name, PRODUCTION)
@@ -291,9 +292,8 @@ class Registry:
     def archive(self, name: str, version: str) -> RegisteredVersion:
         """Tag ``version`` archived and drop its ``staging`` alias; production cannot be."""
         found = self.get_version(name, version)
-        if self.alias_version(name, PRODUCTION) == version:
-            msg = f"{name} v{version} is in production: deploy or roll back first"
-            raise ConflictError(msg)
+        serving = self.alias_version(name, PRODUCTION) == version
+        check_archive(of_version(name, version, PRODUCTION if serving else None))
         if self.alias_version(name, STAGING) == version:
             self.client.delete_registered_model_alias(name, STAGING)
         self.client.set_model_version_tag(name, version, STATUS_TAG, "archived")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tonebridge.avro.codec import Record
+from tonebridge.client.publisher import Publisher
 from tonebridge.errors import (
     ConflictError,
     HandleError,
@@ -51,7 +52,6 @@ from tonebridge.handlers.trainer.events import training_status
 from tonebridge.handlers.trainer.intake import check_training_command, printable
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config
 from tonebridge.handlers.trainer.progress import ProgressRelay
-from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.retry import trainer_backoff
 from tonebridge.rules import OPTIONAL_ID, check_text
 from tonebridge.settings import Settings
@@ -79,7 +79,7 @@ class TrainerContext:
     datasets: DatasetRepository
     feedback: FeedbackRepository
     registry: Registry
-    events: EventSink
+    events: Publisher
     work_dir: Path
 
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tonebridge.client.publisher import Publisher
 from tonebridge.handlers.datasets.files import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
 from tonebridge.handlers.registry.store import RegisteredVersion, Registry, flatten_params
 from tonebridge.handlers.trainer.events import model_registered, numeric_metrics
 from tonebridge.handlers.trainer.plan import Plan
-from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.retry import Backoff, retrying
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
@@ -127,7 +127,7 @@ class Registrar:
 
     registry: Registry
     models: ModelRepository
-    events: EventSink
+    events: Publisher
     plan: Plan
     data: BuiltDataset
     checkpoint: Checkpoint | None = None
@@ -154,7 +154,7 @@ class Registrar:
             lineage=self.data.lineage, metrics=metrics, mlflow_run_id=version.run_id,
         )  # fmt: skip
         record["event_id"] = model.id  # a retried event carries the same id
-        await self.events.publish(MODEL_EVENTS_TOPIC, record, MODEL_REGISTERED)
+        await self.events.publish(MODEL_EVENTS_TOPIC, record, schema=MODEL_REGISTERED)
         return Registration(model, version, version.run_id or "")
 
     async def _row(self, version: RegisteredVersion, metrics: dict[str, float]) -> ModelRecord:
@@ -187,7 +187,7 @@ class Registrar:
 async def register(
     registry: Registry,
     models: ModelRepository,
-    events: EventSink,
+    events: Publisher,
     plan: Plan,
     data: BuiltDataset,
     adapter_dir: Path,

@@ -31,6 +31,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from tonebridge.avro.codec import Record, decode_message
+from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.errors import DecodeError
 from tonebridge.handlers.registry.deployment import Deployer
 from tonebridge.handlers.registry.store import Registry
@@ -38,7 +39,6 @@ from tonebridge.handlers.trainer.intake import check_model_command, dead_letter_
 from tonebridge.handlers.trainer.jobs import JobRunner, TrainerContext
 from tonebridge.handlers.trainer.loop import CommandLoop, ControlListener
 from tonebridge.handlers.trainer.loop import Record as KafkaRecord
-from tonebridge.handlers.trainer.publish import KafkaEvents
 from tonebridge.retry import Backoff, retrying, trainer_backoff
 from tonebridge.settings import Settings
 from tonebridge.storage import (
@@ -114,7 +114,7 @@ class Guard:
     expect: str
     apply: Apply
     backoff: Backoff
-    events: KafkaEvents | None = None  # None: log instead of dead-lettering (broadcasts)
+    events: Publisher | None = None  # None: log instead of dead-lettering (broadcasts)
     on_rejected: Rejected | None = None
 
     async def __call__(self, message: KafkaRecord) -> None:
@@ -142,7 +142,7 @@ class Guard:
         if record is not None and self.on_rejected is not None:
             await self.on_rejected(record, exc)
 
-    async def _dead_letter(self, events: KafkaEvents, letter: Record) -> None:
+    async def _dead_letter(self, events: Publisher, letter: Record) -> None:
         async def send() -> None:
             await events.publish(DEADLETTER_TOPIC, letter)
 
@@ -162,7 +162,7 @@ class TrainerService:
         self.options = options
         self.database = database or Database.from_settings(settings)
         self.registry = Registry.from_settings(settings)
-        self.events = KafkaEvents(settings)
+        self.events = ProducerPublisher(settings)
         self.runner = JobRunner(self._context())
         self.deployer = Deployer(ModelRepository(self.database), self.registry, self.events)
         self.ready = asyncio.Event()
@@ -206,7 +206,7 @@ class TrainerService:
         finally:
             for consumer in consumers:
                 await consumer.stop()
-            await self.events.stop()
+            await self.events.close()
 
     async def _commands(self, consumers: list[AIOKafkaConsumer]) -> Loop:
         consumer = group_consumer(self.settings, TRAINER_GROUP, f"trainer-{self.options.worker_id}")

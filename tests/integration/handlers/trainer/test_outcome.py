@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.trainer import Harness
+from tonebridge.client.publisher import ProducerPublisher
 from tonebridge.errors import IntegrityError
 from tonebridge.handlers.datasets.files import BuiltDataset
 from tonebridge.handlers.datasets.formats import Limits, Lineage
@@ -21,7 +22,6 @@ from tonebridge.handlers.evaluation import EvalConfig
 from tonebridge.handlers.registry.store import RegisteredVersion
 from tonebridge.handlers.trainer.outcome import model_id_for, register
 from tonebridge.handlers.trainer.plan import Plan
-from tonebridge.handlers.trainer.publish import KafkaEvents
 from tonebridge.retry import Backoff
 from tonebridge.topics.models import MODEL_EVENTS_TOPIC
 
@@ -30,11 +30,9 @@ QUICK = Backoff(base_s=0.01, cap_s=0.05, attempts=3)
 
 
 @pytest.fixture
-async def events(harness: Harness) -> AsyncIterator[KafkaEvents]:
-    sink = KafkaEvents(harness.settings)
-    await sink.start()
-    yield sink
-    await sink.stop()
+async def events(harness: Harness) -> AsyncIterator[ProducerPublisher]:
+    async with ProducerPublisher(harness.settings) as publisher:
+        yield publisher
 
 
 async def a_plan(harness: Harness) -> Plan:
@@ -73,7 +71,7 @@ def failing(times: int, error: Exception) -> tuple[list[str], object]:
 
 
 async def test_a_registration_failing_after_the_version_completes_on_retry(
-    harness: Harness, events: KafkaEvents, tmp_path: Path
+    harness: Harness, events: ProducerPublisher, tmp_path: Path
 ) -> None:
     plan = await a_plan(harness)
     data, adapter = a_run(tmp_path)
@@ -98,7 +96,7 @@ async def test_a_registration_failing_after_the_version_completes_on_retry(
     [(IntegrityError("constraint violated"), 1), (OSError("still down"), QUICK.attempts)],
 )
 async def test_a_registration_that_gives_up_leaves_no_version_and_no_row(
-    harness: Harness, events: KafkaEvents, tmp_path: Path, error: Exception, tries: int
+    harness: Harness, events: ProducerPublisher, tmp_path: Path, error: Exception, tries: int
 ) -> None:
     plan = await a_plan(harness)
     data, adapter = a_run(tmp_path)
