@@ -285,16 +285,14 @@ class Changelogs:
                 if time.monotonic() > deadline:
                     msg = f"counts {self.counts()} did not reach {expected} in {timeout_s}s"
                     raise TimeoutError(msg)
-                polled = await consumer.getmany(timeout_ms=200)
-                if polled:
-                    self.note_cpu()
-                for tp, messages in polled.items():
+                for tp, messages in (await consumer.getmany(timeout_ms=200)).items():
                     for m in messages:
                         if is_reserved(m.key):
                             continue  # a source partition's offset mark, not a value
                         self.values[topics[tp.topic]][m.key.decode()] = json.loads(m.value)
                         self.first = min(self.first, m.timestamp / 1000)
                         self.last = max(self.last, m.timestamp / 1000)
+                        self.note_cpu()
         finally:
             await consumer.stop()
 
