@@ -42,7 +42,7 @@ from tonebridge.agents.verdict_store import store_verdict
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_input import check_item
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
-from tonebridge.decisions.retraining import Policy, on_lost_test, training_command
+from tonebridge.decisions.retraining import Policy, on_lost_test, trigger_command
 from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOME
 from tonebridge.topics.messages import (
@@ -55,7 +55,7 @@ from tonebridge.topics.messages import (
     require_partition,
     screen,
 )
-from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC, model_command
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)  # the default of EVENT_TIME_MAX_FUTURE_S
@@ -203,7 +203,7 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin
         await ctx.outbox.send(MODEL_COMMANDS_TOPIC, rollback_command(test_id, model_id, when))
     by_name = {p.name: p for p in ctx.policies}
     for trigger in on_lost_test(ctx.policies, test_id, effects.losers, reason):
-        command = training_command(trigger, by_name[trigger.policy], when, None)
+        command = trigger_command(trigger, by_name[trigger.policy], when, None)
         await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
     if ctx.verdicts is not None:
         results = effects.decision.to_dict() if effects.decision else _stopped(verdict)
@@ -215,15 +215,15 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin
 def rollback_command(test_id: str, model_id: str, when: datetime) -> dict[str, Any]:
     """The ModelCommand asking the registry to roll ``model_id`` back (deterministic id)."""
     command_id = ab_state.effect_id(test_id, f"rollback|{model_id}")
-    return {
-        "event_id": command_id,
-        "event_time": when,
-        "command_id": command_id,
-        "action": "rollback",
-        "model_id": model_id,
-        "requested_by": f"abtest:{test_id}",
-        "reason": f"guardrail violated in A/B test {test_id}",
-    }
+    return model_command(
+        command_id=command_id,
+        action="rollback",
+        model_id=model_id,
+        requested_by=f"abtest:{test_id}",
+        reason=f"guardrail violated in A/B test {test_id}",
+        event_id=command_id,
+        event_time=when,
+    )
 
 
 def _stopped(verdict: Mapping[str, Any]) -> dict[str, Any]:

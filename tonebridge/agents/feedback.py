@@ -22,7 +22,7 @@ from tonebridge.agents.runtime.outbox import Outbox, send_dead_letters
 from tonebridge.agents.runtime.tables import ExactTable
 from tonebridge.decisions import model_feedback
 from tonebridge.decisions.model_feedback import ModelFeedback, Sample
-from tonebridge.decisions.retraining import Policy, training_command
+from tonebridge.decisions.retraining import Policy, trigger_command
 from tonebridge.decisions.watermarks import source_id
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import FeedbackSample, sample_from_record
@@ -171,7 +171,7 @@ def _tally_model(
     folded, fired = model_feedback.apply_policies(model_id, folded, policies, with_windows=eager)
     for f in fired:
         when = datetime.fromtimestamp(f.at_ms / 1000, tz=UTC)
-        out.commands.append(training_command(f.trigger, f.policy, when, f.since_ms))
+        out.commands.append(trigger_command(f.trigger, f.policy, when, f.since_ms))
     out.states[model_id] = folded
     out.partitions[model_id] = origin.partition
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -101,18 +102,27 @@ def partition_for(key: bytes, partitions: int) -> int:
 def event_header(event_id: str | None = None, event_time: datetime | None = None) -> Record:
     """``event_id`` (a new UUID4 by default) and ``event_time`` (now, UTC, by default).
 
-    The default time is cut to milliseconds, the precision Avro keeps, so a record reads back
-    equal to what was sent.
+    The time is cut to milliseconds, the precision Avro keeps (``timestamp-millis``), so a
+    record reads back equal to what was sent. Every builder of a record starts from here.
     """
     if event_time is not None and event_time.utcoffset() is None:
         msg = "event_time must be timezone-aware (UTC)"
         raise SchemaValidationError(msg)
     return {
         "event_id": event_id or str(uuid.uuid4()),
-        "event_time": event_time or _now_millis(),
+        "event_time": to_millis(event_time or datetime.now(UTC)),
     }
 
 
-def _now_millis() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+def to_millis(when: datetime) -> datetime:
+    """``when`` without its sub-millisecond part."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numbers of a metrics dict (Avro maps of double take nothing else)."""
+    return {
+        str(k): float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }

@@ -10,7 +10,7 @@ from tonebridge.avro.codec import decode
 from tonebridge.errors import SchemaValidationError
 from tonebridge.settings import load_settings
 from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC, MODEL_REGISTERED
-from tonebridge.topics.spec import TopicSpec, event_header, field, partition_for
+from tonebridge.topics.spec import TopicSpec, event_header, field, numeric_metrics, partition_for
 
 
 def test_names_carry_the_prefix_and_partitions_default_from_settings() -> None:
@@ -74,3 +74,13 @@ def test_event_header_keeps_given_values_and_refuses_naive_times() -> None:
     assert event_header("id-1", at) == {"event_id": "id-1", "event_time": at}
     with pytest.raises(SchemaValidationError, match="timezone-aware"):
         event_header(None, datetime(2025, 1, 2))  # noqa: DTZ001 - the point of the test
+
+
+def test_event_header_cuts_a_given_time_to_milliseconds() -> None:
+    at = datetime(2025, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
+    assert event_header("id-1", at)["event_time"] == at.replace(microsecond=678_000)
+
+
+def test_only_finite_numbers_reach_a_metrics_map() -> None:
+    metrics = {"a": 1, "b": 2.5, "c": float("nan"), "d": "x", "e": True, "f": float("inf")}
+    assert numeric_metrics(metrics) == {"a": 1.0, "b": 2.5}

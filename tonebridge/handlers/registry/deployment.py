@@ -22,11 +22,10 @@ from typing import Any, Literal
 from tonebridge.avro.codec import Record
 from tonebridge.errors import ConflictError, InvalidEventError
 from tonebridge.handlers.registry.store import Registry
-from tonebridge.handlers.trainer.events import model_changed
 from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
-from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC
+from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC, model_changed
 
 Change = Literal["deployed", "rolled_back", "archived"]
 
