@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.avro.codec import Decoded, Record, decode_message
+from tonebridge.avro.codec import Decoded, Record
 from tonebridge.client import EventProducer
 from tonebridge.handlers.methods.synthetic import rewrite_split
 from tonebridge.handlers.registry.store import Registry
@@ -122,7 +122,7 @@ class Harness:
             async def probe() -> list[Decoded] | None:
                 for messages in (await consumer.getmany(timeout_ms=200)).values():
                     for message in messages:
-                        seen.extend(decode_message(message.value))
+                        seen.extend(spec.decode(message.value))
                 return seen if until(seen) else None
 
             return await eventually(probe, timeout_s, f"events on {topic}")

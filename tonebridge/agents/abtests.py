@@ -43,22 +43,22 @@ from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_input import check_item
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
 from tonebridge.decisions.retraining import Policy, on_lost_test, trigger_command
-from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
-from tonebridge.topics.inference import INFERENCE_OUTCOME
+from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOME, INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.messages import (
     Item,
     Message,
     Origin,
     Reject,
     Rejected,
-    read_message,
-    require_partition,
     screen,
 )
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC, model_command
+from tonebridge.topics.spec import read_merged, require_partition
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)  # the default of EVENT_TIME_MAX_FUTURE_S
+SOURCES = (ABTEST_COMMANDS_TOPIC, INFERENCE_OUTCOMES_TOPIC)  # read as one stream
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def parts_by_test(
     parts: dict[str, list[Part]] = defaultdict(list)
     rejected: list[Rejected] = []
     for origin, payload in batch:
-        intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
+        intake = read_merged(payload, SOURCES)
         items = intake.items if seen is None else seen.fresh(origin, intake.items, _is_outcome)
         grouped, bad = items_by_test(items, origin, partitions, max_future)
         rejected += [(origin, r) for r in (*intake.rejects, *bad)]

@@ -26,17 +26,16 @@ from tonebridge.decisions.retraining import Policy, trigger_command
 from tonebridge.decisions.watermarks import source_id
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import FeedbackSample, sample_from_record
-from tonebridge.topics.feedback import FEEDBACK_EVENT
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.messages import (
     Item,
     Message,
     Origin,
     Reject,
     Rejected,
-    read_message,
-    require_partition,
     screen,
 )
+from tonebridge.topics.spec import require_partition
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 
@@ -137,7 +136,7 @@ def tally(
     """
     out, clock = Tally(), now or datetime.now(UTC)
     for origin, payload in batch:
-        intake = read_message(payload, (FEEDBACK_EVENT,))
+        intake = FEEDBACK_TOPIC.read(payload)
         grouped, invalid = samples_by_model(intake.items, origin, partitions, clock, limits, seen)
         out.rejected += [(origin, r) for r in (*intake.rejects, *invalid)]
         source = source_id(origin.topic, origin.partition)
