@@ -21,9 +21,11 @@ from tonebridge.topics.spec import TopicSpec, event_header, field, numeric_metri
 
 TRAINING_COMMAND = "TrainingCommand"
 TRAINING_STATUS = "TrainingStatus"
-PROGRESS_FIELDS = (
-    "step", "total_steps", "epoch", "progress", "loss", "learning_rate", "eta_seconds"
-)  # fmt: skip
+# The progress fields of a TrainingStatus and their schema defaults.
+PROGRESS: Record = {
+    "step": 0, "total_steps": 0, "epoch": 0.0, "progress": 0.0,
+    "loss": None, "learning_rate": None, "eta_seconds": None,
+}  # fmt: skip
 STOP = "stop"
 JOB_KINDS = frozenset({"sft", "qlora", "dpo", "kto", "rlhf", "evaluate"})
 # ``requested_by`` of the commands a retraining policy fires: "policy:<name>".
@@ -118,14 +120,16 @@ def training_status(
     event_time: datetime | None = None,
     **progress: Any,
 ) -> Record:
-    """A TrainingStatus; ``progress`` may hold :data:`PROGRESS_FIELDS` (others are dropped)."""
-    record: Record = {
+    """A TrainingStatus; ``progress`` may set the fields of :data:`PROGRESS` (others are
+    dropped, and so is a ``None``: the field keeps its default)."""
+    given = {k: v for k, v in progress.items() if k in PROGRESS and v is not None}
+    return {
         **event_header(event_id, event_time),
         "job_id": job_id,
         "command_id": command_id,
         "status": status,
+        **PROGRESS,
+        **given,
         "message": message,
         "metrics": numeric_metrics(metrics or {}),
     }
-    record.update({k: v for k, v in progress.items() if k in PROGRESS_FIELDS and v is not None})
-    return record
