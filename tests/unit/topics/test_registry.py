@@ -71,7 +71,7 @@ CASES: dict[str, tuple[Build, dict[str, Any], dict[str, Any]]] = {
         {"user_id": "u", "model_id": "m", "input_text": "i", "output_text": "o",
          "transformation_type": "formal"},
         {"rating": 4, "corrected_text": "c", "session_id": "s", "metadata": {"app": "ios"},
-         **HEADER},
+         "feedback_type": "both", **HEADER},
     ),
     INFERENCE_OUTCOME: (
         inference_outcome,
