@@ -43,7 +43,12 @@ from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_input import check_item
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
 from tonebridge.decisions.retraining import Policy, on_lost_test, trigger_command
-from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import (
+    AB_TEST_COMMAND,
+    ABTEST_COMMANDS_TOPIC,
+    ABTEST_VERDICTS_TOPIC,
+    abtest_verdict,
+)
 from tonebridge.topics.inference import INFERENCE_OUTCOME, INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.messages import (
     Item,
@@ -197,7 +202,8 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin
     if verdict is None:
         return
     when = datetime.fromtimestamp(verdict["event_time"] / 1000, tz=UTC)
-    await ctx.outbox.send(ABTEST_VERDICTS_TOPIC, {**verdict, "event_time": when})
+    record = abtest_verdict(**{**verdict, "event_time": when})  # the table keeps epoch ms
+    await ctx.outbox.send(ABTEST_VERDICTS_TOPIC, record)
     reason = str(verdict.get("reason") or verdict["decision"])
     for model_id in effects.rollback:
         await ctx.outbox.send(MODEL_COMMANDS_TOPIC, rollback_command(test_id, model_id, when))
@@ -207,9 +213,7 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin
         await ctx.outbox.send(TRAINING_COMMANDS_TOPIC, command)
     if ctx.verdicts is not None:
         results = effects.decision.to_dict() if effects.decision else _stopped(verdict)
-        await store_verdict(
-            ctx.verdicts, ctx.outbox, origin, {**verdict, "event_time": when}, results
-        )
+        await store_verdict(ctx.verdicts, ctx.outbox, origin, record, results)
 
 
 def rollback_command(test_id: str, model_id: str, when: datetime) -> dict[str, Any]:

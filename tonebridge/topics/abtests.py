@@ -52,3 +52,39 @@ def abtest_command(
         "control_arm": control_arm,
         "reason": reason,
     }
+
+
+def abtest_verdict(
+    *,
+    test_id: str,
+    decision: str,
+    winner_arm: str | None = None,
+    winner_model_id: str | None = None,
+    metric: str | None = None,
+    effect: float | None = None,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    p_values: Mapping[str, float] | None = None,
+    samples: Mapping[str, int] | None = None,
+    results_json: str = "{}",
+    reason: str | None = None,
+    event_id: str | None = None,
+    event_time: datetime | None = None,
+) -> Record:
+    """An ABTestVerdict: ``decision`` is winner, no_difference, guardrail_violation,
+    sample_ratio_mismatch or stopped; ``results_json`` holds every statistic."""
+    return {
+        **event_header(event_id, event_time),
+        "test_id": test_id,
+        "decision": decision,
+        "winner_arm": winner_arm,
+        "winner_model_id": winner_model_id,
+        "metric": metric,
+        "effect": effect,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "p_values": dict(p_values or {}),
+        "samples": dict(samples or {}),
+        "results_json": results_json,
+        "reason": reason,
+    }
