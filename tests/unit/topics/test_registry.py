@@ -88,7 +88,7 @@ CASES: dict[str, tuple[Build, dict[str, Any], dict[str, Any]]] = {
         dead_letter,
         {"topic": "t", "partition": 1, "offset": 2, "key": None, "payload": b"p",
          "error": DecodeError("bad")},
-        {"key": b"k", "event_time": AT},
+        {"key": b"k", "reason": "why", **HEADER},
     ),
     TRAINING_COMMAND: (
         training_command,

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from tonebridge.settings import Settings
-from tonebridge.topics.deadletter import DEADLETTER_TOPIC, MAX_REASON_CHARS, dead_letter
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC, dead_letter
 from tonebridge.topics.messages import Origin, Reject, Rejected
 from tonebridge.topics.spec import TopicSpec
 
@@ -24,12 +24,10 @@ class Outbox(Protocol):
 
 def dead_letter_record(origin: Origin, reject: Reject) -> dict[str, Any]:
     """The DeadLetter of one reject, with a deterministic id and the event's place."""
-    record = dead_letter(
-        origin.topic, origin.partition, origin.offset, origin.key, reject.payload, reject.error
-    )
-    record["event_id"] = reject.dead_letter_id(origin)
-    record["reason"] = reject.reason()[:MAX_REASON_CHARS]
-    return record
+    return dead_letter(
+        origin.topic, origin.partition, origin.offset, origin.key, reject.payload, reject.error,
+        reason=reject.reason(), event_id=reject.dead_letter_id(origin),
+    )  # fmt: skip
 
 
 async def send_dead_letters(outbox: Outbox, rejected: Sequence[Rejected]) -> None:
