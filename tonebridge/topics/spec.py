@@ -1,10 +1,10 @@
 """What every topic family declares: :class:`TopicSpec`, how a record becomes a message and
 how a message becomes records again.
 
-A topic's spec is the only place that calls the codec: builders in the family modules make the
-records (starting from :func:`event_header`), :meth:`TopicSpec.encode` writes them,
-:meth:`TopicSpec.read` (per event, for the agents) and :meth:`TopicSpec.decode` (all or
-nothing) read them back.
+A topic's spec is the only place that encodes or decodes an event: builders in the family
+modules make the records (starting from :func:`event_header`), :meth:`TopicSpec.encode` writes
+them, :meth:`TopicSpec.read` (per event, for the agents) and :meth:`TopicSpec.decode` (all or
+nothing) read them back. (The producer SDK only packs encoded events into an EventBatch.)
 """
 
 from __future__ import annotations
