@@ -40,8 +40,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic  # noqa: E402
-from tonebridge.agents.runtime.tables import is_reserved  # noqa: E402
 from tonebridge.broker import EmbeddedBroker  # noqa: E402
 from tonebridge.client.packing import pack  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
@@ -51,6 +49,12 @@ from tonebridge.topics.deadletter import DEADLETTER_TOPIC  # noqa: E402
 from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event  # noqa: E402
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome  # noqa: E402
 from tonebridge.topics.spec import TopicSpec, event_header, read_merged  # noqa: E402
+from tonebridge.topics.tables import (  # noqa: E402
+    ABTEST_TABLE,
+    FEEDBACK_TABLE,
+    changelog_topic,
+    is_reserved,  # noqa: E402
+)
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC  # noqa: E402
 
 PER_MESSAGE = 500  # events per EventBatch, as the producer SDK packs them (--per-message)
@@ -187,8 +191,9 @@ def partitions(settings: Settings, *specs: TopicSpec) -> list[TopicPartition]:
     return [TopicPartition(spec.name(settings), p) for spec in specs for p in range(n)]
 
 
-async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float]:
-    """Events decoded per second by a bare consumer over the same two topics."""
+async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float, float]:
+    """Events decoded by a bare consumer over the same two topics: count, seconds, CPU seconds
+    (this process's, from the first poll that returned)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
@@ -200,17 +205,25 @@ async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float]:
     tps = partitions(settings, *sources)
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
-    events, started = 0, None
+    events, started, cpu = 0, None, 0.0
     try:
         while events < expected:
             polled = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            started = started or time.perf_counter()
+            if started is None:
+                started, cpu = time.perf_counter(), time.process_time()
             for messages in polled.values():
                 for message in messages:
                     events += len(read_merged(message.value, sources).items)
     finally:
         await consumer.stop()
-    return events, time.perf_counter() - (started or time.perf_counter())
+    end = time.perf_counter()
+    return events, end - (started or end), time.process_time() - cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_worker(settings: Settings, data: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -232,10 +245,18 @@ def start_worker(settings: Settings, data: Path, *args: str) -> subprocess.Popen
 class Changelogs:
     """Follows the worker's two changelogs: the newest value per key and write times."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pid: int | None = None) -> None:
         self.settings = settings
         self.values: dict[str, dict[str, Any]] = {FEEDBACK_TABLE: {}, ABTEST_TABLE: {}}
         self.first, self.last = float("inf"), 0.0
+        self.pid = pid  # the worker's: its CPU time from the first table write to the last
+        self.cpu_first, self.cpu_last = 0.0, 0.0
+
+    def note_cpu(self) -> None:
+        if self.pid is not None:
+            now = cpu_seconds(self.pid)
+            self.cpu_first = self.cpu_first or now
+            self.cpu_last = now
 
     def counts(self) -> tuple[int, int]:
         feedback = sum(
@@ -265,7 +286,10 @@ class Changelogs:
                 if time.monotonic() > deadline:
                     msg = f"counts {self.counts()} did not reach {expected} in {timeout_s}s"
                     raise TimeoutError(msg)
-                for tp, messages in (await consumer.getmany(timeout_ms=200)).items():
+                polled = await consumer.getmany(timeout_ms=200)
+                if polled:
+                    self.note_cpu()
+                for tp, messages in polled.items():
                     for m in messages:
                         if is_reserved(m.key):
                             continue  # a source partition's offset mark, not a value
@@ -294,13 +318,18 @@ async def dead_letters(settings: Settings) -> list[str]:
     return reasons
 
 
-async def measure_worker(settings: Settings, expected: tuple[int, int]) -> dict[str, float]:
-    """Events per second from the worker's first table write to the one completing the counts."""
-    logs = Changelogs(settings)
+async def measure_worker(
+    settings: Settings, expected: tuple[int, int], pid: int
+) -> dict[str, float]:
+    """Events per second from the worker's first table write to the one completing the counts,
+    and the worker's CPU seconds over about the same span (seen from here, when each changelog
+    poll returns: a contention-proof measure of the work done)."""
+    logs = Changelogs(settings, pid)
     await logs.follow_until(expected, timeout_s=900)
     span = logs.last - logs.first
     events = sum(expected)
-    return {"events": events, "seconds": span, "rate": events / span}
+    cpu = logs.cpu_last - logs.cpu_first
+    return {"events": events, "seconds": span, "rate": events / span, "cpu": cpu}
 
 
 async def tests_known(settings: Settings, tests: list[str], timeout_s: float) -> None:
@@ -472,18 +501,20 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     print(f"produced {args.feedback:,} feedback + {args.outcomes:,} outcomes (+ {sent:,} retries) "
           f"in {time.perf_counter() - t:.1f}s ({args.per_message} events per message)")  # fmt: skip
 
-    events, seconds = await raw_baseline(base, args.feedback + args.outcomes + sent)
+    events, seconds, raw_cpu = await raw_baseline(base, args.feedback + args.outcomes + sent)
     raw_rate = events / seconds
     print(f"raw aiokafka + fastavro decode: {events:,} events in {seconds:.2f}s "
-          f"= {raw_rate:,.0f} events/s")  # fmt: skip
+          f"= {raw_rate:,.0f} events/s; CPU {1e6 * raw_cpu / events:.1f} us/event")  # fmt: skip
 
     a = base.model_copy(update={"worker_id": "bench-a"})
     worker = start_worker(a, data, "--no-sink")
     try:
-        result = await measure_worker(a, (args.feedback, args.outcomes))
+        result = await measure_worker(a, (args.feedback, args.outcomes), worker.pid)
+        cpu_per_event = 1e6 * result["cpu"] / result["events"]
         print(f"worker (stats + A/B, tables, 1 process): {result['events']:,.0f} events "
               f"in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s, "
-              f"ratio to raw {result['rate'] / raw_rate:.2f}")  # fmt: skip
+              f"ratio to raw {result['rate'] / raw_rate:.2f}; CPU {cpu_per_event:.1f} us/event, "
+              f"CPU ratio to raw {raw_cpu / result['cpu']:.2f}")  # fmt: skip
         extra = (0, 0)
         if not args.skip_latency:
             measured, extra = await latency(a, args.latency_seconds, args.rate)
@@ -507,7 +538,7 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     worker = start_worker(b, data)
     try:
         started = time.perf_counter()
-        result = await measure_worker(b, expected)
+        result = await measure_worker(b, expected, worker.pid)
         print(f"worker with the SQLite sink in the same process: stats {result['events']:,} "
               f"events in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s")  # fmt: skip
         while (rows := await db_rows(b)) < expected[0]:

@@ -166,22 +166,28 @@ def check_metadata(value: Any, field: str = "metadata") -> dict[str, str]:
     return dict(value)
 
 
-def check_event_time(moment: Any, field: str, now: datetime, max_future: timedelta) -> datetime:
-    """An aware time no later than ``now + max_future`` (old times are fine)."""
+def aware_time(moment: Any, field: str) -> datetime:
+    """``moment`` if it is a datetime with a time zone."""
     if not isinstance(moment, datetime):
         msg = f"{field} {moment!r} is not a datetime"
         raise invalid(msg)
     if moment.utcoffset() is None:
         msg = f"{field} {moment.isoformat()} has no time zone"
         raise invalid(msg)
-    if moment > now + max_future:
-        ahead = (moment - now).total_seconds()
+    return moment
+
+
+def check_event_time(moment: Any, field: str, now: datetime, max_future: timedelta) -> datetime:
+    """An aware time no later than ``now + max_future`` (old times are fine)."""
+    aware = aware_time(moment, field)
+    if aware > now + max_future:
+        ahead = (aware - now).total_seconds()
         msg = (
-            f"{field} {moment.isoformat()} is {ahead:.0f} s in the future "
+            f"{field} {aware.isoformat()} is {ahead:.0f} s in the future "
             f"(at most {max_future.total_seconds():.0f} s allowed)"
         )
         raise invalid(msg)
-    return moment
+    return aware
 
 
 def reference_time(timestamp_ms: int | None, now: datetime) -> datetime:

@@ -46,21 +46,10 @@ from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
 from tonebridge.topics.spec import TopicSpec
+from tonebridge.topics.tables import ABTEST_TABLE, FEEDBACK_TABLE, app_id
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
-FEEDBACK_TABLE = "feedback_stats"
-ABTEST_TABLE = "ab_tests"
 OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINING_COMMANDS_TOPIC)
-
-
-def app_id(settings: Settings) -> str:
-    """The faust app id: the consumer group of the agents and the prefix of changelogs."""
-    return settings.topic_name(settings.worker_id)
-
-
-def changelog_topic(settings: Settings, table: str) -> str:
-    """The changelog topic of an agent table (faust's naming)."""
-    return f"{app_id(settings)}-{table}-changelog"
 
 
 @dataclass(frozen=True)
@@ -229,8 +218,10 @@ def _sweep_when_quiet(app: Any, topic: str, sequenced: InSequence, wiring: Wirin
     read what its partitions hold past their marks (:meth:`Sequencer.overdue`)."""
 
     async def sweep(*_: Any) -> None:  # faust passes the app to a timer that takes it
-        quiet = time.monotonic() - sequenced.last_batch_at > SWEEP_EVERY_S
-        if not quiet or app.rebalancing or not app.tables.recovery.completed.is_set():
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            sequenced.hold_off()  # faust delivers only after this: quiet is counted from then
+            return
+        if time.monotonic() - sequenced.last_batch_at <= SWEEP_EVERY_S:
             return
         mine = sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives())
         sweep_mine = partial(sequenced.sweep, [p for p in mine if p[0] == topic])

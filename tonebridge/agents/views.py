@@ -28,8 +28,6 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.agents.app import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic
-from tonebridge.agents.runtime.tables import is_reserved
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions import model_feedback
 from tonebridge.decisions.abtest_state import ABTestState
@@ -37,6 +35,7 @@ from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.tables import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic, is_reserved
 
 V = TypeVar("V")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from tonebridge.agents.views import ABTestsView, FeedbackStatsView
 from tonebridge.api.auth import LoopbackHostGuard, check_exposure
 from tonebridge.api.deps import Responses
 from tonebridge.api.errors import install_error_handlers
@@ -120,9 +121,6 @@ class AgentViews:
 
 
 async def _open_views(settings: Settings, stack: AsyncExitStack) -> AgentViews:
-    # Imported here: the views pull in the agents' faust app, which the API needs only now.
-    from tonebridge.agents.views import ABTestsView, FeedbackStatsView
-
     stats, tests = FeedbackStatsView(settings), ABTestsView(settings)
     for view in (stats, tests):
         await view.start()

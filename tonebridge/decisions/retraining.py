@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tonebridge.errors import ConfigError
+from tonebridge.job_kinds import TrainingKind
 from tonebridge.topics.training import POLICY_REQUESTER, training_command
 
 Window = Literal["last_hour", "last_day", "all_time"]
@@ -60,7 +61,7 @@ class TrainingSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["sft", "qlora", "dpo", "kto", "rlhf"] = "sft"
+    kind: TrainingKind = "sft"
     base_model: str | None = None
     model_type: str = "tone_adjustment"
     dataset_id: str | None = None

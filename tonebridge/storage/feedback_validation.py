@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from tonebridge import rules
@@ -27,10 +26,6 @@ class Candidate:
     values: dict[str, Any]
 
 
-class _Invalid(Exception):
-    """Why an event was refused; caught in :func:`validate_events`, never escapes."""
-
-
 def validate_events(
     events: Iterable[Mapping[str, Any]],
 ) -> tuple[list[Candidate], list[RejectedFeedback]]:
@@ -40,7 +35,7 @@ def validate_events(
     for index, event in enumerate(events):
         try:
             candidates.append(_candidate(index, event))
-        except _Invalid as reason:
+        except InvalidEventError as reason:
             event_id = event.get("event_id") if isinstance(event, Mapping) else None
             rejected.append(RejectedFeedback(index, _str_or_none(event_id), str(reason)))
     return candidates, rejected
@@ -49,29 +44,25 @@ def validate_events(
 def _candidate(index: int, event: Mapping[str, Any]) -> Candidate:
     if not isinstance(event, Mapping):
         msg = f"event is a {type(event).__name__}, not a mapping"
-        raise _Invalid(msg)
-    texts = {name: _text(event, name, rule) for name, rule in rules.FEEDBACK_FIELDS.items()}
+        raise rules.invalid(msg)
+    texts = {
+        name: rules.check_text(event.get(name), name, rule)
+        for name, rule in rules.FEEDBACK_FIELDS.items()
+    }
     rating = _rating(event.get("rating"))
     if rating is None and texts["corrected_text"] is None:
         msg = "neither a rating nor a corrected_text"
-        raise _Invalid(msg)
+        raise rules.invalid(msg)
     event_id, model_id = str(texts.pop("event_id")), str(texts["model_id"])
     values = {
         "id": event_id,
         **texts,
         "rating": rating,
         "feedback_type": _feedback_type(event.get("feedback_type", "rating")),
-        "event_metadata": _metadata(event.get("metadata")),
-        "created_at": _event_time(event.get("event_time")),
+        "event_metadata": rules.check_metadata(event.get("metadata")),
+        "created_at": rules.aware_time(event.get("event_time"), "event_time"),
     }
     return Candidate(index, event_id, model_id, values)
-
-
-def _text(event: Mapping[str, Any], name: str, rule: rules.TextRule) -> str | None:
-    try:
-        return rules.check_text(event.get(name), name, rule)
-    except InvalidEventError as exc:
-        raise _Invalid(str(exc)) from None
 
 
 def _rating(value: Any) -> int | None:
@@ -79,35 +70,18 @@ def _rating(value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"rating {value!r} is not an integer"
-        raise _Invalid(msg)
+        raise rules.invalid(msg)
     if not 1 <= value <= 5:
         msg = f"rating {value} is outside 1..5"
-        raise _Invalid(msg)
+        raise rules.invalid(msg)
     return value
 
 
 def _feedback_type(value: Any) -> str:
     if value not in FEEDBACK_TYPES:
         msg = f"feedback_type {value!r} is not one of {', '.join(FEEDBACK_TYPES)}"
-        raise _Invalid(msg)
+        raise rules.invalid(msg)
     return str(value)
-
-
-def _metadata(value: Any) -> dict[str, str]:
-    try:
-        return rules.check_metadata(value)
-    except InvalidEventError as exc:
-        raise _Invalid(str(exc)) from None
-
-
-def _event_time(value: Any) -> datetime:
-    if not isinstance(value, datetime):
-        msg = f"event_time {value!r} is not a datetime"
-        raise _Invalid(msg)
-    if value.utcoffset() is None:
-        msg = f"event_time {value.isoformat()} has no time zone"
-        raise _Invalid(msg)
-    return value
 
 
 def _str_or_none(value: object) -> str | None:

@@ -21,12 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tonebridge.job_kinds import JOB_KINDS
 from tonebridge.storage.records import (
     AB_TEST_STATUSES,
     DATASET_FORMATS,
     DATASET_TYPES,
     FEEDBACK_TYPES,
-    JOB_KINDS,
     JOB_STATUSES,
     MODEL_STATUSES,
 )

@@ -1,7 +1,8 @@
 """What the repositories give back: frozen dataclasses, never ORM objects.
 
-The ``Literal`` aliases name every value a status column may hold; the tables carry the same
-lists as CHECK constraints, so the database refuses what the type checker would.
+The ``Literal`` aliases name every value a status column may hold (job kinds come from
+:mod:`tonebridge.job_kinds`); the tables carry the same lists as CHECK constraints, so the
+database refuses what the type checker would.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-JobKind = Literal["sft", "qlora", "dpo", "kto", "rlhf", "evaluate"]
+from tonebridge.job_kinds import JobKind
+
 JobStatus = Literal["pending", "running", "completed", "failed", "stopped"]
 FinalJobStatus = Literal["completed", "failed", "stopped"]
 ModelStatus = Literal["draft", "staging", "production", "archived"]
@@ -19,7 +21,6 @@ DatasetFormat = Literal["json", "csv", "parquet", "jsonl"]
 FeedbackType = Literal["rating", "correction", "both"]
 ABTestStatus = Literal["active", "paused", "completed"]
 
-JOB_KINDS: tuple[str, ...] = get_args(JobKind)
 JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
 FINAL_JOB_STATUSES: tuple[str, ...] = get_args(FinalJobStatus)
 MODEL_STATUSES: tuple[str, ...] = get_args(ModelStatus)

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
+from tonebridge.job_kinds import JobKind
 from tonebridge.storage._support import DEFAULT_LIMIT, get_row, page, require_reference, to_record
 from tonebridge.storage.db import Database
 from tonebridge.storage.dialects import insert_ignoring_duplicates
@@ -31,7 +32,6 @@ from tonebridge.storage.orm import DatasetRow, ModelRow, TrainingJobRow, new_id
 from tonebridge.storage.records import (
     FINAL_JOB_STATUSES,
     FinalJobStatus,
-    JobKind,
     JobStatus,
     TrainingJobRecord,
 )

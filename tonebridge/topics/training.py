@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from tonebridge.avro.codec import Record
+from tonebridge.job_kinds import JOB_KINDS
 from tonebridge.topics.spec import TopicSpec, event_header, field, numeric_metrics
 
 TRAINING_COMMAND = "TrainingCommand"
@@ -27,7 +28,6 @@ PROGRESS: Record = {
     "loss": None, "learning_rate": None, "eta_seconds": None,
 }  # fmt: skip
 STOP = "stop"
-JOB_KINDS = frozenset({"sft", "qlora", "dpo", "kto", "rlhf", "evaluate"})
 # ``requested_by`` of the commands a retraining policy fires: "policy:<name>".
 POLICY_REQUESTER = "policy:"
 

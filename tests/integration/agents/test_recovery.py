@@ -15,10 +15,10 @@ import pytest
 
 from tests.integration.agents.conftest import Streams, eventually
 from tests.support.agents import create_test, outcome, stop_test
-from tonebridge.agents.app import ABTEST_TABLE, changelog_topic
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.spec import partition_for
+from tonebridge.topics.tables import ABTEST_TABLE, changelog_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PER_ARM = 20

@@ -20,13 +20,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.integration.api.helpers import ADMIN, INGEST, running_client
-from tonebridge.agents.app import FEEDBACK_TABLE, changelog_topic
 from tonebridge.decisions import model_feedback
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
 from tonebridge.storage.db import Database
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.feedback import feedback_event
+from tonebridge.topics.tables import FEEDBACK_TABLE, changelog_topic
 
 pytestmark = pytest.mark.integration
 AT = datetime(2025, 3, 14, 15, 0, tzinfo=UTC)

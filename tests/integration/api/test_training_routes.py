@@ -70,6 +70,20 @@ async def test_a_model_id_lends_its_base_model(
     assert command.record["base_model"] == "local/other-base"
 
 
+async def test_orpo_is_a_training_method_with_its_own_options(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    bad = {**TRAIN, "method": "orpo", "hyperparameters": {"beta": 0}}
+    refused = await client.post("/train", json=bad, headers=ADMIN)
+    assert refused.status_code == 422
+    assert "beta" in refused.json()["detail"][0]["msg"]
+    body = {**TRAIN, "method": "orpo", "hyperparameters": {"beta": 0.2}}
+    assert (await client.post("/train", json=body, headers=ADMIN)).status_code == 202
+    [command] = await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)
+    assert command.record["kind"] == "orpo"
+    assert json.loads(command.record["config_json"]) == {"beta": 0.2}
+
+
 @pytest.mark.parametrize("base_model", ["gpt-4o", "openai/gpt-4-turbo", "claude-3-5-sonnet"])
 async def test_api_only_base_models_are_refused_naming_the_field(
     client: httpx.AsyncClient, api_settings: Settings, base_model: str
@@ -100,6 +114,7 @@ async def test_bad_training_options_are_refused_naming_them(
     [
         ({"method": "sft"}, "base_model"),
         ({**TRAIN, "method": "ppo"}, "method"),
+        ({**TRAIN, "method": "rlhf"}, "method"),
         ({**TRAIN, "learning_rate": 0.1}, "learning_rate"),
     ],
 )

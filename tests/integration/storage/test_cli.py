@@ -16,7 +16,7 @@ def test_db_upgrade_current_and_downgrade(tmp_path: Path) -> None:
     steps = [
         (["db", "current", "--url", url], "base (empty database)"),
         (["db", "upgrade", "--url", url], "database at head"),
-        (["db", "current", "--url", url], "0002"),
+        (["db", "current", "--url", url], "0003"),
         (["db", "downgrade", "base", "--url", url], "database at base"),
         (["db", "current", "--url", url], "base (empty database)"),
     ]

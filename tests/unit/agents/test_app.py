@@ -11,9 +11,10 @@ import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from tests.tls_certs import CLIENT_NAME, KEY_PASSWORD, client_subject_seen_by_server, make_tls_files
-from tonebridge.agents.app import app_id, faust_settings
+from tonebridge.agents.app import faust_settings
 from tonebridge.errors import ConfigError
 from tonebridge.settings import load_settings
+from tonebridge.topics.tables import app_id
 
 SASL = {"kafka_sasl_mechanism": "SCRAM-SHA-512", "kafka_sasl_username": "svc"}
 

@@ -10,6 +10,7 @@ from tonebridge.avro.codec import decode
 from tonebridge.decisions import retraining as policies
 from tonebridge.decisions.retraining import Memory, Observation, load_policies, parse_policies
 from tonebridge.errors import ConfigError
+from tonebridge.job_kinds import TRAINING_KINDS
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 HOUR = 3_600_000
@@ -92,6 +93,20 @@ def test_the_file_parses_durations_kinds_and_training(rules: dict[str, policies.
 def test_a_bad_policy_file_is_a_config_error(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         parse_policies(bad)
+
+
+@pytest.mark.parametrize("kind", TRAINING_KINDS)
+def test_a_policy_may_train_with_every_method(kind: str) -> None:
+    doc = {"policies": [{"name": "x", "kind": "lost_ab_test", "training": {"kind": kind}}]}
+    (policy,) = parse_policies(doc)
+    assert policy.training.kind == kind
+
+
+@pytest.mark.parametrize("kind", ["ppo", "stop", "evaluate"])
+def test_a_policy_cannot_send_what_is_not_a_training_method(kind: str) -> None:
+    doc = {"policies": [{"name": "x", "kind": "lost_ab_test", "training": {"kind": kind}}]}
+    with pytest.raises(ConfigError, match="training.kind"):
+        parse_policies(doc)
 
 
 def test_no_file_means_no_policies() -> None:

@@ -5,8 +5,8 @@ import pytest
 from tests.support.samples import STOP_COMMAND, sample
 from tonebridge.avro.codec import decode, encode
 from tonebridge.errors import SchemaValidationError
+from tonebridge.job_kinds import JOB_KINDS
 from tonebridge.topics.training import (
-    JOB_KINDS,
     TRAINING_COMMANDS_TOPIC,
     TRAINING_CONTROL_TOPIC,
     TRAINING_STATUS_TOPIC,

@@ -83,6 +83,10 @@ class InSequence:
             arranged, last = await self._sequencer.arrange(batch)
             await self._apply(arranged, last)
 
+    def hold_off(self) -> None:
+        """Count now as activity: a sweep waits for a whole quiet period from here."""
+        self.last_batch_at = time.monotonic()
+
     async def sweep(self, partitions: Sequence[tuple[str, int]], limit: int = 200) -> None:
         """Handle what ``partitions`` hold past their marks and never delivered (at most
         ``limit`` messages of each)."""

@@ -12,15 +12,9 @@ event is a duplicate only if its id was seen at an EARLIER offset of the same pa
 earlier in the same message (an EventBatch). Replaying a message whose ids are already durable
 (a crash between the ids and the values) therefore never makes it a duplicate of itself.
 
-Durability: a batch's new ids become segments, reserved keys of the agent's table
-(:meth:`tonebridge.agents.runtime.tables.ExactTable.store_seen`) written in the changelog
-partition of the batch's values and before its source mark; an index is rebuilt from them on
-first use after a restart or a rebalance. A segment holds the oldest and newest record
-timestamp of its messages, then its ids' 8-byte hashes, then their offsets (little-endian u64),
-at most :data:`SEGMENT_MAX_IDS` ids (a 256 KiB record). A new segment is merged into the one
-before it while that one is no larger (a binary counter) and the two span at most 1/8 of the
-horizon, so a steady stream of small batches makes a few segments per eighth of the horizon
-rather than one per batch.
+Durability: a batch's new ids become segments (:mod:`tonebridge.agents.runtime.segments`),
+reserved keys of the agent's table written before its source mark; an index is rebuilt from
+them on first use after a restart or a rebalance.
 
 Bounds, per source partition: segments whose newest record timestamp is older than the
 horizon (behind the newest timestamp seen), or beyond ``max_ids`` ids, are deleted oldest
@@ -36,92 +30,18 @@ another partition and is not deduplicated there (the stream deduplicates per par
 
 from __future__ import annotations
 
-import struct
-import sys
-from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from hashlib import blake2b as _blake2b
 
+from tonebridge.agents.runtime.segments import SEGMENT_MAX_IDS, Ident, Segment, id_hash
 from tonebridge.decisions.watermarks import source_id
 from tonebridge.topics.messages import Item, Origin
-
-SEGMENT_MAX_IDS = 16_384  # 16 bytes an id: a 256 KiB changelog record at most
-_HEADER = struct.Struct("<Bqq")  # format version, oldest and newest record timestamp (ms)
-_VERSION = 1
-Ident = tuple[int, int]  # (first offset, part): a segment's place in its partition
-
-
-def id_hash(event_id: str) -> bytes:
-    """The 64-bit hash an id is kept as."""
-    return _blake2b(event_id.encode(), digest_size=8).digest()
-
-
-def _offsets(values: Sequence[int]) -> bytes:
-    packed = array("Q", values)
-    if sys.byteorder == "big":
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def _read_offsets(raw: bytes | memoryview) -> array[int]:
-    values = array("Q")
-    values.frombytes(raw)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
 
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
     horizon_ms: int = 3_600_000
     max_ids: int = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """Some ids of one source partition, as stored: ``raw`` is the changelog record."""
-
-    ident: Ident
-    raw: bytes
-
-    @classmethod
-    def build(
-        cls,
-        ident: Ident,
-        span_ms: tuple[int, int],
-        digests: Sequence[bytes],
-        offsets: Sequence[int],
-    ) -> Segment:
-        """A segment of ids (``digests``) first seen at ``offsets``, from ``span_ms`` (ms)."""
-        head = _HEADER.pack(_VERSION, *span_ms)
-        return cls(ident, head + b"".join(digests) + _offsets(offsets))
-
-    @property
-    def oldest_ms(self) -> int:
-        return int(_HEADER.unpack_from(self.raw)[1])
-
-    @property
-    def newest_ms(self) -> int:
-        return int(_HEADER.unpack_from(self.raw)[2])
-
-    def __len__(self) -> int:
-        return (len(self.raw) - _HEADER.size) // 16
-
-    def _columns(self) -> tuple[bytes, bytes]:
-        middle = _HEADER.size + 8 * len(self)
-        return self.raw[_HEADER.size : middle], self.raw[middle:]
-
-    def entries(self) -> Iterator[tuple[bytes, int]]:
-        digests, offsets = self._columns()
-        found = (digests[i : i + 8] for i in range(0, len(digests), 8))
-        return zip(found, _read_offsets(offsets), strict=True)
-
-    def merged(self, later: Segment) -> Segment:
-        span = min(self.oldest_ms, later.oldest_ms), max(self.newest_ms, later.newest_ms)
-        (mine, my_offsets), (its, its_offsets) = self._columns(), later._columns()
-        head = _HEADER.pack(_VERSION, *span)
-        return Segment(self.ident, head + mine + its + my_offsets + its_offsets)
 
 
 class SeenIndex:

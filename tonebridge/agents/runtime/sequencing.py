@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -123,6 +123,9 @@ class Sequencer:
         return await self._reader.log_start(*where)
 
 
+Done = Callable[[AIOKafkaConsumer, TopicPartition, int], Awaitable[bool]]
+
+
 class BrokerReader:
     """A :class:`Reader` over its own consumer (no group), started on first use."""
 
@@ -144,22 +147,12 @@ class BrokerReader:
         return self._consumer
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
-        consumer = await self._started()
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        found: list[Message] = []
-        deadline = time.monotonic() + self._timeout_s
-        while await consumer.position(tp) < end:
-            if time.monotonic() > deadline:
-                msg = f"{topic}:{partition}: could not read offsets {start}-{end - 1}"
-                raise BrokerError(msg)
-            fetched = await consumer.getmany(tp, timeout_ms=500)
-            for record in fetched.get(tp, []):
-                if start <= record.offset < end:
-                    origin = Origin(topic, partition, record.offset, record.key, record.timestamp)
-                    found.append((origin, record.value))
-        return found
+        async def done(consumer: AIOKafkaConsumer, tp: TopicPartition, _: int) -> bool:
+            return bool(await consumer.position(tp) >= end)
+
+        what = f"offsets {start}-{end - 1}"
+        found = await self._collect(TopicPartition(topic, partition), start, done, what)
+        return [message for message in found if message[0].offset < end]
 
     async def log_start(self, topic: str, partition: int) -> int:
         consumer = await self._started()
@@ -172,23 +165,33 @@ class BrokerReader:
         return int((await consumer.end_offsets([tp]))[tp])
 
     async def read_from(self, topic: str, partition: int, start: int, limit: int) -> list[Message]:
+        async def done(consumer: AIOKafkaConsumer, tp: TopicPartition, count: int) -> bool:
+            high = consumer.highwater(tp)  # the true end, known once a fetch has answered
+            return count >= limit or (high is not None and await consumer.position(tp) >= high)
+
+        what = f"from offset {start} to the end"
+        return (await self._collect(TopicPartition(topic, partition), start, done, what))[:limit]
+
+    async def _collect(
+        self, tp: TopicPartition, start: int, done: Done, what: str
+    ) -> list[Message]:
+        """Fetch from ``start`` until ``done`` says so, within the reader's timeout."""
         consumer = await self._started()
-        tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, start)
         found: list[Message] = []
         deadline = time.monotonic() + self._timeout_s
-        while True:
+        while not await done(consumer, tp, len(found)):
+            if time.monotonic() > deadline:
+                msg = f"{tp.topic}:{tp.partition}: could not read {what}"
+                raise BrokerError(msg)
             for record in (await consumer.getmany(tp, timeout_ms=100)).get(tp, []):
                 if record.offset >= start:
-                    origin = Origin(topic, partition, record.offset, record.key, record.timestamp)
+                    origin = Origin(
+                        tp.topic, tp.partition, record.offset, record.key, record.timestamp
+                    )
                     found.append((origin, record.value))
-            high = consumer.highwater(tp)  # the true end, known once a fetch has answered
-            if len(found) >= limit or (high is not None and await consumer.position(tp) >= high):
-                return found[:limit]
-            if time.monotonic() > deadline:
-                msg = f"{topic}:{partition}: could not read from offset {start} to the end"
-                raise BrokerError(msg)
+        return found
 
     async def stop(self) -> None:
         if self._consumer is not None:

@@ -25,19 +25,15 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds, Segment
+from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds
+from tonebridge.agents.runtime.segments import Segment
 from tonebridge.topics.spec import partition_for
+from tonebridge.topics.tables import RESERVED, is_reserved
 
 log = logging.getLogger(__name__)
 
-RESERVED = b"\x00"
 _SOURCE_MARK = RESERVED + b"source:"
 _SEEN = RESERVED + b"seen:"
-
-
-def is_reserved(raw_key: bytes) -> bool:
-    """Whether a table key is bookkeeping rather than a value of the table's type."""
-    return raw_key.startswith(RESERVED)
 
 
 class Stored(Protocol):

@@ -23,7 +23,7 @@ _ERRORS: Responses = {404: {"description": "Unknown model or dataset."}}
 async def start_training(
     body: TrainRequest, services: Services, principal: Admin, key: IdempotencyKey
 ) -> JobAccepted:
-    """Queue a LoRA/QLoRA/DPO/KTO run; the response's ``job_id`` is the command id."""
+    """Queue a LoRA/QLoRA/DPO/KTO/ORPO run; the response's ``job_id`` is the command id."""
     base_model = await resolve_base_model(services, body)
     check_options(services, body.method, base_model, body.hyperparameters)
     await require_dataset(services, body.dataset_id)

@@ -8,8 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from tonebridge.api.schemas.common import Reason, Strict
-
-ModelStatus = Literal["draft", "staging", "production", "archived"]
+from tonebridge.storage.records import ModelStatus as ModelStatus  # the one definition
 
 
 class ModelOut(BaseModel):

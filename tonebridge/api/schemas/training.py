@@ -23,6 +23,7 @@ from pydantic import (
 from tonebridge import rules
 from tonebridge.api.schemas.common import Id, Reason, Strict
 from tonebridge.errors import InvalidEventError
+from tonebridge.job_kinds import OfflineKind
 
 
 def _obeys(check: Callable[[Any], Any]) -> AfterValidator:
@@ -92,9 +93,9 @@ class JobRequest(Strict):
 
 
 class TrainRequest(JobRequest):
-    """Fine-tune a LoRA adapter (``sft``, ``qlora``) or align with ``dpo`` or ``kto``."""
+    """Fine-tune a LoRA adapter (``sft``, ``qlora``) or align with ``dpo``, ``kto`` or ``orpo``."""
 
-    method: Literal["sft", "qlora", "dpo", "kto"] = "sft"
+    method: OfflineKind = "sft"
 
 
 class RLHFRequest(JobRequest):

@@ -2,7 +2,8 @@
 
 Feedback rows (input, model output, optional correction, optional 1-5 rating) become rows of
 one of four formats, named like the runners' row types in
-``tonebridge.handlers.methods.examples`` (the runners format prompts themselves):
+``tonebridge.handlers.methods.examples`` (the runners format prompts themselves; which
+method trains on which format: ``tonebridge.handlers.methods.registry``):
 
 * ``sft``    ``{input_text, transformation_type, target_text}``: the user's correction;
 * ``dpo``    ``{input_text, transformation_type, chosen, rejected}``: correction over output;
@@ -39,14 +40,6 @@ FIELDS: dict[DatasetFormat, tuple[str, ...]] = {
     "reward": ("input_text", "transformation_type", "output_text", "rating"),
 }
 _NOT_TEXT = frozenset({"desirable", "rating"})
-TRAINING_KIND_FORMAT: dict[str, DatasetFormat] = {
-    "sft": "sft",
-    "qlora": "sft",
-    "dpo": "dpo",
-    "kto": "kto",
-    "rlhf": "reward",
-    "evaluate": "sft",
-}
 DEFAULT_TONE = "professional"
 _SPACES = re.compile(r"\s+")
 

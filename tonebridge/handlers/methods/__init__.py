@@ -4,10 +4,12 @@
 - ``qlora``: the same, with a 4-bit (or 8-bit) base; needs CUDA unless ``allow_cpu``.
 - ``dpo``: :class:`DPOConfig`, rows :class:`PreferenceExample`; trl DPOTrainer + LoRA.
 - ``kto``: :class:`KTOConfig`, rows :class:`LabeledRewrite`; trl KTOTrainer + LoRA.
+- ``orpo``: :class:`ORPOConfig`, rows :class:`PreferenceExample`; trl ORPOTrainer + LoRA.
 - ``rlhf``: :class:`RLHFConfig`, rows :class:`RatedRewrite`; trl RewardTrainer, then
   GRPOTrainer or RLOOTrainer + LoRA against the reward model.
 
-Entry point: :func:`run_training` (configs from job options: :func:`make_config`).
+Entry point: :func:`run_training` (configs from job options: :func:`make_config`); every
+method's config, dataset format, rows and runner: :data:`~.registry.METHODS`.
 Importing this package does not import torch; the runners import torch, transformers,
 peft and trl when they run. :mod:`.inference` (generation, scoring), :mod:`.tiny` and
 :mod:`.synthetic` (a tiny local model and task for tests and demos) are imported on demand.
@@ -22,12 +24,7 @@ from tonebridge.handlers.methods.control import (
     StopSignal,
     TrainingResult,
 )
-from tonebridge.handlers.methods.dispatch import (
-    TRAINING_KINDS,
-    TrainingKind,
-    make_config,
-    run_training,
-)
+from tonebridge.handlers.methods.dispatch import make_config, run_training
 from tonebridge.handlers.methods.dpo import DPOConfig
 from tonebridge.handlers.methods.examples import (
     LabeledRewrite,
@@ -38,9 +35,12 @@ from tonebridge.handlers.methods.examples import (
     preferences_from_ratings,
 )
 from tonebridge.handlers.methods.kto import KTOConfig
+from tonebridge.handlers.methods.orpo import ORPOConfig
 from tonebridge.handlers.methods.prompts import PROMPT_TEMPLATE, format_completion, format_prompt
+from tonebridge.handlers.methods.registry import METHODS, Method
 from tonebridge.handlers.methods.rlhf import RLHFConfig
 from tonebridge.handlers.methods.sft import SFTConfig
+from tonebridge.job_kinds import TRAINING_KINDS, TrainingKind
 
 __all__ = [
     "FINAL_MARKER",
@@ -49,6 +49,9 @@ __all__ = [
     "DPOConfig",
     "KTOConfig",
     "LabeledRewrite",
+    "METHODS",
+    "Method",
+    "ORPOConfig",
     "PreferenceExample",
     "ProgressSink",
     "ProgressUpdate",

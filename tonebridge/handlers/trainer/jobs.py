@@ -44,10 +44,11 @@ from tonebridge.handlers.datasets.files import (
     load_stored,
 )
 from tonebridge.handlers.methods.control import ProgressUpdate, TrainingResult
+from tonebridge.handlers.methods.registry import runner_rows
 from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer import outcome
 from tonebridge.handlers.trainer.intake import check_training_command, printable
-from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config, runner_rows
+from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config
 from tonebridge.handlers.trainer.progress import ProgressRelay
 from tonebridge.handlers.trainer.publish import EventSink
 from tonebridge.retry import trainer_backoff
@@ -300,7 +301,7 @@ class JobRunner:
         from tonebridge.handlers.methods.dispatch import make_config, run_training
 
         config = make_config(plan.kind, plan.base_model, plan.options, settings=self.ctx.settings)
-        rows = runner_rows(plan.format, data.train)
+        rows = runner_rows(plan.kind, data.train)
         relay = ProgressRelay(asyncio.get_running_loop(), self._progress_writer(running))
         try:
             return await asyncio.to_thread(

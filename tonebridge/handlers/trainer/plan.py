@@ -13,9 +13,10 @@ from typing import Any
 
 from tonebridge.avro.codec import Record
 from tonebridge.errors import InvalidEventError, TrainingError
-from tonebridge.handlers.datasets.formats import TRAINING_KIND_FORMAT, DatasetFormat, Limits
+from tonebridge.handlers.datasets.formats import DatasetFormat, Limits
 from tonebridge.handlers.evaluation import EvalConfig
 from tonebridge.handlers.methods.config import require_trainable
+from tonebridge.handlers.methods.registry import dataset_format
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord, TrainingJobRecord
 from tonebridge.topics.training import job_id_for
@@ -49,7 +50,7 @@ class Plan:
 
     @property
     def format(self) -> DatasetFormat:
-        return TRAINING_KIND_FORMAT[self.kind]
+        return dataset_format(self.kind)
 
 
 def parse_config(config_json: str) -> dict[str, Any]:
@@ -142,21 +143,3 @@ def job_values(command: Record) -> dict[str, Any]:
         "parent_model_id": command.get("model_id"),
         "requested_by": command.get("requested_by"),
     }
-
-
-def runner_rows(fmt: str, rows: list[dict[str, Any]]) -> list[Any]:
-    """Dataset rows as the runners' row types (same field names)."""
-    from tonebridge.handlers.methods.examples import (
-        LabeledRewrite,
-        PreferenceExample,
-        RatedRewrite,
-        RewriteExample,
-    )
-
-    types: dict[str, Any] = {
-        "sft": RewriteExample,
-        "dpo": PreferenceExample,
-        "kto": LabeledRewrite,
-        "reward": RatedRewrite,
-    }
-    return [types[fmt](**row) for row in rows]

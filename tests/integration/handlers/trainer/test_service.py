@@ -104,6 +104,23 @@ async def test_a_training_command_yields_a_version_a_row_and_an_event_then_deplo
     assert (await harness.models.get(base.id)).status == "production"
 
 
+async def test_an_orpo_command_trains_on_the_corrections_and_registers_a_version(
+    harness: Harness, trainer: RunningTrainer, tiny_model: Path
+) -> None:
+    base = await harness.base_model(tiny_model)
+    await harness.feedback(base.id)
+    sent = command("orpo", model_id=base.id, config={**FAST, "beta": 0.5})
+    await harness.send(TRAINING_COMMANDS_TOPIC, sent)
+
+    job = await harness.job(sent["command_id"], "completed", "failed")
+    assert job.status == "completed", job.error_message
+    assert job.kind == "orpo" and "log_odds_ratio" in job.metrics
+    registered = await harness.events(MODEL_EVENTS_TOPIC, lambda es: bool(es))
+    assert (registered[0].name, registered[0].record["job_id"]) == ("ModelRegistered", job.id)
+    # The pairs are the users' corrections (chosen) over the model's echoes (rejected).
+    assert registered[0].record["feedback_count"] == 48
+
+
 async def _at_least(count: Awaitable[int], wanted: int) -> bool:
     return await count >= wanted
 

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tonebridge.agents.runtime import dedup
-from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds, Segment, id_hash
+from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds
+from tonebridge.agents.runtime.segments import SEGMENT_MAX_IDS, Segment, id_hash
 from tonebridge.topics.messages import Item, Origin
 
 TOPIC = "t.feedback.v1"
@@ -125,7 +126,7 @@ def test_ids_beyond_the_count_are_forgotten_oldest_first() -> None:
     for n in range(50):
         run(store, seen, n, [f"id-{n}-{i}" for i in range(10)])
         held = sum(map(len, store.load(SOURCE)))
-        assert held <= 100 + dedup.SEGMENT_MAX_IDS
+        assert held <= 100 + SEGMENT_MAX_IDS
         assert len(seen.index(SOURCE).ids) == held
     assert run(store, seen, 50, ["id-0-0", "id-49-9"]) == ["id-0-0"]
 
@@ -142,7 +143,7 @@ def test_small_batches_are_merged_into_few_segments() -> None:
 def test_a_large_batch_is_split_into_records_well_under_a_mebibyte() -> None:
     store = Store()
     seen = store.seen()
-    ids = [f"id-{i}" for i in range(2 * dedup.SEGMENT_MAX_IDS + 5)]
+    ids = [f"id-{i}" for i in range(2 * SEGMENT_MAX_IDS + 5)]
     batch = seen.batch()
     for offset in range(0, len(ids), 500):
         kept(batch, at(offset), ids[offset : offset + 500])
