@@ -40,7 +40,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tonebridge.avro.codec import decode_message  # noqa: E402
 from tonebridge.broker import EmbeddedBroker  # noqa: E402
 from tonebridge.client.packing import pack  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
@@ -49,7 +48,7 @@ from tonebridge.topics.admin import create_topics  # noqa: E402
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC  # noqa: E402
 from tonebridge.topics.feedback import FEEDBACK_TOPIC, feedback_event  # noqa: E402
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome  # noqa: E402
-from tonebridge.topics.spec import TopicSpec, event_header  # noqa: E402
+from tonebridge.topics.spec import TopicSpec, event_header, read_merged  # noqa: E402
 from tonebridge.topics.tables import (  # noqa: E402
     ABTEST_TABLE,
     FEEDBACK_TABLE,
@@ -61,6 +60,7 @@ from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC  # noqa: E402
 PER_MESSAGE = 500  # events per EventBatch, as the producer SDK packs them (--per-message)
 MODELS = [f"bench-model-{i}" for i in range(16)]
 TYPES = ["formal", "casual", "polite"]
+LISTENED = (ABTEST_VERDICTS_TOPIC, TRAINING_COMMANDS_TOPIC)  # the decisions a run waits for
 WORDS = "could you please send the report when you have a moment thanks a lot".split()
 POLICIES = """
 policies:
@@ -201,7 +201,8 @@ async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float, f
         fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()
-    tps = partitions(settings, FEEDBACK_TOPIC, INFERENCE_OUTCOMES_TOPIC)
+    sources = (FEEDBACK_TOPIC, INFERENCE_OUTCOMES_TOPIC)
+    tps = partitions(settings, *sources)
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     events, started, cpu = 0, None, 0.0
@@ -212,7 +213,7 @@ async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float, f
                 started, cpu = time.perf_counter(), time.process_time()
             for messages in polled.values():
                 for message in messages:
-                    events += len(decode_message(message.value))
+                    events += len(read_merged(message.value, sources).items)
     finally:
         await consumer.stop()
     end = time.perf_counter()
@@ -309,7 +310,7 @@ async def dead_letters(settings: Settings) -> list[str]:
     try:
         while polled := await consumer.getmany(timeout_ms=1000):
             for messages in polled.values():
-                reasons += [decode_message(m.value)[0].record["reason"] for m in messages]
+                reasons += [DEADLETTER_TOPIC.decode(m.value)[0].record["reason"] for m in messages]
     finally:
         await consumer.stop()
     return reasons
@@ -371,7 +372,7 @@ class Latency:
             async for message in consumer:
                 now = datetime.now(UTC)
                 sent = datetime.fromtimestamp(message.timestamp / 1000, tz=UTC)
-                for event in decode_message(message.value):
+                for event in read_merged(message.value, LISTENED).items:
                     kind = "verdict" if event.name == "ABTestVerdict" else "training"
                     caused = event.record["event_time"]
                     self.waits[kind].append((now - caused).total_seconds() * 1000)

@@ -11,7 +11,8 @@ from tonebridge.agents.runtime.consume import in_sequence
 from tonebridge.agents.runtime.sequencing import Sequencer
 from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.errors import InvalidEventError
-from tonebridge.topics.messages import Message, Origin, require_partition
+from tonebridge.topics.messages import Message, Origin
+from tonebridge.topics.spec import require_partition
 
 TOPIC = "t.feedback.v1"
 

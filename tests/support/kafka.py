@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.avro.codec import Decoded, decode_message, split_message
+from tonebridge.avro.codec import Decoded, split_message
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.spec import TopicSpec
@@ -36,19 +36,21 @@ async def read_events(
         partitions = [TopicPartition(topic, p) for p in range(count)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        return await _drain(consumer, at_least, time.monotonic() + timeout_s)
+        return await _drain(consumer, spec, at_least, time.monotonic() + timeout_s)
     finally:
         await consumer.stop()
 
 
-async def _drain(consumer: AIOKafkaConsumer, at_least: int, deadline: float) -> list[Landed]:
+async def _drain(
+    consumer: AIOKafkaConsumer, spec: TopicSpec, at_least: int, deadline: float
+) -> list[Landed]:
     landed: list[Landed] = []
     while len(landed) < at_least and time.monotonic() < deadline:
         batches = await consumer.getmany(timeout_ms=200)
         for tp, messages in batches.items():
             for message in messages:
                 in_batch = split_message(message.value) != [message.value]
-                events = decode_message(message.value)
+                events = spec.decode(message.value)
                 landed += [
                     Landed(tp.partition, message.key, len(events), in_batch, e) for e in events
                 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.avro.codec import Decoded, Record, decode_message
+from tonebridge.avro.codec import Decoded, Record
 from tonebridge.client import EventProducer
 from tonebridge.handlers.methods.synthetic import rewrite_split
 from tonebridge.handlers.registry.store import Registry
@@ -29,7 +28,9 @@ from tonebridge.storage import (
 )
 from tonebridge.storage.records import ModelRecord, TrainingJobRecord
 from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.models import model_command as build_model_command
 from tonebridge.topics.spec import TopicSpec
+from tonebridge.topics.training import training_command
 
 T = TypeVar("T")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -121,7 +122,7 @@ class Harness:
             async def probe() -> list[Decoded] | None:
                 for messages in (await consumer.getmany(timeout_ms=200)).values():
                     for message in messages:
-                        seen.extend(decode_message(message.value))
+                        seen.extend(spec.decode(message.value))
                 return seen if until(seen) else None
 
             return await eventually(probe, timeout_s, f"events on {topic}")
@@ -155,26 +156,15 @@ class Harness:
 
 
 def command(kind: str, command_id: str | None = None, **fields: Any) -> Record:
-    config = fields.pop("config", {})
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_time": datetime.now(UTC),
-        "command_id": command_id or f"cmd-{uuid.uuid4().hex[:8]}",
-        "kind": kind,
-        "config_json": json.dumps(config),
-        **fields,
-    }
+    command_id = command_id or f"cmd-{uuid.uuid4().hex[:8]}"
+    return training_command(command_id=command_id, kind=kind, requested_by="api", **fields)
 
 
 def model_command(action: str, model_id: str) -> Record:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_time": datetime.now(UTC),
-        "command_id": f"mc-{uuid.uuid4().hex[:8]}",
-        "action": action,
-        "model_id": model_id,
-        "requested_by": "test",
-    }
+    command_id = f"mc-{uuid.uuid4().hex[:8]}"
+    return build_model_command(
+        command_id=command_id, action=action, model_id=model_id, requested_by="test"
+    )
 
 
 @dataclass

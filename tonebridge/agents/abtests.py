@@ -43,23 +43,28 @@ from tonebridge.client.publisher import Publisher
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_input import check_item
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
-from tonebridge.decisions.retraining import Policy, on_lost_test, training_command
-from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_VERDICTS_TOPIC
-from tonebridge.topics.inference import INFERENCE_OUTCOME
+from tonebridge.decisions.retraining import Policy, on_lost_test, trigger_command
+from tonebridge.topics.abtests import (
+    AB_TEST_COMMAND,
+    ABTEST_COMMANDS_TOPIC,
+    ABTEST_VERDICTS_TOPIC,
+    abtest_verdict,
+)
+from tonebridge.topics.inference import INFERENCE_OUTCOME, INFERENCE_OUTCOMES_TOPIC
 from tonebridge.topics.messages import (
     Item,
     Message,
     Origin,
     Reject,
     Rejected,
-    read_message,
-    require_partition,
     screen,
 )
-from tonebridge.topics.models import MODEL_COMMANDS_TOPIC
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC, model_command
+from tonebridge.topics.spec import read_merged, require_partition
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)  # the default of EVENT_TIME_MAX_FUTURE_S
+SOURCES = (ABTEST_COMMANDS_TOPIC, INFERENCE_OUTCOMES_TOPIC)  # read as one stream
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def parts_by_test(
     parts: dict[str, list[Part]] = defaultdict(list)
     rejected: list[Rejected] = []
     for origin, payload in batch:
-        intake = read_message(payload, (AB_TEST_COMMAND, INFERENCE_OUTCOME))
+        intake = read_merged(payload, SOURCES)
         items = intake.items if seen is None else seen.fresh(origin, intake.items, _is_outcome)
         grouped, bad = items_by_test(items, origin, partitions, max_future)
         rejected += [(origin, r) for r in (*intake.rejects, *bad)]
@@ -198,33 +203,32 @@ async def publish(ctx: ABContext, test_id: str, effects: Effects, origin: Origin
     if verdict is None:
         return
     when = datetime.fromtimestamp(verdict["event_time"] / 1000, tz=UTC)
-    await ctx.outbox.publish(ABTEST_VERDICTS_TOPIC, {**verdict, "event_time": when})
+    record = abtest_verdict(**{**verdict, "event_time": when})  # the table keeps epoch ms
+    await ctx.outbox.publish(ABTEST_VERDICTS_TOPIC, record)
     reason = str(verdict.get("reason") or verdict["decision"])
     for model_id in effects.rollback:
         await ctx.outbox.publish(MODEL_COMMANDS_TOPIC, rollback_command(test_id, model_id, when))
     by_name = {p.name: p for p in ctx.policies}
     for trigger in on_lost_test(ctx.policies, test_id, effects.losers, reason):
-        command = training_command(trigger, by_name[trigger.policy], when, None)
+        command = trigger_command(trigger, by_name[trigger.policy], when, None)
         await ctx.outbox.publish(TRAINING_COMMANDS_TOPIC, command)
     if ctx.verdicts is not None:
         results = effects.decision.to_dict() if effects.decision else _stopped(verdict)
-        await store_verdict(
-            ctx.verdicts, ctx.outbox, origin, {**verdict, "event_time": when}, results
-        )
+        await store_verdict(ctx.verdicts, ctx.outbox, origin, record, results)
 
 
 def rollback_command(test_id: str, model_id: str, when: datetime) -> dict[str, Any]:
     """The ModelCommand asking the registry to roll ``model_id`` back (deterministic id)."""
     command_id = ab_state.effect_id(test_id, f"rollback|{model_id}")
-    return {
-        "event_id": command_id,
-        "event_time": when,
-        "command_id": command_id,
-        "action": "rollback",
-        "model_id": model_id,
-        "requested_by": f"abtest:{test_id}",
-        "reason": f"guardrail violated in A/B test {test_id}",
-    }
+    return model_command(
+        command_id=command_id,
+        action="rollback",
+        model_id=model_id,
+        requested_by=f"abtest:{test_id}",
+        reason=f"guardrail violated in A/B test {test_id}",
+        event_id=command_id,
+        event_time=when,
+    )
 
 
 def _stopped(verdict: Mapping[str, Any]) -> dict[str, Any]:

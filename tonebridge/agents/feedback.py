@@ -23,21 +23,20 @@ from tonebridge.agents.runtime.tables import ExactTable
 from tonebridge.client.publisher import Publisher
 from tonebridge.decisions import model_feedback
 from tonebridge.decisions.model_feedback import ModelFeedback, Sample
-from tonebridge.decisions.retraining import Policy, training_command
+from tonebridge.decisions.retraining import Policy, trigger_command
 from tonebridge.decisions.watermarks import source_id
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import FeedbackSample, sample_from_record
-from tonebridge.topics.feedback import FEEDBACK_EVENT
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.messages import (
     Item,
     Message,
     Origin,
     Reject,
     Rejected,
-    read_message,
-    require_partition,
     screen,
 )
+from tonebridge.topics.spec import require_partition
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 
@@ -140,7 +139,7 @@ def tally(
     """
     out, clock = Tally(), now or datetime.now(UTC)
     for origin, payload in batch:
-        intake = read_message(payload, (FEEDBACK_EVENT,))
+        intake = FEEDBACK_TOPIC.read(payload)
         grouped, invalid = samples_by_model(intake.items, origin, partitions, clock, limits, seen)
         out.rejected += [(origin, r) for r in (*intake.rejects, *invalid)]
         source = source_id(origin.topic, origin.partition)
@@ -174,7 +173,7 @@ def _tally_model(
     folded, fired = model_feedback.apply_policies(model_id, folded, policies, with_windows=eager)
     for f in fired:
         when = datetime.fromtimestamp(f.at_ms / 1000, tz=UTC)
-        out.commands.append(training_command(f.trigger, f.policy, when, f.since_ms))
+        out.commands.append(trigger_command(f.trigger, f.policy, when, f.since_ms))
     out.states[model_id] = folded
     out.partitions[model_id] = origin.partition
 

@@ -34,8 +34,8 @@ from tonebridge.retry import retrying
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
-from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
-from tonebridge.topics.messages import Item, Origin, Reject, read_message
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
+from tonebridge.topics.messages import Item, Origin, Reject
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def collect(messages: Sequence[Any], partitions: int, limits: Limits | None = No
     pending, now = Pending([], []), datetime.now(UTC)
     for message in messages:
         origin = origin_of(message)
-        items = read_message(message.value, (FEEDBACK_EVENT,)).items
+        items = FEEDBACK_TOPIC.read(message.value).items
         good, _ = screened(items, origin, partitions, now, limits or Limits())
         for item, _sample in good:
             pending.records.append(item.record)

@@ -33,17 +33,17 @@ from tonebridge.decisions.promotion import (
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
 from tonebridge.settings import Settings
 from tonebridge.topics.abtests import AB_TEST_VERDICT, ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
-from tonebridge.topics.messages import Item, Message, Origin, read_message
+from tonebridge.topics.messages import Item, Message, Origin
 from tonebridge.topics.models import (
-    MODEL_CHANGED,
     MODEL_COMMANDS_TOPIC,
     MODEL_EVENTS_TOPIC,
     MODEL_REGISTERED,
 )
+from tonebridge.topics.spec import read_merged
 
 log = logging.getLogger(__name__)
 
-EXPECTED = (MODEL_REGISTERED, MODEL_CHANGED, AB_TEST_VERDICT)
+SOURCES = (MODEL_EVENTS_TOPIC, ABTEST_VERDICTS_TOPIC)  # read as one stream
 
 
 class ProductionLookup(Protocol):
@@ -75,7 +75,7 @@ async def promote_batch(ctx: PromotionContext, batch: Sequence[Message]) -> None
 
 async def promote_message(ctx: PromotionContext, origin: Origin, payload: Any) -> None:
     """Act on one message of model events or A/B verdicts."""
-    intake = read_message(payload, EXPECTED)
+    intake = read_merged(payload, SOURCES)
     await send_dead_letters(ctx.outbox, [(origin, reject) for reject in intake.rejects])
     for item in intake.items:
         await carry_out(ctx, item, await decide(ctx, item))

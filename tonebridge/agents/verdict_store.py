@@ -24,7 +24,7 @@ from tonebridge.client.publisher import Publisher
 from tonebridge.decisions.abtest_state import effect_id
 from tonebridge.retry import retrying
 from tonebridge.topics.abtests import ABTEST_VERDICTS_TOPIC
-from tonebridge.topics.deadletter import DEADLETTER_TOPIC, MAX_REASON_CHARS, dead_letter
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC, dead_letter
 from tonebridge.topics.messages import Origin
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,9 @@ def refused_verdict(
     """The DeadLetter of a verdict the store refused: the verdict's bytes, from the message
     that decided the test, with an id of its own (a replay repeats it)."""
     payload = ABTEST_VERDICTS_TOPIC.encode(verdict).value
-    record = dead_letter(origin.topic, origin.partition, origin.offset, origin.key, payload, error)
-    reason = f"A/B test {verdict['test_id']}: the verdict store refused its verdict: {error}"
-    record["event_id"] = effect_id(str(verdict["test_id"]), "verdict refused")
-    record["reason"] = reason[:MAX_REASON_CHARS]
-    return record
+    test_id = str(verdict["test_id"])
+    return dead_letter(
+        origin.topic, origin.partition, origin.offset, origin.key, payload, error,
+        reason=f"A/B test {test_id}: the verdict store refused its verdict: {error}",
+        event_id=effect_id(test_id, "verdict refused"),
+    )  # fmt: skip

@@ -6,7 +6,8 @@ by fingerprint and resolves it against the newest version it knows of the same e
 and new writers both decode (schema evolution).
 
 Several events may travel in one Kafka message as an ``EventBatch`` whose items are each a
-single-object-encoded event; :func:`decode_message` accepts both forms.
+single-object-encoded event; :func:`split_message` accepts both forms. Reading a message is
+:class:`tonebridge.topics.spec.TopicSpec`'s job: it knows which events its topic carries.
 
 Every schema under ``tonebridge/avro/<family>/<event>.v<N>.avsc`` is parsed at import, so a
 broken schema fails at import (and test collection), not in production.
@@ -180,11 +181,6 @@ def split_message(payload: bytes) -> list[bytes]:
         events: list[bytes] = decode(payload).record["events"]
         return events
     return [payload]
-
-
-def decode_message(payload: bytes, expect: str | None = None) -> list[Decoded]:
-    """Decode a message holding one event or an ``EventBatch``; all-or-nothing."""
-    return [decode(item, expect) for item in split_message(payload)]
 
 
 _BATCH_FINGERPRINT = REGISTRY.latest(BATCH).fingerprint

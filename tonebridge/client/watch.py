@@ -31,11 +31,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tonebridge.avro.codec import Decoded, decode_message
-from tonebridge.errors import DecodeError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
-from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC, MODEL_REGISTERED
+from tonebridge.topics.messages import Item
+from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC
 
 log = logging.getLogger(__name__)
 Position = dict[int, int]
@@ -177,12 +176,10 @@ def _events(message: ConsumerRecord[bytes, bytes], current: Position) -> list[Mo
     return events
 
 
-def _decode(message: ConsumerRecord[bytes, bytes]) -> list[Decoded]:
-    try:
-        items = decode_message(message.value or b"")
-    except DecodeError as exc:
+def _decode(message: ConsumerRecord[bytes, bytes]) -> list[Item]:
+    intake = MODEL_EVENTS_TOPIC.read(message.value or b"")
+    for reject in intake.rejects:
         log.warning(
-            "skipping undecodable message at %s/%s: %s", message.partition, message.offset, exc
+            "skipping undecodable %s at %s/%s", reject.reason(), message.partition, message.offset
         )
-        return []
-    return [item for item in items if item.name in (MODEL_REGISTERED, MODEL_CHANGED)]
+    return intake.items

@@ -40,6 +40,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tonebridge.errors import ConfigError
+from tonebridge.topics.abtests import abtest_command
+from tonebridge.topics.models import model_command
 
 CONTROL = "control"
 TREATMENT = "treatment"
@@ -197,20 +199,20 @@ def on_registered(
     if production_id is None:
         reason = f"no production model to test against; {judgement.reason}"
         return Deploy(deploy_command(test_id, model_id, when, reason))
-    create = ab_test_command(policy, test_id, production_id, registered, judgement)
+    create = create_command(policy, test_id, production_id, registered, judgement)
     stop = None if other is None else stop_command(other, model_id, when)
     return StartTest(create, stop)
 
 
 def stop_command(test_id: str, successor_id: str, when: datetime) -> dict[str, Any]:
     """The ABTestCommand stopping promotion test ``test_id`` for a newer candidate."""
-    return {
-        "event_id": effect_id("stop", test_id, successor_id),
-        "event_time": when,
-        "test_id": test_id,
-        "action": "stop",
-        "reason": f"superseded by a newer candidate, {successor_id}",
-    }
+    return abtest_command(
+        test_id=test_id,
+        action="stop",
+        reason=f"superseded by a newer candidate, {successor_id}",
+        event_id=effect_id("stop", test_id, successor_id),
+        event_time=when,
+    )
 
 
 def promotion_test_id(model_id: str, registered_event_id: str) -> str:
@@ -224,46 +226,46 @@ def effect_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
 
 
-def ab_test_command(
+def create_command(
     policy: PromotionPolicy,
     test_id: str,
     production_id: str,
     registered: Mapping[str, Any],
     judgement: Judgement,
 ) -> dict[str, Any]:
-    """The ABTestCommand creating the promotion test (fields of ab_test_command.v1.avsc)."""
+    """The ABTestCommand creating the promotion test."""
     share = policy.treatment_share
     version = f"{registered['name']} v{registered['version']}"
-    return {
-        "event_id": effect_id("create", test_id),
-        "event_time": registered["event_time"],
-        "test_id": test_id,
-        "action": "create",
-        "name": f"promote {version}",
-        "arms": [
+    return abtest_command(
+        test_id=test_id,
+        action="create",
+        name=f"promote {version}",
+        arms=[
             {"arm_id": CONTROL, "model_id": production_id, "weight": 1.0 - share},
             {"arm_id": TREATMENT, "model_id": str(registered["model_id"]), "weight": share},
         ],
-        "metrics": [m.model_dump() for m in policy.metrics],
-        "alpha": policy.alpha,
-        "min_samples": policy.min_samples,
-        "control_arm": CONTROL,
-        "reason": f"{version} beats its parent: {judgement.reason}",
-    }
+        metrics=[m.model_dump() for m in policy.metrics],
+        alpha=policy.alpha,
+        min_samples=policy.min_samples,
+        control_arm=CONTROL,
+        reason=f"{version} beats its parent: {judgement.reason}",
+        event_id=effect_id("create", test_id),
+        event_time=registered["event_time"],
+    )
 
 
 def deploy_command(test_id: str, model_id: str, when: datetime, reason: str) -> dict[str, Any]:
-    """The ModelCommand deploying ``model_id`` (fields of model_command.v1.avsc)."""
+    """The ModelCommand deploying ``model_id``; its event id is the command id (replays)."""
     command_id = effect_id("deploy", test_id, model_id)
-    return {
-        "event_id": command_id,
-        "event_time": when,
-        "command_id": command_id,
-        "action": "deploy",
-        "model_id": model_id,
-        "requested_by": f"{REQUESTED_BY}:{test_id}",
-        "reason": reason,
-    }
+    return model_command(
+        command_id=command_id,
+        action="deploy",
+        model_id=model_id,
+        requested_by=f"{REQUESTED_BY}:{test_id}",
+        reason=reason,
+        event_id=command_id,
+        event_time=when,
+    )
 
 
 # --- step 2: an A/B test was decided -----------------------------------------------------

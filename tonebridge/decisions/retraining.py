@@ -23,7 +23,6 @@ makes one job of it. All times are event times (the newest event the model's sta
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tonebridge.errors import ConfigError
 from tonebridge.job_kinds import TrainingKind
-from tonebridge.topics.training import POLICY_REQUESTER
+from tonebridge.topics.training import POLICY_REQUESTER, training_command
 
 Window = Literal["last_hour", "last_day", "all_time"]
 _DURATION = re.compile(r"^(?P<n>\d+)(?P<unit>ms|s|m|h|d)$")
@@ -294,28 +293,25 @@ def on_lost_test(
     ]
 
 
-def training_command(
+def trigger_command(
     trigger: Trigger, policy: Policy, event_time: datetime, feedback_since_ms: int | None
 ) -> dict[str, Any]:
-    """The TrainingCommand record of a trigger (field names of the training_command .avsc)."""
+    """The TrainingCommand record of a trigger; its event id is the command id (replays)."""
     spec = policy.training
-    since = None if feedback_since_ms is None else _from_ms(feedback_since_ms)
-    return {
-        "event_id": trigger.command_id,
-        "event_time": event_time,
-        "command_id": trigger.command_id,
-        "kind": spec.kind,
-        "job_id": None,
-        "model_id": trigger.model_id,
-        "baseline_model_id": None,
-        "base_model": spec.base_model,
-        "model_type": spec.model_type,
-        "dataset_id": spec.dataset_id,
-        "feedback_since": since,
-        "config_json": json.dumps(spec.config, sort_keys=True),
-        "requested_by": f"{POLICY_REQUESTER}{policy.name}",
-        "reason": trigger.reason,
-    }
+    return training_command(
+        command_id=trigger.command_id,
+        kind=spec.kind,
+        requested_by=f"{POLICY_REQUESTER}{policy.name}",
+        model_id=trigger.model_id,
+        base_model=spec.base_model,
+        model_type=spec.model_type,
+        dataset_id=spec.dataset_id,
+        feedback_since=None if feedback_since_ms is None else _from_ms(feedback_since_ms),
+        config=spec.config,
+        reason=trigger.reason,
+        event_id=trigger.command_id,
+        event_time=event_time,
+    )
 
 
 def _from_ms(ms: int) -> datetime:

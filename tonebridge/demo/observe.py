@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.avro.codec import Decoded, Record, decode_message
+from tonebridge.avro.codec import Decoded, Record
 from tonebridge.errors import DecodeError
 from tonebridge.settings import Settings
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -55,13 +55,15 @@ async def follow(
         auto_offset_reset="earliest",
     )
     await consumer.start()
+    by_topic = {spec.name(settings): spec for spec in specs}
     try:
         assigned = [tp for spec in specs for tp in await _partitions(consumer, spec.name(settings))]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         while True:
             batches = await consumer.getmany(timeout_ms=200)
-            events = [e for ms in batches.values() for m in ms for e in _decoded(m.value or b"")]
+            messages = [m for ms in batches.values() for m in ms]
+            events = [e for m in messages for e in _decoded(by_topic[m.topic], m.value)]
             # topics interleave arbitrarily within a fetch: event time puts causes first
             for event in sorted(events, key=lambda e: e.record["event_time"]):
                 on_event(event.name, event.record)
@@ -69,9 +71,9 @@ async def follow(
         await asyncio.shield(consumer.stop())
 
 
-def _decoded(payload: bytes) -> list[Decoded]:
+def _decoded(spec: TopicSpec, payload: bytes | None) -> list[Decoded]:
     try:
-        return decode_message(payload)
+        return spec.decode(payload)
     except DecodeError as exc:
         log.warning("skipping an undecodable message: %s", exc)
         return []

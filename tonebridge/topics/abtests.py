@@ -7,7 +7,12 @@ outcomes meet on the same partition number.
 
 from __future__ import annotations
 
-from tonebridge.topics.spec import TopicSpec, field
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tonebridge.avro.codec import Record
+from tonebridge.topics.spec import TopicSpec, event_header, field
 
 AB_TEST_COMMAND = "ABTestCommand"
 AB_TEST_VERDICT = "ABTestVerdict"
@@ -18,3 +23,68 @@ ABTEST_COMMANDS_TOPIC = TopicSpec(
 ABTEST_VERDICTS_TOPIC = TopicSpec(
     "tonebridge.abtest.verdicts.v1", (AB_TEST_VERDICT,), field("test_id")
 )
+
+
+def abtest_command(
+    *,
+    test_id: str,
+    action: str,
+    name: str | None = None,
+    arms: Sequence[Mapping[str, Any]] = (),
+    metrics: Sequence[Mapping[str, Any]] = (),
+    alpha: float = 0.05,
+    min_samples: int = 100,
+    control_arm: str | None = None,
+    reason: str | None = None,
+    event_id: str | None = None,
+    event_time: datetime | None = None,
+) -> Record:
+    """An ABTestCommand: ``create`` with its arms and metrics, or ``stop``."""
+    return {
+        **event_header(event_id, event_time),
+        "test_id": test_id,
+        "action": action,
+        "name": name,
+        "arms": [dict(arm) for arm in arms],
+        "metrics": [dict(metric) for metric in metrics],
+        "alpha": alpha,
+        "min_samples": min_samples,
+        "control_arm": control_arm,
+        "reason": reason,
+    }
+
+
+def abtest_verdict(
+    *,
+    test_id: str,
+    decision: str,
+    winner_arm: str | None = None,
+    winner_model_id: str | None = None,
+    metric: str | None = None,
+    effect: float | None = None,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    p_values: Mapping[str, float] | None = None,
+    samples: Mapping[str, int] | None = None,
+    results_json: str = "{}",
+    reason: str | None = None,
+    event_id: str | None = None,
+    event_time: datetime | None = None,
+) -> Record:
+    """An ABTestVerdict: ``decision`` is winner, no_difference, guardrail_violation,
+    sample_ratio_mismatch or stopped; ``results_json`` holds every statistic."""
+    return {
+        **event_header(event_id, event_time),
+        "test_id": test_id,
+        "decision": decision,
+        "winner_arm": winner_arm,
+        "winner_model_id": winner_model_id,
+        "metric": metric,
+        "effect": effect,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "p_values": dict(p_values or {}),
+        "samples": dict(samples or {}),
+        "results_json": results_json,
+        "reason": reason,
+    }

@@ -24,15 +24,18 @@ def dead_letter(
     payload: bytes,
     error: BaseException,
     *,
+    reason: str | None = None,
+    event_id: str | None = None,
     event_time: datetime | None = None,
 ) -> Record:
     """A DeadLetter record for the message at ``topic``/``partition``/``offset``.
 
-    ``event_time`` is when the record was given up on (now, by default).
+    ``reason`` defaults to the error's message; ``event_time`` is when the record was given
+    up on (now, by default). Give a replay-stable ``event_id`` where there is one.
     """
-    reason = str(error) or repr(error)
+    reason = reason or str(error) or repr(error)
     return {
-        **event_header(None, event_time),
+        **event_header(event_id, event_time),
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,

@@ -26,10 +26,11 @@ def feedback_event(
     corrected_text: str | None = None,
     session_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    feedback_type: str | None = None,
     event_id: str | None = None,
     event_time: datetime | None = None,
 ) -> Record:
-    """A FeedbackEvent record; ``feedback_type`` follows from what was given."""
+    """A FeedbackEvent record; ``feedback_type``, unless stated, follows from what was given."""
     return {
         **event_header(event_id, event_time),
         "user_id": user_id,
@@ -40,7 +41,7 @@ def feedback_event(
         "corrected_text": corrected_text,
         "transformation_type": transformation_type,
         "rating": rating,
-        "feedback_type": _feedback_type(rating, corrected_text),
+        "feedback_type": feedback_type or _feedback_type(rating, corrected_text),
         "metadata": dict(metadata or {}),
     }
 

@@ -12,7 +12,7 @@ import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tonebridge.api.app import create_app
-from tonebridge.avro.codec import Decoded, decode_message
+from tonebridge.avro.codec import Decoded
 from tonebridge.broker import EmbeddedBroker
 from tonebridge.settings import Settings, load_settings
 from tonebridge.storage.db import Database
@@ -72,12 +72,14 @@ async def read_topic(settings: Settings, spec: TopicSpec) -> list[Decoded]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        return await _read_until(consumer, ends)
+        return await _read_until(consumer, ends, spec)
     finally:
         await consumer.stop()
 
 
-async def _read_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> list[Decoded]:
+async def _read_until(
+    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], spec: TopicSpec
+) -> list[Decoded]:
     events: list[Decoded] = []
     deadline = time.monotonic() + 15
     while await _behind(consumer, ends):
@@ -85,7 +87,7 @@ async def _read_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int
         batches = await consumer.getmany(timeout_ms=200)
         for messages in batches.values():
             for message in messages:
-                events.extend(decode_message(message.value))
+                events.extend(spec.decode(message.value))
     return events
 
 

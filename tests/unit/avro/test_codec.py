@@ -16,7 +16,6 @@ from tonebridge.avro.codec import (
     MAGIC,
     REGISTRY,
     decode,
-    decode_message,
     encode,
     encode_batch,
     split_message,
@@ -53,7 +52,7 @@ def test_a_batch_of_mixed_events_round_trips(
     names, values, encoded = events
     message = encode_batch(encoded)
     assert split_message(message) == encoded
-    decoded = decode_message(message)
+    decoded = [decode(event) for event in split_message(message)]
     assert [d.name for d in decoded] == names
     assert [d.record for d in decoded] == values
 
@@ -61,14 +60,14 @@ def test_a_batch_of_mixed_events_round_trips(
 def test_a_single_event_message_is_its_own_batch() -> None:
     payload = encode("FeedbackEvent", sample("FeedbackEvent"))
     assert split_message(payload) == [payload]
-    assert [d.record for d in decode_message(payload)] == [sample("FeedbackEvent")]
+    assert decode(payload).record == sample("FeedbackEvent")
 
 
 @settings(max_examples=200)
 @given(garbage=st.binary(max_size=200))
 def test_garbage_raises_decode_error(garbage: bytes) -> None:
     with pytest.raises(DecodeError):
-        decode_message(garbage)
+        [decode(event) for event in split_message(garbage)]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -113,14 +112,6 @@ def test_wrong_expected_type_raises_schema_validation_error() -> None:
     payload = encode("FeedbackEvent", sample("FeedbackEvent"))
     with pytest.raises(SchemaValidationError, match="expected a InferenceOutcome"):
         decode(payload, expect="InferenceOutcome")
-    with pytest.raises(SchemaValidationError):
-        decode_message(encode_batch([payload]), expect="InferenceOutcome")
-
-
-def test_a_batch_with_one_bad_event_raises() -> None:
-    good = encode("FeedbackEvent", sample("FeedbackEvent"))
-    with pytest.raises(DecodeError):
-        decode_message(encode_batch([good, good[:-3]]))
 
 
 @pytest.mark.parametrize(

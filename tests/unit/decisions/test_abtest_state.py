@@ -7,15 +7,16 @@ from typing import Any
 from tests.support.agents import command_message, create_test, outcome, outcome_message, stop_test
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_state import ABTestState, Part
-from tonebridge.topics.abtests import AB_TEST_COMMAND
-from tonebridge.topics.inference import INFERENCE_OUTCOME
-from tonebridge.topics.messages import Message, read_message
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
+from tonebridge.topics.messages import Message
+from tonebridge.topics.spec import read_merged
 
-KINDS = (AB_TEST_COMMAND, INFERENCE_OUTCOME)
+SOURCES = (ABTEST_COMMANDS_TOPIC, INFERENCE_OUTCOMES_TOPIC)  # as the A/B agents read them
 
 
 def parts(*messages: Message) -> list[Part]:
-    return [(origin, read_message(value, KINDS).items) for origin, value in messages]
+    return [(origin, read_merged(value, SOURCES).items) for origin, value in messages]
 
 
 def created(test_id: str = "ab-1", **options: Any) -> ABTestState:

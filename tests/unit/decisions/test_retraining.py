@@ -209,7 +209,7 @@ def test_the_training_command_fits_its_topic(rules: dict[str, policies.Policy]) 
     rule = rules["corrections"]
     trigger = policies.Trigger("corrections", "tone-formal", "since:7", "enough")
     when = datetime(2026, 1, 5, tzinfo=UTC)
-    record = policies.training_command(trigger, rule, when, feedback_since_ms=7)
+    record = policies.trigger_command(trigger, rule, when, feedback_since_ms=7)
     decoded = decode(TRAINING_COMMANDS_TOPIC.encode(record).value).record
     assert decoded["command_id"] == trigger.command_id == decoded["event_id"]
     assert decoded["kind"] == "dpo"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from tests.support.samples import sample
 from tonebridge.settings import load_settings
-from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC, abtest_command
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC, inference_outcome
 from tonebridge.topics.spec import partition_for
 
@@ -23,3 +23,10 @@ def test_a_tests_outcomes_land_on_the_partition_number_of_its_commands() -> None
         outcome = inference_outcome(request_id="r", model_id=f"m{n}", ab_test_id=f"t{n}")
         key = INFERENCE_OUTCOMES_TOPIC.encode(outcome).key
         assert partition_for(key, partitions) == partition_for(command.key, partitions)
+
+
+def test_create_and_stop_commands_fit_their_topic() -> None:
+    arms = [{"arm_id": "a", "model_id": "m1", "weight": 1.0}]
+    create = abtest_command(test_id="t1", action="create", name="n", arms=arms)
+    assert ABTEST_COMMANDS_TOPIC.encode(create).key == b"t1"
+    ABTEST_COMMANDS_TOPIC.encode(abtest_command(test_id="t1", action="stop", reason="done"))

@@ -38,6 +38,11 @@ def test_feedback_type_follows_what_was_given(extra: dict[str, object], kind: st
     assert rated(**extra)["feedback_type"] == kind
 
 
+def test_a_stated_feedback_type_is_kept() -> None:
+    stated = rated(rating=2, corrected_text="Please send it soon.", feedback_type="rating")
+    assert stated["feedback_type"] == "rating"
+
+
 def test_builder_output_round_trips_through_the_topic() -> None:
     at = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
     record = rated(rating=3, metadata={"app": "web"}, event_id="e-1", event_time=at)

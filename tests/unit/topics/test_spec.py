@@ -5,12 +5,25 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from tests.support.agents import feedback, message, outcome
 from tests.support.samples import sample
-from tonebridge.avro.codec import decode
-from tonebridge.errors import SchemaValidationError
+from tonebridge.avro.codec import decode, encode_batch
+from tonebridge.errors import DecodeError, InvalidEventError, SchemaValidationError
 from tonebridge.settings import load_settings
+from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
+from tonebridge.topics.messages import Origin
 from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC, MODEL_REGISTERED
-from tonebridge.topics.spec import TopicSpec, event_header, field, partition_for
+from tonebridge.topics.spec import (
+    TopicSpec,
+    event_header,
+    field,
+    numeric_metrics,
+    partition_for,
+    read_merged,
+    require_partition,
+)
 
 
 def test_names_carry_the_prefix_and_partitions_default_from_settings() -> None:
@@ -74,3 +87,75 @@ def test_event_header_keeps_given_values_and_refuses_naive_times() -> None:
     assert event_header("id-1", at) == {"event_id": "id-1", "event_time": at}
     with pytest.raises(SchemaValidationError, match="timezone-aware"):
         event_header(None, datetime(2025, 1, 2))  # noqa: DTZ001 - the point of the test
+
+
+def test_event_header_cuts_a_given_time_to_milliseconds() -> None:
+    at = datetime(2025, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
+    assert event_header("id-1", at)["event_time"] == at.replace(microsecond=678_000)
+
+
+def test_only_finite_numbers_reach_a_metrics_map() -> None:
+    metrics = {"a": 1, "b": 2.5, "c": float("nan"), "d": "x", "e": True, "f": float("inf")}
+    assert numeric_metrics(metrics) == {"a": 1.0, "b": 2.5}
+
+
+def test_a_batch_with_one_bad_event_rejects_only_that_event() -> None:
+    good = [FEEDBACK_TOPIC.encode(feedback(n=n)).value for n in range(3)]
+    payload = encode_batch([good[0], b"\xc3\x01garbage!!", good[1], good[2]])
+    intake = FEEDBACK_TOPIC.read(payload)
+    assert [item.index for item in intake.items] == [0, 2, 3]
+    assert [r.index for r in intake.rejects] == [1]
+    assert isinstance(intake.rejects[0].error, DecodeError)
+    assert intake.rejects[0].payload == b"\xc3\x01garbage!!"
+    assert "event 1 of the message" in intake.rejects[0].reason()
+
+
+def test_an_event_of_another_type_is_rejected() -> None:
+    _, value = message(INFERENCE_OUTCOMES_TOPIC, [outcome()], 0)
+    intake = FEEDBACK_TOPIC.read(value)
+    assert not intake.items
+    assert isinstance(intake.rejects[0].error, SchemaValidationError)
+
+
+@pytest.mark.parametrize("payload", [b"not avro at all", None, b""])
+def test_an_unreadable_message_is_rejected_whole(payload: bytes | None) -> None:
+    intake = FEEDBACK_TOPIC.read(payload)
+    assert not intake.items
+    assert [r.index for r in intake.rejects] == [None]
+    assert intake.rejects[0].reason().startswith("message:")
+
+
+def test_merged_topics_take_the_events_of_each() -> None:
+    _, outcomes = message(INFERENCE_OUTCOMES_TOPIC, [outcome(), outcome()], 0)
+    _, feedbacks = message(FEEDBACK_TOPIC, [feedback(), feedback(n=1)], 0)
+    merged = (ABTEST_COMMANDS_TOPIC, INFERENCE_OUTCOMES_TOPIC)
+    assert [i.name for i in read_merged(outcomes, merged).items] == ["InferenceOutcome"] * 2
+    assert [r.index for r in read_merged(feedbacks, merged).rejects] == [0, 1]
+
+
+def test_decode_gives_every_event_of_a_message() -> None:
+    records = [feedback(n=n) for n in range(3)]
+    payload = encode_batch([FEEDBACK_TOPIC.encode(r).value for r in records])
+    assert [d.record for d in FEEDBACK_TOPIC.decode(payload)] == records
+    single = FEEDBACK_TOPIC.encode(records[0]).value
+    assert [d.record for d in FEEDBACK_TOPIC.decode(single)] == records[:1]
+
+
+def test_decode_is_all_or_nothing() -> None:
+    good = FEEDBACK_TOPIC.encode(feedback()).value
+    with pytest.raises(DecodeError):
+        FEEDBACK_TOPIC.decode(encode_batch([good, good[:-3]]))
+    with pytest.raises(DecodeError, match="no value"):
+        FEEDBACK_TOPIC.decode(None)
+    with pytest.raises(SchemaValidationError, match="expected a InferenceOutcome"):
+        INFERENCE_OUTCOMES_TOPIC.decode(encode_batch([good]))
+    changed = MODEL_EVENTS_TOPIC.encode(sample(MODEL_CHANGED), MODEL_CHANGED).value
+    with pytest.raises(SchemaValidationError, match="does not belong"):
+        MODEL_EVENTS_TOPIC.decode(encode_batch([changed, good]))
+
+
+def test_an_event_must_arrive_on_its_keys_partition() -> None:
+    partition = partition_for(b"model-x", 4)
+    require_partition("model-x", Origin("t", partition, 0, b"other-key"), 4)
+    with pytest.raises(InvalidEventError, match="belongs on partition"):
+        require_partition("model-x", Origin("t", (partition + 1) % 4, 0, b"other-key"), 4)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.samples import STOP_COMMAND, sample
+from tonebridge.avro.codec import decode, encode
 from tonebridge.errors import SchemaValidationError
 from tonebridge.job_kinds import JOB_KINDS
 from tonebridge.topics.training import (
@@ -10,6 +11,8 @@ from tonebridge.topics.training import (
     TRAINING_CONTROL_TOPIC,
     TRAINING_STATUS_TOPIC,
     command_topic,
+    training_command,
+    training_status,
 )
 
 
@@ -56,3 +59,35 @@ def test_job_id_is_deterministic_and_fits_the_column() -> None:
     assert job_id_for(policy) == job_id_for(dict(policy))
     assert len(job_id_for(policy)) <= 64
     assert job_id_for({"command_id": "x", "job_id": "named"}) == "named"
+
+
+def test_training_commands_fit_the_schema_and_route_by_kind() -> None:
+    start = training_command(
+        command_id="c1",
+        kind="dpo",
+        requested_by="api:alice",
+        job_id="c1",
+        base_model="b",
+        config={"beta": 0.1},
+        reason="r",
+    )
+    decoded = decode(encode("TrainingCommand", start)).record
+    assert (decoded["kind"], decoded["job_id"], decoded["config_json"]) == (
+        "dpo",
+        "c1",
+        '{"beta": 0.1}',
+    )
+    assert decoded["requested_by"] == "api:alice"
+    stop = training_command(command_id="c2", kind="stop", requested_by="api:alice", job_id="j1")
+    assert command_topic(stop) is TRAINING_CONTROL_TOPIC
+    TRAINING_CONTROL_TOPIC.encode(stop)
+
+
+def test_status_keeps_progress_fields_and_fits_its_schema() -> None:
+    record = training_status(
+        "job", "cmd", "running", step=3, total_steps=10, loss=0.5, eta_seconds=None, junk=1
+    )
+    back = decode(encode("TrainingStatus", record)).record
+    assert (back["step"], back["total_steps"], back["loss"]) == (3, 10, 0.5)
+    assert back["eta_seconds"] is None
+    assert "junk" not in record

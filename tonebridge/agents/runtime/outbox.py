@@ -15,19 +15,17 @@ from typing import Any
 
 from tonebridge.client.publisher import Publisher
 from tonebridge.settings import Settings
-from tonebridge.topics.deadletter import DEADLETTER_TOPIC, MAX_REASON_CHARS, dead_letter
+from tonebridge.topics.deadletter import DEADLETTER_TOPIC, dead_letter
 from tonebridge.topics.messages import Origin, Reject, Rejected
 from tonebridge.topics.spec import TopicSpec
 
 
 def dead_letter_record(origin: Origin, reject: Reject) -> dict[str, Any]:
     """The DeadLetter of one reject, with a deterministic id and the event's place."""
-    record = dead_letter(
-        origin.topic, origin.partition, origin.offset, origin.key, reject.payload, reject.error
-    )
-    record["event_id"] = reject.dead_letter_id(origin)
-    record["reason"] = reject.reason()[:MAX_REASON_CHARS]
-    return record
+    return dead_letter(
+        origin.topic, origin.partition, origin.offset, origin.key, reject.payload, reject.error,
+        reason=reject.reason(), event_id=reject.dead_letter_id(origin),
+    )  # fmt: skip
 
 
 async def send_dead_letters(outbox: Publisher, rejected: Sequence[Rejected]) -> None:

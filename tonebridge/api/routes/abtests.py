@@ -7,15 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from tonebridge.api.commands import ab_test_command, command_id_for
+from tonebridge.api.commands import command_id_for
 from tonebridge.api.deps import Admin, IdempotencyKey, Responses, Services, TestId
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.abtests import ABTestAccepted, ABTestRequest, ABTestResults
 from tonebridge.api.schemas.training import StopRequest
 from tonebridge.api.services import ApiServices
+from tonebridge.avro.codec import Record
 from tonebridge.errors import ConflictError, NotFoundError, StoreError
 from tonebridge.storage.records import ABTestRecord
-from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC
+from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC, abtest_command
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ab-test", tags=["ab-tests"], route_class=IdempotentRoute)
@@ -33,7 +34,7 @@ async def start_ab_test(
     existing = await _find(services, test_id)
     if existing is not None:
         return _accepted(test_id, existing.status)
-    command = ab_test_command(test_id, "create", **_create_fields(body))
+    command = _create_command(test_id, body)
     await services.publish(ABTEST_COMMANDS_TOPIC, [command], AB_TEST_COMMAND)
     try:
         await _record(services, body, test_id)
@@ -75,7 +76,7 @@ async def stop_ab_test(
     if test.status == "completed":
         msg = f"A/B test {test_id!r} has already completed"
         raise ConflictError(msg)
-    command = ab_test_command(test_id, "stop", reason=body.reason if body else None)
+    command = abtest_command(test_id=test_id, action="stop", reason=body.reason if body else None)
     await services.publish(ABTEST_COMMANDS_TOPIC, [command], AB_TEST_COMMAND)
     return ABTestAccepted(
         test_id=test_id,
@@ -85,14 +86,18 @@ async def stop_ab_test(
     )
 
 
-def _create_fields(body: ABTestRequest) -> dict[str, object]:
-    return {
-        "name": body.name,
-        "arms": [arm.model_dump() for arm in body.arms],
-        "metrics": [metric.model_dump() for metric in body.metrics],
-        **_config(body),
-        "reason": body.reason,
-    }
+def _create_command(test_id: str, body: ABTestRequest) -> Record:
+    return abtest_command(
+        test_id=test_id,
+        action="create",
+        name=body.name,
+        arms=[arm.model_dump() for arm in body.arms],
+        metrics=[metric.model_dump() for metric in body.metrics],
+        alpha=body.alpha,
+        min_samples=body.min_samples,
+        control_arm=body.control_arm or body.arms[0].arm_id,
+        reason=body.reason,
+    )
 
 
 def _config(body: ABTestRequest) -> dict[str, object]:

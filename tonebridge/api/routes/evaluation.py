@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from tonebridge.api.auth import Principal
-from tonebridge.api.commands import command_id_for, training_command
+from tonebridge.api.commands import command_id_for, requested_by
 from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
 from tonebridge.api.jobs import submit_job
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.training import CompareRequest, EvaluateRequest, JobAccepted
 from tonebridge.api.services import ApiServices
 from tonebridge.api.training_options import require_dataset
+from tonebridge.topics.training import training_command
 
 router = APIRouter(prefix="/evaluate", tags=["evaluation"], route_class=IdempotentRoute)
 _ERRORS: Responses = {404: {"description": "Unknown model or dataset."}}
@@ -58,9 +59,9 @@ async def _evaluate(
     await require_dataset(services, request.dataset_id)
     command_id = command_id_for(principal, key, purpose)
     command = training_command(
-        command_id,
-        "evaluate",
-        principal,
+        command_id=command_id,
+        kind="evaluate",
+        requested_by=requested_by(principal),
         job_id=command_id,
         model_id=model_id,
         baseline_model_id=request.baseline_model_id,

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query
 
 from tonebridge.api.auth import Principal
-from tonebridge.api.commands import command_id_for, model_command
+from tonebridge.api.commands import command_id_for, requested_by
 from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.registry import (
@@ -30,7 +30,7 @@ from tonebridge.decisions.registry_rules import (
     of_row,
 )
 from tonebridge.storage.records import ModelRecord
-from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC
+from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC, model_command
 
 router = APIRouter(prefix="/models", tags=["registry"], route_class=IdempotentRoute)
 _NOT_FOUND: Responses = {404: {"description": "Unknown model."}}
@@ -106,7 +106,13 @@ async def _command(
 ) -> ModelCommandAccepted:
     command_id = command_id_for(principal, key, f"/models/{model.id}/{action}")
     reason = body.reason if body else None
-    command = model_command(command_id, action, model.id, principal, reason)
+    command = model_command(
+        command_id=command_id,
+        action=action,
+        model_id=model.id,
+        requested_by=requested_by(principal),
+        reason=reason,
+    )
     await services.publish(MODEL_COMMANDS_TOPIC, [command], MODEL_COMMAND)
     url = f"/models/{model.id}"
     return ModelCommandAccepted(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tonebridge.api.commands import command_id_for, training_command
+from tonebridge.api.commands import command_id_for, requested_by
 from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Responses, Services
 from tonebridge.api.jobs import job_status, submit_job
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.training import JobAccepted, JobStatus, RLHFRequest
 from tonebridge.api.training_options import check_options, require_dataset, resolve_base_model
 from tonebridge.errors import NotFoundError
+from tonebridge.topics.training import training_command
 
 router = APIRouter(prefix="/rlhf", tags=["rlhf"], route_class=IdempotentRoute)
 _ERRORS: Responses = {404: {"description": "Unknown model, dataset or RLHF job."}}
@@ -27,9 +28,9 @@ async def start_rlhf(
     await require_dataset(services, body.dataset_id)
     command_id = command_id_for(principal, key, "/rlhf/start")
     command = training_command(
-        command_id,
-        "rlhf",
-        principal,
+        command_id=command_id,
+        kind="rlhf",
+        requested_by=requested_by(principal),
         job_id=command_id,
         model_id=body.model_id,
         base_model=base_model,

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from tonebridge.api.commands import command_id_for, training_command
+from tonebridge.api.commands import command_id_for, requested_by
 from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Responses, Services
 from tonebridge.api.jobs import job_status, submit_job
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.training import JobAccepted, JobStatus, StopRequest, TrainRequest
 from tonebridge.api.training_options import check_options, require_dataset, resolve_base_model
 from tonebridge.errors import ConflictError
-from tonebridge.topics.training import TRAINING_COMMAND, TRAINING_CONTROL_TOPIC
+from tonebridge.topics.training import TRAINING_COMMAND, TRAINING_CONTROL_TOPIC, training_command
 
 router = APIRouter(prefix="/train", tags=["training"], route_class=IdempotentRoute)
 _ERRORS: Responses = {404: {"description": "Unknown model or dataset."}}
@@ -29,9 +29,9 @@ async def start_training(
     await require_dataset(services, body.dataset_id)
     command_id = command_id_for(principal, key, "/train")
     command = training_command(
-        command_id,
-        body.method,
-        principal,
+        command_id=command_id,
+        kind=body.method,
+        requested_by=requested_by(principal),
         job_id=command_id,
         model_id=body.model_id,
         base_model=base_model,
@@ -73,6 +73,12 @@ async def stop_training(
     stopping = await services.repos.jobs.request_stop(job_id)
     command_id = command_id_for(principal, key, f"/train/{job_id}/stop")
     reason = body.reason if body else None
-    command = training_command(command_id, "stop", principal, job_id=job_id, reason=reason)
+    command = training_command(
+        command_id=command_id,
+        kind="stop",
+        requested_by=requested_by(principal),
+        job_id=job_id,
+        reason=reason,
+    )
     await services.publish(TRAINING_CONTROL_TOPIC, [command], TRAINING_COMMAND)
     return job_status(stopping)

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tonebridge import rules
 from tonebridge.api.schemas.common import Clean, EventFields, Id, Name, ShortText, Strict, Text
+from tonebridge.avro.codec import Record
+from tonebridge.topics.feedback import feedback_event
+from tonebridge.topics.inference import inference_outcome
 
 MAX_BATCH = 1000
 MetricName = Annotated[str, Field(min_length=1, max_length=rules.METADATA_KEY_LENGTH), Clean]
@@ -41,17 +44,10 @@ class FeedbackIn(EventFields):
             raise ValueError(msg)
         return self
 
-    def resolved_type(self) -> str:
-        if self.feedback_type is not None:
-            return self.feedback_type
-        if self.rating is not None and self.corrected_text is not None:
-            return "both"
-        return "rating" if self.rating is not None else "correction"
-
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> Record:
         """The ``FeedbackEvent`` Avro record."""
-        record = self.model_dump(exclude={"event_id", "feedback_type"})
-        return record | {"event_id": str(self.event_id), "feedback_type": self.resolved_type()}
+        fields = self.model_dump(exclude={"event_id", "event_time"})
+        return feedback_event(**fields, event_id=str(self.event_id), event_time=self.event_time)
 
 
 class FeedbackBatch(Strict):
@@ -82,9 +78,10 @@ class OutcomeIn(EventFields):
             raise ValueError(msg)
         return metrics
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> Record:
         """The ``InferenceOutcome`` Avro record."""
-        return self.model_dump(exclude={"event_id"}) | {"event_id": str(self.event_id)}
+        fields = self.model_dump(exclude={"event_id", "event_time"})
+        return inference_outcome(**fields, event_id=str(self.event_id), event_time=self.event_time)
 
 
 class OutcomeBatch(Strict):

@@ -30,10 +30,9 @@ from tonebridge.decisions.registry_rules import (
 )
 from tonebridge.errors import InvalidEventError
 from tonebridge.handlers.registry.store import Registry
-from tonebridge.handlers.trainer.events import model_changed
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
-from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC
+from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC, model_changed
 
 Change = Literal["deployed", "rolled_back", "archived"]
 

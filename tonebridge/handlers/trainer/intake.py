@@ -68,10 +68,9 @@ def printable(reason: str) -> str:
 
 def dead_letter_of(message: Any, error: BaseException) -> Record:
     """The DeadLetter of a Kafka record, with an id fixed by the record's place."""
-    record = dead_letter(
-        message.topic, message.partition, message.offset, message.key, message.value or b"", error
-    )
     where = f"{message.topic}|{message.partition}|{message.offset}"
-    record["event_id"] = str(uuid.uuid5(_DEAD_LETTERS, where))
-    record["reason"] = printable(record["reason"])
-    return record
+    return dead_letter(
+        message.topic, message.partition, message.offset, message.key, message.value or b"", error,
+        reason=printable(str(error) or repr(error)),
+        event_id=str(uuid.uuid5(_DEAD_LETTERS, where)),
+    )  # fmt: skip

@@ -48,7 +48,6 @@ from tonebridge.handlers.methods.control import ProgressUpdate, TrainingResult
 from tonebridge.handlers.methods.registry import runner_rows
 from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer import outcome
-from tonebridge.handlers.trainer.events import training_status
 from tonebridge.handlers.trainer.intake import check_training_command, printable
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config
 from tonebridge.handlers.trainer.progress import ProgressRelay
@@ -63,7 +62,12 @@ from tonebridge.storage import (
 )
 from tonebridge.storage.records import FeedbackSelection, FinalJobStatus, TrainingJobRecord
 from tonebridge.storage.types import utc_now
-from tonebridge.topics.training import POLICY_REQUESTER, TRAINING_STATUS_TOPIC, job_id_for
+from tonebridge.topics.training import (
+    POLICY_REQUESTER,
+    TRAINING_STATUS_TOPIC,
+    job_id_for,
+    training_status,
+)
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tonebridge.avro.codec import Record
 from tonebridge.client.publisher import Publisher
 from tonebridge.handlers.datasets.files import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
 from tonebridge.handlers.registry.store import RegisteredVersion, Registry, flatten_params
-from tonebridge.handlers.trainer.events import model_registered, numeric_metrics
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.retry import Backoff, retrying
 from tonebridge.storage import ModelRepository
 from tonebridge.storage.records import ModelRecord
-from tonebridge.topics.models import MODEL_EVENTS_TOPIC, MODEL_REGISTERED
+from tonebridge.topics.models import MODEL_EVENTS_TOPIC, MODEL_REGISTERED, model_registered
+from tonebridge.topics.spec import numeric_metrics
 
 log = logging.getLogger(__name__)
 _MODEL_IDS = uuid.UUID("8a0f3c52-41d6-4f0e-a2a5-6c1f4e5b9d21")
@@ -147,15 +148,23 @@ class Registrar:
         if self.checkpoint is not None:
             await self.checkpoint(version)
         model = await self._row(version, metrics)
-        record = model_registered(
+        record = self._registered(model, version, metrics)
+        await self.events.publish(MODEL_EVENTS_TOPIC, record, schema=MODEL_REGISTERED)
+        return Registration(model, version, version.run_id or "")
+
+    def _registered(
+        self, model: ModelRecord, version: RegisteredVersion, metrics: dict[str, float]
+    ) -> Record:
+        """The ModelRegistered event of ``model``; its id is the model's (a retry repeats it)."""
+        lineage = self.data.lineage
+        return model_registered(
             model_id=model.id, name=model.name, version=model.version,
             base_model=model.base_model, model_type=model.model_type, job_id=self.plan.job.id,
             artifact_uri=version.source, dataset_id=self.data.dataset_id,
-            lineage=self.data.lineage, metrics=metrics, mlflow_run_id=version.run_id,
+            feedback_from=lineage.feedback_from, feedback_to=lineage.feedback_to,
+            feedback_count=lineage.feedback_count, metrics=metrics,
+            mlflow_run_id=version.run_id, event_id=model.id,
         )  # fmt: skip
-        record["event_id"] = model.id  # a retried event carries the same id
-        await self.events.publish(MODEL_EVENTS_TOPIC, record, schema=MODEL_REGISTERED)
-        return Registration(model, version, version.run_id or "")
 
     async def _row(self, version: RegisteredVersion, metrics: dict[str, float]) -> ModelRecord:
         return await self.models.add(

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from tonebridge.avro.codec import Record, decode_message
+from tonebridge.avro.codec import Record
 from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.errors import DecodeError
 from tonebridge.handlers.registry.deployment import Deployer
@@ -51,9 +51,9 @@ from tonebridge.storage import (
 from tonebridge.topics.admin import create_topics
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
-from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC, MODEL_EVENTS_TOPIC
+from tonebridge.topics.models import MODEL_COMMANDS_TOPIC, MODEL_EVENTS_TOPIC
+from tonebridge.topics.spec import TopicSpec
 from tonebridge.topics.training import (
-    TRAINING_COMMAND,
     TRAINING_COMMANDS_TOPIC,
     TRAINING_CONTROL_TOPIC,
     TRAINING_STATUS_TOPIC,
@@ -111,7 +111,7 @@ class Guard:
     is committed only once its dead letter is on the topic.
     """
 
-    expect: str
+    topic: TopicSpec
     apply: Apply
     backoff: Backoff
     events: Publisher | None = None  # None: log instead of dead-lettering (broadcasts)
@@ -119,7 +119,7 @@ class Guard:
 
     async def __call__(self, message: KafkaRecord) -> None:
         try:
-            records = [event.record for event in decode_message(message.value, self.expect)]
+            records = [event.record for event in self.topic.decode(message.value)]
         except DecodeError as exc:
             await self._reject(message, None, exc)
             return
@@ -133,7 +133,8 @@ class Guard:
         async def once() -> None:
             await self.apply(record)
 
-        await retrying(once, f"{self.expect} {record.get('command_id')}", self.backoff)
+        what = f"{'/'.join(self.topic.schemas)} {record.get('command_id')}"
+        await retrying(once, what, self.backoff)
 
     async def _reject(self, message: KafkaRecord, record: Record | None, exc: Exception) -> None:
         log.error("%s@%d rejected: %s", message.topic, message.offset, exc)
@@ -213,7 +214,7 @@ class TrainerService:
         consumers.append(consumer)
         await consumer.start()
         guard = Guard(
-            TRAINING_COMMAND,
+            TRAINING_COMMANDS_TOPIC,
             self.runner.on_command,
             trainer_backoff(self.settings, bounded=False),
             self.events,
@@ -238,7 +239,7 @@ class TrainerService:
         )
         await listener.assign_from_end()
         stop = Guard(
-            TRAINING_COMMAND,
+            TRAINING_CONTROL_TOPIC,
             lambda command: self.runner.stop(command.get("job_id")),
             trainer_backoff(self.settings),
         )
@@ -255,7 +256,7 @@ class TrainerService:
         consumers.append(consumer)
         await consumer.start()
         guard = Guard(
-            MODEL_COMMAND,
+            MODEL_COMMANDS_TOPIC,
             self._apply_model_command,
             trainer_backoff(self.settings),
             self.events,

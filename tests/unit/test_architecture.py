@@ -1,0 +1,125 @@
+"""The package layout's promises (docs/architecture.md): no import cycle between packages, a
+pure decisions package, and processes that load only what they run."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = ROOT / "tonebridge"
+HEAVY = ("faust", "mode", "torch", "trl", "transformers", "peft", "mlflow", "datasets")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_package(name: str) -> bool:
+    return (ROOT / Path(*name.split("."))).is_dir()
+
+
+def is_module(name: str) -> bool:
+    return (ROOT / Path(*name.split("."))).with_suffix(".py").is_file()
+
+
+def package_of(name: str) -> str:
+    """A package stands for itself; a module for its package, a top-level module for itself."""
+    if is_package(name):
+        return name
+    parent = name.rpartition(".")[0]
+    return parent if parent != "tonebridge" else name
+
+
+def imported(path: Path) -> Iterator[str]:
+    """The tonebridge modules and packages ``path`` imports, anywhere in its body."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name.startswith("tonebridge"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tonebridge"):
+            module = str(node.module)
+            subs = [f"{module}.{a.name}" for a in node.names]
+            found = [
+                s for s in subs if is_package(s) or (ROOT / f"{s.replace('.', '/')}.py").exists()
+            ]
+            yield from found or [module]
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Package -> the packages it imports. A subpackage may use its ancestors' modules (the
+    ancestor composes it, e.g. ``api/app.py`` mounts ``api/routes``): those edges are left out."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for path in SOURCE.rglob("*.py"):
+        source = package_of(module_name(path))
+        for target in map(package_of, imported(path)):
+            if target != source and not source.startswith(f"{target}."):
+                edges[source].add(target)
+    return edges
+
+
+def cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in edges.get(node, ()):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = stack[stack.index(node) :]
+            del stack[stack.index(node) :]
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in list(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_packages() -> None:
+    assert cycles(package_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_decisions_are_pure() -> None:
+    """Pure decision logic imports no process: no agents, handlers, api, storage or faust."""
+    for path in (SOURCE / "decisions").rglob("*.py"):
+        names = set(imported(path))
+        assert not {n for n in names if n.split(".")[1] in ("agents", "handlers", "api")}, path
+        text = path.read_text()
+        assert "import faust" not in text and "from faust" not in text, path
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import tonebridge.api.app; tonebridge.api.app.create_app",
+        "import tonebridge.agents.views",
+        "import tonebridge.decisions.retraining, tonebridge.decisions.promotion",
+    ],
+)
+def test_the_api_loads_no_stream_or_training_framework(statement: str) -> None:
+    loaded = f"import sys; {statement}; print(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    out = subprocess.run(
+        [sys.executable, "-c", loaded], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert not set(eval(out)) & set(HEAVY)  # noqa: S307 (our own subprocess's list literal)
