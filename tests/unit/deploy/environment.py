@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from tonebridge.api.app import create_app
 from tonebridge.settings import Settings, load_settings
 
 # Unset, each of these silently falls back to an embedded default (broker, SQLite, local MLflow).
@@ -45,7 +46,8 @@ def load(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def assert_production(settings: Settings, *, api: bool = False) -> None:
-    """The settings reach a real broker, PostgreSQL and MLflow server (and Redis and keys)."""
+    """The settings reach a real broker, PostgreSQL and MLflow server; the API's also Redis,
+    and they hold the keys the API needs to start on every interface."""
     assert not settings.uses_embedded_broker
     assert settings.sqlalchemy_url.startswith("postgresql+asyncpg://")
     assert settings.postgres_password.get_secret_value()
@@ -54,3 +56,4 @@ def assert_production(settings: Settings, *, api: bool = False) -> None:
         assert settings.redis_host
         assert settings.api_admin_keys and settings.api_ingest_keys
         assert settings.api_host == "0.0.0.0"  # noqa: S104 - inside a container or pod
+        create_app(settings)  # refuses (ConfigError) to serve off loopback without keys
