@@ -163,6 +163,19 @@ def test_the_hugging_face_cache_is_a_volume(stages: dict[str, Stage], name: str)
     assert arguments(stages, name, "VOLUME") == [f'["{HF_CACHE}"]']
 
 
+def test_the_build_context_holds_only_what_is_copied(stages: dict[str, Stage]) -> None:
+    rules = (ROOT / ".dockerignore").read_text().splitlines()
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert "*" in rules  # everything else, .env and .venv included, stays out
+    copied = {
+        source.rstrip("/")
+        for name in TARGETS
+        for args in arguments(stages, name, "COPY")
+        for source in args.split()[:-1]
+    }
+    assert copied == allowed
+
+
 def hadolint() -> str | None:
     beside_python = Path(sys.executable).parent / "hadolint"
     return str(beside_python) if beside_python.exists() else shutil.which("hadolint")
