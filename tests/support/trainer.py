@@ -157,7 +157,8 @@ class Harness:
 
 def command(kind: str, command_id: str | None = None, **fields: Any) -> Record:
     command_id = command_id or f"cmd-{uuid.uuid4().hex[:8]}"
-    return training_command(command_id=command_id, kind=kind, requested_by="api", **fields)
+    fields.setdefault("requested_by", "api")
+    return training_command(command_id=command_id, kind=kind, **fields)
 
 
 def model_command(action: str, model_id: str) -> Record:
