@@ -18,6 +18,9 @@ deduplicate on ``event_id`` if it matters; events packed into one Kafka message 
 as a whole). No group means no rebalance wait on start and any
 number of independent watchers. Partitions missing from ``position`` start at the beginning
 (``from_beginning=True``) or at the end (default: only new events).
+
+The reading itself (``assign``, ``seek``, ``read_items``) is shared with the experiment router
+(:mod:`tonebridge.client.router`), which follows the A/B topics too.
 """
 
 from __future__ import annotations
