@@ -99,7 +99,8 @@ class ExperimentRouter:
         await self._publisher.publish(INFERENCE_OUTCOMES_TOPIC, outcome)
 
     async def start(self) -> None:
-        """Connect, read the topics from their beginning up to now, then follow them."""
+        """Connect, read the topics from their beginning up to now, then follow them (waits
+        for topics that do not exist yet, as :func:`~tonebridge.client.watch.watch_models`)."""
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(self.settings, self._client_id),
             group_id=None,

@@ -36,14 +36,15 @@ from tonebridge.topics.abtests import AB_TEST_COMMAND, AB_TEST_VERDICT
 from tonebridge.topics.models import MODEL_CHANGED, MODEL_REGISTERED
 
 HASH_BYTES = 8
-HASH_SPAN = float(1 << (8 * HASH_BYTES))
+FRACTION_BITS = 53  # a double's precision: every fraction is exact and below 1
 SERVING_CHANGES = ("deployed", "rolled_back")
 
 
 def unit_point(test_id: str, unit_id: str) -> float:
     """The unit's place in [0, 1) for this test: the same everywhere, independent per test."""
     digest = hashlib.blake2b(f"{test_id}\x00{unit_id}".encode(), digest_size=HASH_BYTES)
-    return int.from_bytes(digest.digest(), "big") / HASH_SPAN
+    top = int.from_bytes(digest.digest(), "big") >> (8 * HASH_BYTES - FRACTION_BITS)
+    return top / (1 << FRACTION_BITS)
 
 
 def cumulative(weights: list[float]) -> tuple[float, ...]:
@@ -93,8 +94,8 @@ class Experiment:
         )
 
     def assign(self, unit_id: str) -> Route:
+        # bounds end at 1.0 and a point is below 1: the index is an arm's
         index = bisect.bisect_right(self.bounds, unit_point(self.test_id, unit_id))
-        index = min(index, len(self.arm_ids) - 1)
         return Route(self.model_ids[index], self.test_id, self.arm_ids[index])
 
     def model_of(self, arm_id: str | None) -> str | None:
@@ -160,11 +161,6 @@ class RoutingTable:
             if test_id is not None:
                 return self._route_test(unit_id, test_id)
             return self._route_name(unit_id, str(model_name))
-
-    def production(self, model_name: str) -> str | None:
-        with self._lock:
-            serving = self._production.get(model_name)
-        return None if serving is None else serving.model_id
 
     # --- routing -------------------------------------------------------------------------
 
