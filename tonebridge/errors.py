@@ -12,6 +12,8 @@
     │   └── TrainingError       a training run failed           (retry: no, job failed)
     │       └── UnsupportedModelError  model cannot be trained  (retry: no, rejected)
     ├── ProduceError            the broker did not take a record (retry: yes)
+    ├── RouteError              no model known for a name or test (retry: yes, once the
+    │                           router has read the events that define it)
     ├── StoreError              the database refused            (retry: depends, see below)
     │   ├── StoreUnavailableError  cannot reach the database   (retry: yes, API 503)
     │   ├── NotFoundError       no such row                     (retry: no)
@@ -66,6 +68,13 @@ class UnsupportedModelError(TrainingError):
 
 class ProduceError(TonebridgeError):
     """The broker did not acknowledge a record."""
+
+    retryable = True
+
+
+class RouteError(TonebridgeError):
+    """The experiment router knows no model to route to: an unknown test, or a model name
+    with no running test and no production model seen yet."""
 
     retryable = True
 

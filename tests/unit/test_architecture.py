@@ -115,6 +115,7 @@ def test_the_decisions_are_pure() -> None:
         "import tonebridge.api.app; tonebridge.api.app.create_app",
         "import tonebridge.agents.views",
         "import tonebridge.decisions.retraining, tonebridge.decisions.promotion",
+        "import tonebridge.client",  # what an inference service embeds
     ],
 )
 def test_the_api_loads_no_stream_or_training_framework(statement: str) -> None:

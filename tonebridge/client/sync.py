@@ -1,7 +1,7 @@
 """A blocking facade over :class:`EventProducer`, for code without an event loop.
 
-The async producer runs on its own event loop in a daemon thread; each call hands work to
-that loop and waits for it.
+The async producer runs on its own event loop in a daemon thread (a :class:`LoopThread`,
+which the sync experiment router uses too); each call hands work to that loop and waits for it.
 """
 
 from __future__ import annotations
@@ -22,20 +22,39 @@ T = TypeVar("T")
 Delivery = concurrent.futures.Future[None]
 
 
+class LoopThread:
+    """An event loop running in a daemon thread; :meth:`call` runs a coroutine on it."""
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def call(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on the loop and wait for its result (or its exception)."""
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+
+    def stop(self) -> None:
+        """Stop the loop, join the thread and close the loop."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
 class SyncEventProducer:
     """``with SyncEventProducer(settings) as producer: producer.send(FEEDBACK_TOPIC, record)``."""
 
     def __init__(self, settings: Settings, config: ProducerConfig | None = None) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="tonebridge-producer", daemon=True
-        )
-        self._thread.start()
+        self._thread = LoopThread("tonebridge-producer")
         self._producer = EventProducer(settings, config)
         try:
             self._call(self._producer.start())
         except BaseException:
-            self._stop_loop()
+            self._thread.stop()
             raise
 
     @property
@@ -60,12 +79,12 @@ class SyncEventProducer:
 
     def close(self) -> None:
         """Flush and disconnect, then stop the producer's thread."""
-        if not self._thread.is_alive():
+        if not self._thread.running:
             return
         try:
             self._call(self._producer.close())
         finally:
-            self._stop_loop()
+            self._thread.stop()
 
     def __enter__(self) -> SyncEventProducer:
         return self
@@ -90,12 +109,7 @@ class SyncEventProducer:
         return _bridge(asyncio.gather(*receipts))
 
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        return self._thread.call(work)
 
 
 def _bridge(receipt: asyncio.Future[Any]) -> Delivery:

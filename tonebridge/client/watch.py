@@ -18,13 +18,16 @@ deduplicate on ``event_id`` if it matters; events packed into one Kafka message 
 as a whole). No group means no rebalance wait on start and any
 number of independent watchers. Partitions missing from ``position`` start at the beginning
 (``from_beginning=True``) or at the end (default: only new events).
+
+The reading itself (``assign``, ``seek``, ``read_items``) is shared with the experiment router
+(:mod:`tonebridge.client.router`), which follows the A/B topics too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.messages import Item
 from tonebridge.topics.models import MODEL_CHANGED, MODEL_EVENTS_TOPIC
+from tonebridge.topics.spec import TopicSpec
 
 log = logging.getLogger(__name__)
 Position = dict[int, int]
@@ -110,16 +114,9 @@ class ModelWatch:
 
     async def _assign(self) -> Position:
         topic = MODEL_EVENTS_TOPIC.name(self.settings)
-        ids = await wait_for_partitions(self.settings, topic)
-        partitions = [TopicPartition(topic, p) for p in ids]
-        self._consumer.assign(partitions)
+        partitions = await assign(self._consumer, self.settings, [topic])
         for tp in partitions:
-            if tp.partition in self._start:
-                self._consumer.seek(tp, int(self._start[tp.partition]))
-            elif self._from_beginning:
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                await self._consumer.seek_to_end(tp)
+            await seek(self._consumer, tp, self._start, from_beginning=self._from_beginning)
         return {tp.partition: await self._consumer.position(tp) for tp in partitions}
 
 
@@ -144,6 +141,35 @@ async def watch_models(
             yield event
 
 
+async def assign(
+    consumer: AIOKafkaConsumer, settings: Settings, topics: Sequence[str]
+) -> list[TopicPartition]:
+    """Assign ``consumer`` every partition of ``topics`` (waiting until each topic exists)."""
+    partitions = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in await wait_for_partitions(settings, topic)
+    ]
+    consumer.assign(partitions)
+    return partitions
+
+
+async def seek(
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    start: Mapping[int, int],
+    *,
+    from_beginning: bool,
+) -> None:
+    """Position ``tp`` at its offset in ``start``, else at its beginning or its end."""
+    if tp.partition in start:
+        consumer.seek(tp, int(start[tp.partition]))
+    elif from_beginning:
+        await consumer.seek_to_beginning(tp)
+    else:
+        await consumer.seek_to_end(tp)
+
+
 async def wait_for_partitions(settings: Settings, topic: str) -> list[int]:
     """The topic's partition ids, waiting (polling metadata) until the topic exists."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings, "tonebridge-watch-admin"))
@@ -162,7 +188,7 @@ async def wait_for_partitions(settings: Settings, topic: str) -> list[int]:
 
 def _events(message: ConsumerRecord[bytes, bytes], current: Position) -> list[ModelEvent]:
     """The message's events; the last one's position moves past the message."""
-    decoded = _decode(message)
+    decoded = read_items(message, MODEL_EVENTS_TOPIC)
     events = []
     for index, item in enumerate(decoded):
         done = index == len(decoded) - 1
@@ -176,8 +202,9 @@ def _events(message: ConsumerRecord[bytes, bytes], current: Position) -> list[Mo
     return events
 
 
-def _decode(message: ConsumerRecord[bytes, bytes]) -> list[Item]:
-    intake = MODEL_EVENTS_TOPIC.read(message.value or b"")
+def read_items(message: ConsumerRecord[bytes, bytes], spec: TopicSpec) -> list[Item]:
+    """The good events of a message on ``spec``'s topic; the bad ones are logged and skipped."""
+    intake = spec.read(message.value or b"")
     for reject in intake.rejects:
         log.warning(
             "skipping undecodable %s at %s/%s", reject.reason(), message.partition, message.offset
