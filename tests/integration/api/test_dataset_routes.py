@@ -187,12 +187,16 @@ async def test_pages_are_newest_first_and_filters_narrow_them(
     assert too_many.status_code == 422 and "limit" in too_many.json()["message"]
 
 
-async def test_a_job_can_train_on_an_imported_dataset(
+async def test_a_job_can_train_on_an_imported_dataset_of_its_rows(
     client: httpx.AsyncClient, api_settings: Settings, unique: str
 ) -> None:
     made = (await upload(client, "rows.csv", encoded(ROWS, "csv"))).json()
-    body = {"method": "sft", "base_model": "local/tiny-llama", "dataset_id": made["dataset_id"]}
-    response = await client.post("/train", json=body, headers=ADMIN)
+    body = {"method": "dpo", "base_model": "local/tiny-llama", "dataset_id": made["dataset_id"]}
+    refused = await client.post("/train", json=body, headers=ADMIN)
+    assert refused.status_code == 422
+    assert "body.dataset_id" in refused.json()["message"]
+    assert "holds sft rows; a dpo job reads dpo rows" in refused.json()["message"]
+    response = await client.post("/train", json=body | {"method": "sft"}, headers=ADMIN)
     assert response.status_code == 202, response.text
     [command] = await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)
     assert command.record["dataset_id"] == made["dataset_id"]

@@ -44,7 +44,7 @@ async def start_training(
     """Queue a LoRA/QLoRA/DPO/KTO/ORPO run; the response's ``job_id`` is the command id."""
     base_model = await resolve_base_model(services, body)
     check_options(services, body.method, base_model, body.hyperparameters)
-    await require_dataset(services, body.dataset_id)
+    await require_dataset(services, body.dataset_id, body.method)
     command_id = command_id_for(principal, key, "/train")
     command = training_command(
         command_id=command_id,
