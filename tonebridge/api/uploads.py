@@ -30,7 +30,6 @@ def file_type(upload: UploadFile) -> str:
 
 async def save_upload(upload: UploadFile, path: Path, limit_bytes: int) -> int:
     """Copy ``upload`` to ``path``; 413 past ``limit_bytes`` (the part copied is removed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     size = await asyncio.to_thread(_copy, upload.file, path, limit_bytes)
     if size > limit_bytes:
         message = (
@@ -44,6 +43,7 @@ async def save_upload(upload: UploadFile, path: Path, limit_bytes: int) -> int:
 def _copy(source: BinaryIO, path: Path, limit_bytes: int) -> int:
     """Bytes copied; stops one chunk past the limit (the caller refuses the file)."""
     copied = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as target:
         while copied <= limit_bytes and (chunk := source.read(_CHUNK)):
             target.write(chunk)

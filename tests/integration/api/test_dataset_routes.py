@@ -200,3 +200,18 @@ async def test_a_job_can_train_on_an_imported_dataset_of_its_rows(
     assert response.status_code == 202, response.text
     [command] = await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)
     assert command.record["dataset_id"] == made["dataset_id"]
+
+
+async def test_a_retried_upload_with_its_idempotency_key_imports_once(
+    client: httpx.AsyncClient, unique: str
+) -> None:
+    files = {"file": ("rows.csv", encoded(ROWS, "csv"), "text/csv")}
+    sent = client.build_request("POST", "/datasets", files=files, data={"name": f"r-{unique}"})
+    headers = {**ADMIN, "Idempotency-Key": f"k-{unique}", **sent.headers}
+    first, again = [
+        await client.post("/datasets", content=sent.read(), headers=headers) for _ in range(2)
+    ]
+    assert (first.status_code, again.status_code) == (201, 201), first.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["dataset_id"] == first.json()["dataset_id"]
+    assert len((await listed(client, name=f"r-{unique}"))["items"]) == 1
