@@ -55,3 +55,7 @@ def _copy(source: BinaryIO, path: Path, limit_bytes: int) -> int:
 
 async def remove(path: Path) -> None:
     await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+
+
+async def discard(path: Path) -> None:
+    await asyncio.to_thread(path.unlink, missing_ok=True)

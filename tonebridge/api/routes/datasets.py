@@ -22,7 +22,7 @@ from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.common import clean
 from tonebridge.api.schemas.datasets import DatasetOut, DatasetPage, DatasetType, RowFormat
 from tonebridge.api.services import ApiServices
-from tonebridge.api.uploads import file_type, remove, save_upload
+from tonebridge.api.uploads import discard, file_type, remove, save_upload
 from tonebridge.errors import InvalidEventError, InvalidRowsError
 from tonebridge.handlers.datasets.files import BuiltDataset, import_file, new_dataset_dir
 from tonebridge.storage.records import DatasetRecord
@@ -66,7 +66,7 @@ async def import_dataset(
     except BaseException:
         await remove(folder)
         raise
-    upload.unlink(missing_ok=True)
+    await discard(upload)  # the rows are kept as jsonl; the upload itself is not
     return dataset_out(await services.repos.datasets.get(built.dataset_id))
 
 
