@@ -6,11 +6,15 @@ import contextlib
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from tonebridge.errors import TonebridgeError
+from tonebridge.handlers.datasets.formats import DatasetFormat as RowFormat
+
+if TYPE_CHECKING:
+    from tonebridge.settings import Settings
 
 app = typer.Typer(help="tonebridge: event-driven continuous training for ToneBridge.")
 
@@ -132,6 +136,69 @@ def models_watch(
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(watching)
+
+
+datasets_app = typer.Typer(help="Training datasets: import files, list what is stored.")
+app.add_typer(datasets_app, name="datasets")
+# storage.records.DatasetType, spelled here so the CLI starts without SQLAlchemy (a test
+# holds the two together)
+DatasetType = Literal["training", "validation", "test", "feedback"]
+
+
+def _dataset_settings(url: str | None) -> Settings:
+    from tonebridge.settings import load_settings
+
+    return load_settings(database_url=url) if url else load_settings()
+
+
+@datasets_app.command("import")
+def datasets_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="*.json, *.jsonl, *.csv, *.parquet")
+    ],
+    row_format: Annotated[
+        RowFormat,
+        typer.Option("--format", help="rows of this shape, or feedback rows to build them from"),
+    ] = "sft",
+    name: Annotated[str | None, typer.Option(help="default: the file's name")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Check, clean, split and store FILE as a dataset (POST /datasets does the same)."""
+    import asyncio
+
+    from tonebridge.errors import InvalidRowsError
+    from tonebridge.handlers.datasets.commands import import_dataset
+
+    try:
+        built = asyncio.run(import_dataset(_dataset_settings(url), file, row_format, name))
+    except InvalidRowsError as exc:
+        for row, field, message in exc.problems:
+            typer.echo(f"row {row}, {field}: {message}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"imported {built.dataset_id}: {len(built.train)} training and "
+        f"{len(built.validation)} validation {row_format} rows"
+    )
+
+
+@datasets_app.command("list")
+def datasets_list(
+    type: Annotated[DatasetType | None, typer.Option(help="only datasets of this type")] = None,
+    name: Annotated[str | None, typer.Option(help="only datasets of this name")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    url: UrlOption = None,
+) -> None:
+    """Print stored datasets, newest first: id, type, row format, rows, created, name."""
+    import asyncio
+
+    from tonebridge.handlers.datasets.commands import describe, list_datasets
+
+    found = asyncio.run(
+        list_datasets(_dataset_settings(url), type=type, name=name, limit=limit, offset=offset)
+    )
+    for dataset in found:
+        typer.echo(describe(dataset))
 
 
 topics_app = typer.Typer(help="Kafka topics.")

@@ -9,6 +9,7 @@
     │   └── SchemaValidationError  record does not fit schema   (retry: no, dead-letter)
     ├── HandleError             a valid event cannot be applied
     │   ├── InvalidEventError   semantically invalid            (retry: no, dead-letter)
+    │   │   └── InvalidRowsError  bad rows in an imported file (retry: no, fix the file)
     │   └── TrainingError       a training run failed           (retry: no, job failed)
     │       └── UnsupportedModelError  model cannot be trained  (retry: no, rejected)
     ├── ProduceError            the broker did not take a record (retry: yes)
@@ -56,6 +57,17 @@ class HandleError(TonebridgeError):
 
 class InvalidEventError(HandleError):
     """The event is well formed but makes no sense (rating 9, unknown A/B test, ...)."""
+
+
+class InvalidRowsError(InvalidEventError):
+    """Rows of an imported dataset file break the input rules; ``problems`` lists each
+    ``(row, field, message)`` (rows counted from 1, a CSV header not counted)."""
+
+    def __init__(self, problems: list[tuple[int, str, str]]) -> None:
+        self.problems = problems
+        first = "; ".join(f"row {row}: {message}" for row, _, message in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(f"{len(problems)} bad row(s) in the dataset file: {first}{more}")
 
 
 class TrainingError(HandleError):

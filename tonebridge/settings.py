@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     api_idempotency_max_body_bytes: int = Field(default=64 * 1024, ge=0, le=8 * 1024 * 1024)
     # Rate-limit windows one in-memory store counts at once (oldest evicted first).
     api_rate_limit_max_buckets: int = Field(default=100_000, ge=1)
+    # A dataset file uploaded to POST /datasets: at most this many bytes (the request body may
+    # add a little multipart framing); larger uploads are refused with 413 as they arrive.
+    api_dataset_max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024 * 1024
+    )
 
     @field_validator("kafka_bootstrap_servers", "database_url", "mlflow_tracking_uri")
     @classmethod

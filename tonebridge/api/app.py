@@ -16,7 +16,16 @@ from tonebridge.api.errors import install_error_handlers
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
 from tonebridge.api.probes import broker_probe, database_probe
-from tonebridge.api.routes import abtests, evaluation, feedback, health, registry, rlhf, training
+from tonebridge.api.routes import (
+    abtests,
+    datasets,
+    evaluation,
+    feedback,
+    health,
+    registry,
+    rlhf,
+    training,
+)
 from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader
 from tonebridge.settings import Settings, get_settings
 from tonebridge.storage.db import Database
@@ -35,6 +44,7 @@ gets the first response back (`Idempotent-Replayed: true`) and acts only once.
 """
 # A full batch (1000 events) is a few MB; anything far larger is refused before it is read.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+UPLOAD_FRAMING_BYTES = 64 * 1024  # multipart boundaries, part headers and form fields
 _GUARDED: Responses = {
     401: {"description": "Missing or unknown API key."},
     403: {"description": "The API key lacks the scope."},
@@ -74,6 +84,9 @@ def create_app(
     app.include_router(health.router)
     for module in (training, feedback, evaluation, abtests, registry, rlhf):
         app.include_router(module.router, responses=_GUARDED)
+    # Dataset files may be larger than any JSON body: their own limit (and room for framing).
+    upload_limit = settings.api_dataset_max_upload_bytes + UPLOAD_FRAMING_BYTES
+    app.include_router(datasets.router, responses=_GUARDED, max_body_size=upload_limit)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tonebridge.api.auth import Principal, Scope
@@ -66,3 +66,9 @@ _ID = {"min_length": 1, "max_length": 200}
 JobId = Annotated[str, Path(description="The job id (= its command id).", **_ID)]
 ModelId = Annotated[str, Path(description="A registered model version's id.", **_ID)]
 TestId = Annotated[str, Path(description="The A/B test id.", **_ID)]
+
+# Pages of a list, newest first: ``offset`` items skipped, at most ``limit`` returned.
+MAX_PAGE = 500
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
+Filter = Annotated[str | None, Query(min_length=1, max_length=255, description="Exact match.")]

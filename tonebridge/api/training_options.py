@@ -21,9 +21,18 @@ async def resolve_base_model(services: ApiServices, request: JobRequest) -> str:
     return request.base_model
 
 
-async def require_dataset(services: ApiServices, dataset_id: str | None) -> None:
-    if dataset_id is not None:
-        await services.repos.datasets.get(dataset_id)
+async def require_dataset(services: ApiServices, dataset_id: str | None, kind: str) -> None:
+    """404 for an unknown dataset; 422 naming ``dataset_id`` if its rows are not the ones a
+    ``kind`` job reads (a dataset that does not record its row format is left to the job)."""
+    if dataset_id is None:
+        return
+    from tonebridge.handlers.methods.registry import dataset_format
+
+    dataset = await services.repos.datasets.get(dataset_id)
+    held, wanted = dataset.lineage.get("format"), dataset_format(kind)
+    if isinstance(held, str) and held != wanted:
+        message = f"dataset {dataset_id!r} holds {held} rows; a {kind} job reads {wanted} rows"
+        field_error(("body", "dataset_id"), message, dataset_id)
 
 
 def check_options(

@@ -74,12 +74,19 @@ class ABTestRepository:
             return to_record(await get_row(session, ABTestRow, test_id, "A/B test"), ABTestRecord)
 
     async def list(
-        self, *, status: ABTestStatus | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+        self,
+        *,
+        status: ABTestStatus | None = None,
+        name: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
     ) -> list[ABTestRecord]:
-        """Newest first."""
+        """Newest first; ``status`` and ``name`` (exact) narrow the list."""
         query = select(ABTestRow).order_by(ABTestRow.created_at.desc(), ABTestRow.id)
         if status is not None:
             query = query.where(ABTestRow.status == status)
+        if name is not None:
+            query = query.where(ABTestRow.name == name)
         async with self._db.read() as session:
             rows = await session.scalars(page(query, limit, offset))
             return [to_record(row, ABTestRecord) for row in rows]

@@ -63,13 +63,16 @@ class DatasetRepository:
         self,
         *,
         type: DatasetType | None = None,
+        name: str | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[DatasetRecord]:
-        """Newest first."""
+        """Newest first; ``type`` and ``name`` (exact) narrow the list."""
         query = select(DatasetRow).order_by(DatasetRow.created_at.desc(), DatasetRow.id)
         if type is not None:
             query = query.where(DatasetRow.type == type)
+        if name is not None:
+            query = query.where(DatasetRow.name == name)
         async with self._db.read() as session:
             rows = await session.scalars(page(query, limit, offset))
             return [to_record(row, DatasetRecord) for row in rows]

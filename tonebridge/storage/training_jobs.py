@@ -95,14 +95,18 @@ class TrainingJobRepository:
         status: JobStatus | None = None,
         kind: JobKind | None = None,
         model_type: str | None = None,
+        model_id: str | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[TrainingJobRecord]:
-        """Newest first."""
-        where: list[ColumnElement[bool]] = []
-        for column, value in ((Job.status, status), (Job.kind, kind), (Job.model_type, model_type)):
-            if value is not None:
-                where.append(column == value)
+        """Newest first; each filter given narrows the list (``model_id``: the model improved)."""
+        filters = (
+            (Job.status, status),
+            (Job.kind, kind),
+            (Job.model_type, model_type),
+            (Job.parent_model_id, model_id),
+        )
+        where = [column == value for column, value in filters if value is not None]
         query = select(Job).where(*where).order_by(Job.created_at.desc(), Job.id)
         async with self._db.read() as session:
             rows = await session.scalars(page(query, limit, offset))

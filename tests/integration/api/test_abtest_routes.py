@@ -124,3 +124,30 @@ async def test_hostile_tests_are_422_naming_the_field(
     response = await client.post("/ab-test", json={"name": "t", "arms": too_long}, headers=ADMIN)
     assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "arm_id"
     assert await read_topic(api_settings, ABTEST_COMMANDS_TOPIC) == []
+
+
+async def test_tests_are_listed_newest_first_with_filters_and_pages(
+    client: httpx.AsyncClient, database: Database, unique: str
+) -> None:
+    arms = await _arms(database, unique)
+    repo = ABTestRepository(database)
+    models = {"model_a_id": str(arms[0]["model_id"]), "model_b_id": str(arms[1]["model_id"])}
+    ids = [
+        (await repo.create(name=f"t-{unique}", test_id=f"t-{unique}-{n}", **models))[0].id
+        for n in range(3)
+    ]
+    await repo.complete(ids[1], winner=None, results={"p": 0.5})
+
+    async def listed(**params: object) -> list[str]:
+        query = {"name": f"t-{unique}", **params}
+        response = await client.get("/ab-test", params=query, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return [test["test_id"] for test in response.json()["items"]]
+
+    assert await listed() == ids[::-1]
+    assert await listed(limit=2) + await listed(limit=2, offset=2) == ids[::-1]
+    assert await listed(status="completed") == [ids[1]]
+    assert await listed(status="active") == [ids[2], ids[0]]
+    assert await listed(name=f"other-{unique}") == []
+    too_many = await client.get("/ab-test", params={"limit": 501}, headers=ADMIN)
+    assert too_many.status_code == 422 and "query.limit" in too_many.json()["message"]

@@ -251,3 +251,75 @@ async def test_non_finite_hyperparameters_are_422(
     assert error["loc"][:2] == ["body", "hyperparameters"]
     assert "learning_rate" in error["msg"] and "not a finite number" in error["msg"]
     assert await read_topic(api_settings, TRAINING_COMMANDS_TOPIC) == []
+
+
+async def _jobs(database: Database, model_type: str, kinds: list[str]) -> list[str]:
+    """Jobs of ``model_type``, oldest first; their ids."""
+    repo = TrainingJobRepository(database)
+    made = [
+        await repo.create_from_command(
+            command_id=f"{model_type}-{n}", kind=kind, base_model="b", model_type=model_type
+        )
+        for n, kind in enumerate(kinds)
+    ]
+    return [job.id for job, _ in made]
+
+
+async def test_jobs_are_listed_newest_first_in_pages(
+    client: httpx.AsyncClient, database: Database, unique: str
+) -> None:
+    ids = await _jobs(database, f"type-{unique}", ["sft", "dpo", "sft"])
+    pages = [
+        (
+            await client.get(
+                "/train",
+                params={"model_type": f"type-{unique}", "limit": 2, "offset": offset},
+                headers=ADMIN,
+            )
+        ).json()
+        for offset in (0, 2)
+    ]
+    assert [job["job_id"] for page in pages for job in page["items"]] == ids[::-1]
+    assert [len(page["items"]) for page in pages] == [2, 1]
+    assert pages[0]["items"][0]["status"] == "pending"
+
+
+async def test_job_filters_narrow_the_list(
+    client: httpx.AsyncClient, database: Database, unique: str
+) -> None:
+    model_type = f"type-{unique}"
+    first, second, third = await _jobs(database, model_type, ["sft", "dpo", "sft"])
+    await TrainingJobRepository(database).mark_running(second, "trainer-1")
+
+    async def listed(**params: str) -> list[str]:
+        query = {"model_type": model_type, **params}
+        response = await client.get("/train", params=query, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return [job["job_id"] for job in response.json()["items"]]
+
+    assert await listed(kind="sft") == [third, first]
+    assert await listed(status="running") == [second]
+    assert await listed(status="pending", kind="dpo") == []
+    model = await add_model(database, f"tone-{unique}")
+    improved, _ = await TrainingJobRepository(database).create_from_command(
+        command_id=f"improve-{unique}", kind="sft", base_model="b", parent_model_id=model.id
+    )
+    assert await listed(model_type="tone_adjustment", model_id=model.id) == [improved.id]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 501}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"status": "sleeping"}, "status"),
+        ({"kind": "stop"}, "kind"),
+    ],
+)
+async def test_bad_list_queries_are_422_naming_the_parameter(
+    client: httpx.AsyncClient, params: dict[str, object], field: str
+) -> None:
+    response = await client.get("/train", params=params, headers=ADMIN)
+    assert response.status_code == 422
+    assert f"query.{field}" in response.json()["message"]

@@ -1,21 +1,36 @@
-"""``POST /ab-test``, ``GET /ab-test/{test_id}/results``, ``POST /ab-test/{test_id}/stop``."""
+"""``POST /ab-test``, ``GET /ab-test``, ``GET /ab-test/{test_id}/results``,
+``POST /ab-test/{test_id}/stop``."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
 from tonebridge.api.commands import command_id_for
-from tonebridge.api.deps import Admin, IdempotencyKey, Responses, Services, TestId
+from tonebridge.api.deps import (
+    Admin,
+    Filter,
+    IdempotencyKey,
+    PageLimit,
+    PageOffset,
+    Responses,
+    Services,
+    TestId,
+)
 from tonebridge.api.routing import IdempotentRoute
-from tonebridge.api.schemas.abtests import ABTestAccepted, ABTestRequest, ABTestResults
+from tonebridge.api.schemas.abtests import (
+    ABTestAccepted,
+    ABTestPage,
+    ABTestRequest,
+    ABTestResults,
+)
 from tonebridge.api.schemas.training import StopRequest
 from tonebridge.api.services import ApiServices
 from tonebridge.avro.codec import Record
 from tonebridge.errors import ConflictError, NotFoundError, StoreError
-from tonebridge.storage.records import ABTestRecord
+from tonebridge.storage.records import ABTestRecord, ABTestStatus
 from tonebridge.topics.abtests import AB_TEST_COMMAND, ABTEST_COMMANDS_TOPIC, abtest_command
 
 log = logging.getLogger(__name__)
@@ -43,9 +58,26 @@ async def start_ab_test(
     return _accepted(test_id, "active")
 
 
+@router.get("", summary="A/B tests, newest first")
+async def list_ab_tests(
+    services: Services,
+    _: Admin,
+    status: ABTestStatus | None = None,
+    name: Filter = None,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+) -> ABTestPage:
+    tests = await services.repos.ab_tests.list(status=status, name=name, limit=limit, offset=offset)
+    return ABTestPage(items=[_results(test) for test in tests], limit=limit, offset=offset)
+
+
 @router.get("/{test_id}/results", responses=_ERRORS, summary="An A/B test's state and verdict")
 async def ab_test_results(test_id: TestId, services: Services, _: Admin) -> ABTestResults:
     test = await services.repos.ab_tests.get(test_id)
+    return _results(test, services.ab_tests.test(test_id) if services.ab_tests else None)
+
+
+def _results(test: ABTestRecord, live: dict[str, Any] | None = None) -> ABTestResults:
     return ABTestResults(
         test_id=test.id,
         name=test.name,
@@ -54,7 +86,7 @@ async def ab_test_results(test_id: TestId, services: Services, _: Admin) -> ABTe
         metrics=test.success_metrics,
         winner_model_id=test.winner,
         verdict=test.results,
-        live=services.ab_tests.test(test_id) if services.ab_tests else None,
+        live=live,
         created_at=test.created_at,
         completed_at=test.completed_at,
     )

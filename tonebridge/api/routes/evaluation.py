@@ -56,7 +56,7 @@ async def _evaluate(
     model = await services.repos.models.get(model_id)
     if request.baseline_model_id is not None:
         await services.repos.models.get(request.baseline_model_id)
-    await require_dataset(services, request.dataset_id)
+    await require_dataset(services, request.dataset_id, "evaluate")
     command_id = command_id_for(principal, key, purpose)
     command = training_command(
         command_id=command_id,

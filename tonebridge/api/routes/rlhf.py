@@ -25,7 +25,7 @@ async def start_rlhf(
     base_model = await resolve_base_model(services, body)
     options = {**body.hyperparameters, "algorithm": body.algorithm}
     check_options(services, "rlhf", base_model, options)
-    await require_dataset(services, body.dataset_id)
+    await require_dataset(services, body.dataset_id, "rlhf")
     command_id = command_id_for(principal, key, "/rlhf/start")
     command = training_command(
         command_id=command_id,

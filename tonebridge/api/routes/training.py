@@ -1,18 +1,36 @@
-"""``POST /train``, ``GET /train/{job_id}/status``, ``POST /train/{job_id}/stop``."""
+"""``POST /train``, ``GET /train``, ``GET /train/{job_id}/status``,
+``POST /train/{job_id}/stop``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 
 from tonebridge.api.commands import command_id_for, requested_by
-from tonebridge.api.deps import Admin, IdempotencyKey, JobId, Responses, Services
+from tonebridge.api.deps import (
+    Admin,
+    Filter,
+    IdempotencyKey,
+    JobId,
+    PageLimit,
+    PageOffset,
+    Responses,
+    Services,
+)
 from tonebridge.api.jobs import job_status, submit_job
 from tonebridge.api.routing import IdempotentRoute
-from tonebridge.api.schemas.training import JobAccepted, JobStatus, StopRequest, TrainRequest
+from tonebridge.api.schemas.training import (
+    JobAccepted,
+    JobPage,
+    JobStatus,
+    StopRequest,
+    TrainRequest,
+)
 from tonebridge.api.training_options import check_options, require_dataset, resolve_base_model
 from tonebridge.errors import ConflictError
+from tonebridge.job_kinds import JobKind
+from tonebridge.storage.records import JobStatus as JobState
 from tonebridge.topics.training import TRAINING_COMMAND, TRAINING_CONTROL_TOPIC, training_command
 
 router = APIRouter(prefix="/train", tags=["training"], route_class=IdempotentRoute)
@@ -26,7 +44,7 @@ async def start_training(
     """Queue a LoRA/QLoRA/DPO/KTO/ORPO run; the response's ``job_id`` is the command id."""
     base_model = await resolve_base_model(services, body)
     check_options(services, body.method, base_model, body.hyperparameters)
-    await require_dataset(services, body.dataset_id)
+    await require_dataset(services, body.dataset_id, body.method)
     command_id = command_id_for(principal, key, "/train")
     command = training_command(
         command_id=command_id,
@@ -45,6 +63,31 @@ async def start_training(
     return await submit_job(
         services, command, status_path=url, hyperparameters=body.hyperparameters
     )
+
+
+@router.get("", summary="Training jobs, newest first")
+async def list_jobs(
+    services: Services,
+    _: Admin,
+    status: JobState | None = None,
+    kind: JobKind | None = None,
+    model_type: Filter = None,
+    model_id: Annotated[
+        str | None, Query(min_length=1, max_length=255, description="Jobs improving this model.")
+    ] = None,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+) -> JobPage:
+    """Jobs of every kind (training, RLHF, evaluation); each filter given narrows the list."""
+    jobs = await services.repos.jobs.list(
+        status=status,
+        kind=kind,
+        model_type=model_type,
+        model_id=model_id,
+        limit=limit,
+        offset=offset,
+    )
+    return JobPage(items=[job_status(job) for job in jobs], limit=limit, offset=offset)
 
 
 @router.get("/{job_id}/status", responses=_ERRORS, summary="A job's state and progress")

@@ -76,3 +76,11 @@ class ABTestResults(BaseModel):
     )
     created_at: datetime
     completed_at: datetime | None
+
+
+class ABTestPage(BaseModel):
+    """A/B tests as stored (``live`` is left out of a list: see each test's results)."""
+
+    items: list[ABTestResults]
+    limit: int
+    offset: int

@@ -14,7 +14,7 @@ from tonebridge import rules
 from tonebridge.errors import InvalidEventError
 
 
-def _clean(value: str) -> str:
+def clean(value: str) -> str:
     """Refuse a NUL or a lone surrogate: the storage refuses them (pydantic names the field)."""
     try:
         return rules.clean_text(value, "text")
@@ -22,7 +22,7 @@ def _clean(value: str) -> str:
         raise ValueError(str(exc).removeprefix("text ")) from None
 
 
-Clean = AfterValidator(_clean)
+Clean = AfterValidator(clean)
 Id = Annotated[
     str,
     StringConstraints(min_length=1, max_length=rules.ID_LENGTH, pattern=rules.ID_PATTERN),

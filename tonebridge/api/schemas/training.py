@@ -156,3 +156,9 @@ class JobStatus(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobStatus]
+    limit: int
+    offset: int

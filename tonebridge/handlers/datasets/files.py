@@ -9,12 +9,14 @@ cleaned and split the same way, and keeps its own id and lineage.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tonebridge.errors import InvalidEventError
+from tonebridge.handlers.datasets.checks import check_rows
 from tonebridge.handlers.datasets.formats import (
     DatasetFormat,
     Example,
@@ -30,6 +32,11 @@ from tonebridge.storage import DatasetRepository, FeedbackRepository
 from tonebridge.storage.records import DatasetRecord, DatasetType, FeedbackSelection
 
 _MB = 1024 * 1024
+
+
+def new_dataset_dir(data_dir: Path) -> Path:
+    """A fresh folder for one imported dataset's files: ``DATA_DIR/datasets/<random>``."""
+    return data_dir / "datasets" / uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -103,12 +110,23 @@ async def import_file(
     out_dir: Path,
     name: str,
     limits: Limits | None = None,
+    source_name: str | None = None,
 ) -> BuiltDataset:
-    """An uploaded json/jsonl/csv/parquet file, cleaned, split and stored as jsonl."""
+    """An uploaded json/jsonl/csv/parquet file, checked, cleaned, split and stored as jsonl.
+
+    :class:`InvalidRowsError` lists rows that break the input rules; InvalidEventError says
+    why a file cannot be read. ``source_name`` is the file's name in the lineage (an upload's
+    original name; default: ``path``'s).
+    """
     limits = limits or Limits()
     records = await asyncio.to_thread(_readable, path)
-    parts = split(examples_from_records(records, fmt, limits), limits.validation_fraction)
-    source = {"source": "file", "file": path.name}
+    check_rows(records, fmt)
+    examples = examples_from_records(records, fmt, limits)
+    if not examples:
+        msg = f"the dataset file has no usable {fmt} rows ({len(records)} read, all dropped)"
+        raise InvalidEventError(msg)
+    parts = split(examples, limits.validation_fraction)
+    source = {"source": "file", "file": source_name or path.name}
     return await _store(
         datasets, fmt, parts.train, parts.validation, out_dir, name, Lineage(), source
     )
@@ -151,7 +169,12 @@ def _readable(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         msg = f"dataset file {path} is missing"
         raise InvalidEventError(msg)
-    return read_records(path)
+    try:
+        return read_records(path)
+    except (ValueError, TypeError) as exc:  # pandas', pyarrow's and json's parse errors
+        kind = path.suffix.lstrip(".").lower()
+        msg = f"the dataset file cannot be read as {kind}: {str(exc)[:200]}"
+        raise InvalidEventError(msg) from exc
 
 
 async def _store(
