@@ -201,6 +201,41 @@ def datasets_list(
         typer.echo(describe(dataset))
 
 
+@models_app.command("register")
+def models_register(
+    kind: Annotated[str, typer.Argument(help="base or adapter")],
+    source: Annotated[
+        str, typer.Argument(help="base: a hub id or local folder; adapter: its local folder")
+    ],
+    name: Annotated[str, typer.Option(help="the registered model name")],
+    base_model: Annotated[
+        str | None, typer.Option(help="an adapter's base model (default: from its config)")
+    ] = None,
+    model_type: Annotated[str, typer.Option(help="what the model does")] = "tone_adjustment",
+    version: Annotated[str | None, typer.Option(help="default: base, or ext-<digest>")] = None,
+    model_id: Annotated[str | None, typer.Option(help="default: from name and version")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Register a base model or an external PEFT adapter; announce it (ModelRegistered)."""
+    import asyncio
+    import json
+
+    from tonebridge.registration import register_with, registration_spec
+    from tonebridge.settings import load_settings
+
+    settings = load_settings(**({"database_url": url} if url else {}))
+    spec = registration_spec(
+        kind=kind, name=name, source=source, base_model=base_model, model_type=model_type,
+        version=version, model_id=model_id,
+    )  # fmt: skip
+    done = asyncio.run(register_with(settings, spec))
+    model = done.model
+    shown = {"model_id": model.id, "name": model.name, "version": model.version,
+             "status": model.status, "path": model.path, "base_model": model.base_model,
+             "event_id": done.event["event_id"]}  # fmt: skip
+    typer.echo(json.dumps(shown))
+
+
 topics_app = typer.Typer(help="Kafka topics.")
 app.add_typer(topics_app, name="topics")
 

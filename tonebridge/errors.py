@@ -56,7 +56,13 @@ class HandleError(TonebridgeError):
 
 
 class InvalidEventError(HandleError):
-    """The event is well formed but makes no sense (rating 9, unknown A/B test, ...)."""
+    """The event is well formed but makes no sense (rating 9, unknown A/B test, ...).
+
+    ``field`` names the offending field when one does (the API's 422 points at it)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidRowsError(InvalidEventError):

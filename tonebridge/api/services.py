@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tonebridge.api.auth import Authenticator
 from tonebridge.api.guard_store import GuardStore, open_guard_store
 from tonebridge.api.idempotency import Idempotency
+from tonebridge.api.known_models import KnownModels
 from tonebridge.api.metrics import ApiMetrics
 from tonebridge.api.ratelimit import RateLimiter
 from tonebridge.avro.codec import Record
@@ -77,6 +78,7 @@ class ApiServices:
     ab_tests: ABTestReader | None = None
     # name -> a check that raises when that dependency does not answer (for /readyz)
     probes: dict[str, Probe] = field(default_factory=dict)
+    known_models: KnownModels = field(default_factory=KnownModels)
 
     @classmethod
     def build(cls, settings: Settings, guard_store: GuardStore | None = None) -> ApiServices:
@@ -102,5 +104,5 @@ class ApiServices:
         if self.publisher is None:
             msg = "the API has no producer (the app was not started)"
             raise ProduceError(msg)
-        await self.publisher.publish(spec, *records)
+        await self.publisher.publish(spec, *records, schema=event)
         self.metrics.accepted(event, len(records))

@@ -102,9 +102,9 @@ async def register_base(settings: Settings, model_dir: Path) -> tuple[ModelRecor
 
 
 def source_of_record(model: ModelRecord) -> ModelSource:
-    """Where a ``models`` row's weights are: a trained version's adapter is an MLflow artifact."""
-    adapter = model.path if model.mlflow_run_id is not None else None
-    return ModelSource(model.base_model, adapter)
+    """Where a ``models`` row's weights are: a trained version's adapter is an MLflow artifact,
+    a registered external adapter a local folder."""
+    return ModelSource(model.base_model, model.adapter)
 
 
 def init_tracking(settings: Settings) -> None:

@@ -109,7 +109,7 @@ def _split_known_models(
 ) -> tuple[list[Candidate], list[RejectedFeedback]]:
     good = [c for c in candidates if c.model_id in known]
     unknown = [
-        RejectedFeedback(c.index, c.event_id, f"unknown model_id {c.model_id!r}")
+        RejectedFeedback(c.index, c.event_id, f"unknown model {c.model_id!r}")
         for c in candidates
         if c.model_id not in known
     ]

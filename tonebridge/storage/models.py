@@ -13,7 +13,14 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import ConflictError, IntegrityError
-from tonebridge.storage._support import DEFAULT_LIMIT, get_row, page, require_reference, to_record
+from tonebridge.storage._support import (
+    DEFAULT_LIMIT,
+    existing_ids,
+    get_row,
+    page,
+    require_reference,
+    to_record,
+)
 from tonebridge.storage.db import Database
 from tonebridge.storage.dialects import insert_ignoring_duplicates
 from tonebridge.storage.orm import ModelRow, TrainingJobRow, new_id
@@ -125,6 +132,11 @@ class ModelRepository:
     async def get(self, model_id: str) -> ModelRecord:
         async with self._db.read() as session:
             return to_record(await get_row(session, ModelRow, model_id, "model"), ModelRecord)
+
+    async def existing(self, model_ids: set[str]) -> set[str]:
+        """Which of ``model_ids`` are registered, in one query."""
+        async with self._db.read() as session:
+            return await existing_ids(session, ModelRow.id, model_ids)
 
     async def list(
         self,

@@ -73,6 +73,13 @@ class ModelRecord:
     deployed_at: datetime | None
     created_at: datetime
 
+    @property
+    def adapter(self) -> str | None:
+        """Where this version's adapter is (``path``), or None for a base model: a trained
+        version's MLflow artifact, or a registered external adapter's folder."""
+        trained = self.mlflow_run_id is not None
+        return self.path if trained or self.lineage.get("registered") == "adapter" else None
+
 
 @dataclass(frozen=True, slots=True)
 class Promotion:

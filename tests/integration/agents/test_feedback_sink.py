@@ -90,3 +90,32 @@ def _all(model_id: str) -> Any:
     from tonebridge.storage.records import FeedbackSelection
 
     return FeedbackSelection(model_id=model_id, corrections_only=False)
+
+
+async def test_feedback_for_an_unknown_model_is_dead_lettered_naming_it(
+    broker: EmbeddedBroker, unique: str, tmp_path: Path, postgresql_url: str
+) -> None:
+    settings = load_settings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_topic_prefix=f"{unique}.",
+        data_dir=tmp_path,
+        database_url=postgresql_url,
+    )
+    await create_topics(settings)
+    db = Database(postgresql_url)
+    model = await add_model(db, f"sink-{unique}")
+    ghost = f"ghost-{unique}"
+    async with EventProducer(settings) as producer:
+        for record in (feedback(model.id, n=0), feedback(ghost, n=1), feedback(model.id, n=2)):
+            await producer.send(FEEDBACK_TOPIC, record)
+
+    sink = FeedbackSink(settings, FeedbackRepository(db), group_id=f"sink-{unique}")
+    task = asyncio.create_task(sink.run())
+    try:
+        await eventually(lambda: sink.stored == 2, lambda: f"{sink.stored} stored")
+        [letter] = await read_events(settings, DEADLETTER_TOPIC, at_least=1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await db.dispose()
+    assert letter.event.record["reason"].endswith(f"not stored: unknown model '{ghost}'")

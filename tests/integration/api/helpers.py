@@ -102,6 +102,25 @@ async def add_model(
     return await ModelRepository(database).add(name=name, version=version, **(values | fields))
 
 
+def tiny_adapter(root: Path) -> tuple[Path, Path]:
+    """(a tiny base model folder, a LoRA adapter folder PEFT saved on it), under ``root``."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tonebridge.handlers.methods.tiny import ModelSpec, build_model
+
+    base = build_model(root / "base", ModelSpec(pretrain_steps=1))
+    lora = LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base), lora).save_pretrained(root / "ad")
+    return base, root / "ad"
+
+
+async def known_models(database: Database, *model_ids: str) -> None:
+    """Rows for ``model_ids`` (version 1 of a name each): ingestion refuses unknown models."""
+    for model_id in model_ids:
+        await add_model(database, f"known-{model_id}", model_id=model_id)
+
+
 async def production_history(database: Database, name: str) -> tuple[ModelRecord, ModelRecord]:
     """Version 1 deployed, then version 2 deployed over it: (previous, production)."""
     repo = ModelRepository(database)

@@ -12,6 +12,7 @@ from tests.integration.api.helpers import (
     INGEST,
     api_settings_for,
     closed_port,
+    known_models,
     running_client,
 )
 from tonebridge.api.app import create_app
@@ -41,7 +42,10 @@ async def test_health_and_metrics_need_no_key(client: httpx.AsyncClient) -> None
     assert (await client.get("/openapi.json")).status_code == 200
 
 
-async def test_metrics_count_requests_and_accepted_events(client: httpx.AsyncClient) -> None:
+async def test_metrics_count_requests_and_accepted_events(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await known_models(database, "m")
     await client.get("/models", headers=ADMIN)
     await client.get("/models/nope", headers=ADMIN)
     body = {"request_id": "r", "model_id": "m", "success": True}

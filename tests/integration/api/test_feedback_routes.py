@@ -5,12 +5,19 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.api.helpers import ADMIN, INGEST, read_topic
+from tests.integration.api.helpers import ADMIN, INGEST, add_model, known_models, read_topic
 from tonebridge.settings import Settings
+from tonebridge.storage.db import Database
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def models(database: Database) -> None:
+    """The models these events name are registered."""
+    await known_models(database, "tone-formal-1", "m-1", "m")
 
 
 def feedback(n: int = 0, **fields: object) -> dict[str, object]:
@@ -142,3 +149,39 @@ async def test_non_finite_metrics_are_422(client: httpx.AsyncClient) -> None:
     headers = {**INGEST, "content-type": "application/json"}
     response = await client.post("/outcomes", content=body, headers=headers)
     assert response.status_code == 422 and "metrics" in response.text
+
+
+async def test_feedback_for_an_unknown_model_is_422_naming_it(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    response = await client.post("/feedback", json=feedback(model_id="ghost-1"), headers=INGEST)
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["body", "model_id"]
+    assert "unknown model 'ghost-1'" in detail["msg"]
+    batch = {"events": [feedback(0), feedback(1, model_id="ghost-2"), feedback(2)]}
+    response = await client.post("/feedback", json=batch, headers=INGEST)
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["body", "events", 1, "model_id"]
+    assert "unknown model 'ghost-2'" in detail["msg"]
+    assert await read_topic(api_settings, FEEDBACK_TOPIC) == []
+
+
+async def test_outcomes_for_an_unknown_model_are_422_naming_it(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    response = await client.post("/outcomes", json=outcome_body(model_id="ghost"), headers=INGEST)
+    assert response.status_code == 422, response.text
+    assert "unknown model 'ghost'" in response.json()["message"]
+    assert await read_topic(api_settings, INFERENCE_OUTCOMES_TOPIC) == []
+
+
+async def test_a_model_registered_after_a_refusal_is_accepted(
+    client: httpx.AsyncClient, database: Database, unique: str
+) -> None:
+    model_id = f"late-{unique}"
+    event = feedback(model_id=model_id)
+    assert (await client.post("/feedback", json=event, headers=INGEST)).status_code == 422
+    await add_model(database, f"late-{unique}", model_id=model_id)
+    assert (await client.post("/feedback", json=event, headers=INGEST)).status_code == 202

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.api.helpers import ADMIN, INGEST, running_client
+from tests.integration.api.helpers import ADMIN, INGEST, known_models, running_client
 from tonebridge.decisions import model_feedback
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
@@ -92,6 +92,7 @@ async def test_end_to_end_through_the_stream_worker(
 ) -> None:
     """POST /feedback -> the feedback topic -> ``tonebridge worker`` -> its table's changelog
     -> GET /feedback/stats."""
+    await known_models(database, "tone-e2e")
     worker = subprocess.Popen(
         [sys.executable, "-m", "tonebridge.cli", "worker", "--loglevel", "warning"],
         env=worker_env(api_settings, database_url),

@@ -11,6 +11,7 @@ from tests.integration.api.helpers import (
     ADMIN,
     INGEST,
     api_settings_for,
+    known_models,
     read_topic,
     running_client,
 )
@@ -21,6 +22,11 @@ from tonebridge.topics.admin import create_topics
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def models(database: Database) -> None:
+    await known_models(database, "tone-formal-1")
 
 
 def rating(value: int) -> dict[str, object]:

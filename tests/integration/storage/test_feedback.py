@@ -89,9 +89,7 @@ async def test_unknown_model_id_is_rejected(database: Database, unique: str) -> 
     repo = FeedbackRepository(database)
     result = await repo.add_many([event("no-such-model", 1, unique), event(model_id, 2, unique)])
     assert result.inserted == 1
-    assert [(r.index, r.reason) for r in result.rejected] == [
-        (0, "unknown model_id 'no-such-model'")
-    ]
+    assert [(r.index, r.reason) for r in result.rejected] == [(0, "unknown model 'no-such-model'")]
     with pytest.raises(NotFoundError):
         await repo.get(f"ev-{unique}-1")
 

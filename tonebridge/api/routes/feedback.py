@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import Discriminator, Tag
 
 from tonebridge.api.deps import Admin, Ingest, Responses, Services
@@ -18,11 +20,15 @@ from tonebridge.api.schemas.feedback import (
     OutcomeBatch,
     OutcomeIn,
 )
+from tonebridge.api.services import ApiServices
 from tonebridge.errors import BrokerError, NotFoundError
 from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOME, INFERENCE_OUTCOMES_TOPIC
 
 router = APIRouter(tags=["feedback"], route_class=IdempotentRoute)
+_UNKNOWN_MODEL: Responses = {
+    422: {"description": "Invalid events, or events naming a model that is not registered."}
+}
 
 
 def _shape(value: Any) -> str:
@@ -41,25 +47,58 @@ OutcomeBody = Annotated[
 ]
 
 
-@router.post("/feedback", status_code=202, summary="Send ratings and corrections")
+@router.post(
+    "/feedback",
+    status_code=202,
+    responses=_UNKNOWN_MODEL,
+    summary="Send ratings and corrections",
+)
 async def post_feedback(body: FeedbackBody, services: Services, _: Ingest) -> IngestAccepted:
     """Returns once the broker has every event (acks=all). Send ``event_id`` to make
     retries harmless: consumers deduplicate on it."""
     events = body.events if isinstance(body, FeedbackBatch) else [body]
     check_event_times(events, services.settings.event_time_max_future_s, body is not events[0])
+    await require_known_models(services, events, body is not events[0])
     records = [event.to_record() for event in events]
     await services.publish(FEEDBACK_TOPIC, records, FEEDBACK_EVENT)
     return IngestAccepted(accepted=len(records), event_ids=[r["event_id"] for r in records])
 
 
-@router.post("/outcomes", status_code=202, summary="Send inference outcomes (A/B tests)")
+@router.post(
+    "/outcomes",
+    status_code=202,
+    responses=_UNKNOWN_MODEL,
+    summary="Send inference outcomes (A/B tests)",
+)
 async def post_outcomes(body: OutcomeBody, services: Services, _: Ingest) -> IngestAccepted:
     """Which model served a request and how it went; A/B tests are decided on these."""
     events = body.events if isinstance(body, OutcomeBatch) else [body]
     check_event_times(events, services.settings.event_time_max_future_s, body is not events[0])
+    await require_known_models(services, events, body is not events[0])
     records = [event.to_record() for event in events]
     await services.publish(INFERENCE_OUTCOMES_TOPIC, records, INFERENCE_OUTCOME)
     return IngestAccepted(accepted=len(records), event_ids=[r["event_id"] for r in records])
+
+
+async def require_known_models(
+    services: ApiServices, events: Sequence[FeedbackIn | OutcomeIn], batched: bool
+) -> None:
+    """A 422 naming each event's ``model_id`` that no ``models`` row has."""
+    unknown = await services.known_models.unknown(
+        services.repos.models, {event.model_id for event in events}
+    )
+    errors = [
+        {
+            "type": "value_error",
+            "loc": ["body", "events", index, "model_id"] if batched else ["body", "model_id"],
+            "msg": f"unknown model {event.model_id!r}: register it first (POST /models)",
+            "input": event.model_id,
+        }
+        for index, event in enumerate(events)
+        if event.model_id in unknown
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 _STATS_ERRORS: Responses = {404: {"description": "No feedback seen for that model yet."}}

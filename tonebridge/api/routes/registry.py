@@ -1,4 +1,8 @@
-"""``GET /models``, ``GET /models/{model_id}``, ``POST /models/{model_id}/deploy|rollback``.
+"""``POST /models``, ``GET /models``, ``GET /models/{model_id}``,
+``POST /models/{model_id}/deploy|rollback``.
+
+``POST /models`` registers a model no training job made (:mod:`tonebridge.registration`): a
+base model or an external adapter, announced with a ModelRegistered event.
 
 Deploy and rollback are commands to the registry (``tonebridge.models.commands.v1``); it
 moves the ``production`` alias and announces the move with a ModelChanged event, which
@@ -7,6 +11,7 @@ inference services follow (``tonebridge models watch``, :mod:`tonebridge.client.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -14,13 +19,16 @@ from fastapi import APIRouter, Body, Query
 from tonebridge.api.auth import Principal
 from tonebridge.api.commands import command_id_for, requested_by
 from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
+from tonebridge.api.jobs import field_error
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.registry import (
     DeployRequest,
     ModelCommandAccepted,
     ModelOut,
     ModelPage,
+    ModelRegistration,
     ModelStatus,
+    RegisteredModel,
 )
 from tonebridge.api.services import ApiServices
 from tonebridge.decisions.registry_rules import (
@@ -29,12 +37,40 @@ from tonebridge.decisions.registry_rules import (
     check_rollback,
     of_row,
 )
+from tonebridge.errors import InvalidEventError
+from tonebridge.registration import ModelSpec, add_model, resolve
 from tonebridge.storage.records import ModelRecord
-from tonebridge.topics.models import MODEL_COMMAND, MODEL_COMMANDS_TOPIC, model_command
+from tonebridge.topics.models import (
+    MODEL_COMMAND,
+    MODEL_COMMANDS_TOPIC,
+    MODEL_EVENTS_TOPIC,
+    MODEL_REGISTERED,
+    model_command,
+)
 
 router = APIRouter(prefix="/models", tags=["registry"], route_class=IdempotentRoute)
 _NOT_FOUND: Responses = {404: {"description": "Unknown model."}}
 _CONFLICT: Responses = {409: {"description": "The model is not in a state that allows this."}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={409: {"description": "The id, or the name and version, is registered otherwise."}},
+    summary="Register a base model or an external adapter",
+)
+async def register_model(body: ModelRegistration, services: Services, _: Admin) -> RegisteredModel:
+    """Adds the ``models`` row and sends ModelRegistered. Registering the same model again
+    answers the same and resends the same event (consumers deduplicate on its id)."""
+    token = services.settings.huggingface_token
+    spec = ModelSpec(**body.model_dump())
+    try:
+        spec = await asyncio.to_thread(resolve, spec, token.get_secret_value() if token else None)
+    except InvalidEventError as exc:
+        field_error(("body", exc.field or "source"), str(exc), getattr(body, exc.field or "source"))
+    done = await add_model(services.repos.models, spec)
+    await services.publish(MODEL_EVENTS_TOPIC, [done.event], MODEL_REGISTERED)
+    return RegisteredModel(**model_out(done.model).model_dump(), event_id=done.event["event_id"])
 
 
 @router.get("", summary="Registered model versions, newest first")

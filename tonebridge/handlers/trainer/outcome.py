@@ -53,8 +53,8 @@ class Registration:
 
 def model_source(registry: Registry, model: ModelRecord) -> tuple[str, Path | None]:
     """(base model, local adapter folder or None) to load ``model`` for evaluation."""
-    if model.mlflow_run_id is not None:
-        return model.base_model, registry.local_path(model.path)
+    if model.adapter is not None:
+        return model.base_model, registry.local_path(model.adapter)
     return model.path or model.base_model, None
 
 
