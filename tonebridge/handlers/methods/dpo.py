@@ -7,7 +7,7 @@ disabling the adapter, so no second copy of the model is held.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -15,6 +15,9 @@ from tonebridge.handlers.methods.config import TrainingConfig
 from tonebridge.handlers.methods.control import RunControl, TrainingResult
 from tonebridge.handlers.methods.examples import PreferenceExample, require_rows
 from tonebridge.handlers.methods.prompts import format_completion, format_prompt
+
+if TYPE_CHECKING:
+    from tonebridge.handlers.methods.loading import Hardware
 
 
 class DPOConfig(TrainingConfig):
@@ -40,30 +43,18 @@ def train_dpo(
 ) -> TrainingResult:
     """Fit a LoRA adapter that prefers ``chosen`` over ``rejected``; save it unless stopped."""
     rows = require_rows(data, PreferenceExample)
-    from datasets import Dataset
     from trl.trainer.dpo_config import DPOConfig as TrlDPOConfig
     from trl.trainer.dpo_trainer import DPOTrainer
 
-    from tonebridge.handlers.methods import harness, loading
-    from tonebridge.handlers.methods.callbacks import ProgressCallback
+    from tonebridge.handlers.methods import harness
 
-    harness.prepare(config)
-    hardware = loading.detect_hardware()
-    tokenizer = loading.load_tokenizer(config.base_model)
-    model = loading.load_causal_lm(config, hardware)
-    args = TrlDPOConfig(
-        **harness.trainer_arguments(config, run.output_dir / "trainer", hardware),
-        max_length=config.max_seq_length,
-        beta=config.beta,
-        loss_type=[config.loss_type],
-    )
-    with harness.training_errors("preparing DPO"):
-        trainer = DPOTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(dpo_records(rows)),
-            processing_class=tokenizer,
-            peft_config=loading.lora_config(config),
+    def trl_args(_: Hardware, common: dict[str, Any]) -> Any:
+        return TrlDPOConfig(
+            **common,
+            max_length=config.max_seq_length,
+            beta=config.beta,
+            loss_type=[config.loss_type],
         )
-    outcome = harness.run_phase(trainer, ProgressCallback(run, "dpo"))
-    return harness.finish("dpo", config, trainer, outcome, run)
+
+    fit = harness.Fit("dpo", DPOTrainer, trl_args)
+    return harness.fit_adapter("dpo", config, run, fit, dpo_records(rows))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from transformers import PrinterCallback, Trainer, set_seed
 from transformers.utils import logging as transformers_logging
 
 from tonebridge.errors import TrainingError
+from tonebridge.handlers.methods import loading
 from tonebridge.handlers.methods.callbacks import ProgressCallback
 from tonebridge.handlers.methods.config import TrainingConfig
 from tonebridge.handlers.methods.control import FINAL_MARKER, RunControl, TrainingResult
@@ -36,6 +37,37 @@ class PhaseOutcome:
     total_steps: int
     epochs: float
     metrics: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """One offline method's trl side: its config's extra arguments and its trainer class."""
+
+    phase: str  # as progress reports name it (qlora trains as "sft")
+    trainer_type: Any  # a trl trainer class
+    trl_args: Callable[[Hardware, dict[str, Any]], Any]  # the trl config, from the common ones
+
+
+def fit_adapter(
+    kind: str, config: TrainingConfig, run: RunControl, fit: Fit, records: list[dict[str, Any]]
+) -> TrainingResult:
+    """What every offline method does: load the model, train a LoRA adapter on ``records``
+    with trl, and save it unless stopped."""
+    prepare(config)
+    hardware = loading.detect_hardware()
+    tokenizer = loading.load_tokenizer(config.base_model)
+    model = loading.load_causal_lm(config, hardware)
+    common = trainer_arguments(config, run.output_dir / "trainer", hardware)
+    with training_errors(f"preparing {fit.phase.upper()}"):
+        trainer = fit.trainer_type(
+            model=model,
+            args=fit.trl_args(hardware, common),
+            train_dataset=Dataset.from_list(records),
+            processing_class=tokenizer,
+            peft_config=loading.lora_config(config),
+        )
+    outcome = run_phase(trainer, ProgressCallback(run, fit.phase))
+    return finish(kind, config, trainer, outcome, run)
 
 
 def prepare(config: TrainingConfig) -> None:

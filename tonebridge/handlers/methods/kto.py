@@ -8,6 +8,7 @@ the batch needs at least two rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -15,6 +16,9 @@ from tonebridge.handlers.methods.config import TrainingConfig
 from tonebridge.handlers.methods.control import RunControl, TrainingResult
 from tonebridge.handlers.methods.examples import LabeledRewrite, require_rows
 from tonebridge.handlers.methods.prompts import format_completion, format_prompt
+
+if TYPE_CHECKING:
+    from tonebridge.handlers.methods.loading import Hardware
 
 
 class KTOConfig(TrainingConfig):
@@ -40,31 +44,19 @@ def kto_records(rows: Sequence[LabeledRewrite]) -> list[dict[str, object]]:
 def train_kto(config: KTOConfig, data: Sequence[LabeledRewrite], run: RunControl) -> TrainingResult:
     """Fit a LoRA adapter towards desirable rewrites and away from undesirable ones."""
     rows = require_rows(data, LabeledRewrite, minimum=2)
-    from datasets import Dataset
     from trl.trainer.kto_config import KTOConfig as TrlKTOConfig
     from trl.trainer.kto_trainer import KTOTrainer
 
-    from tonebridge.handlers.methods import harness, loading
-    from tonebridge.handlers.methods.callbacks import ProgressCallback
+    from tonebridge.handlers.methods import harness
 
-    harness.prepare(config)
-    hardware = loading.detect_hardware()
-    tokenizer = loading.load_tokenizer(config.base_model)
-    model = loading.load_causal_lm(config, hardware)
-    args = TrlKTOConfig(
-        **harness.trainer_arguments(config, run.output_dir / "trainer", hardware),
-        max_length=config.max_seq_length,
-        beta=config.beta,
-        desirable_weight=config.desirable_weight,
-        undesirable_weight=config.undesirable_weight,
-    )
-    with harness.training_errors("preparing KTO"):
-        trainer = KTOTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(kto_records(rows)),
-            processing_class=tokenizer,
-            peft_config=loading.lora_config(config),
+    def trl_args(_: Hardware, common: dict[str, Any]) -> Any:
+        return TrlKTOConfig(
+            **common,
+            max_length=config.max_seq_length,
+            beta=config.beta,
+            desirable_weight=config.desirable_weight,
+            undesirable_weight=config.undesirable_weight,
         )
-    outcome = harness.run_phase(trainer, ProgressCallback(run, "kto"))
-    return harness.finish("kto", config, trainer, outcome, run)
+
+    fit = harness.Fit("kto", KTOTrainer, trl_args)
+    return harness.fit_adapter("kto", config, run, fit, kto_records(rows))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -20,6 +20,9 @@ from tonebridge.handlers.methods.config import TrainingConfig
 from tonebridge.handlers.methods.control import RunControl, TrainingResult
 from tonebridge.handlers.methods.dpo import dpo_records
 from tonebridge.handlers.methods.examples import PreferenceExample, require_rows
+
+if TYPE_CHECKING:
+    from tonebridge.handlers.methods.loading import Hardware
 
 
 class ORPOConfig(TrainingConfig):
@@ -33,34 +36,22 @@ def train_orpo(
 ) -> TrainingResult:
     """Fit a LoRA adapter that writes ``chosen`` and not ``rejected``; save it unless stopped."""
     rows = require_rows(data, PreferenceExample)
-    from datasets import Dataset
+    from tonebridge.handlers.methods import harness
 
-    from tonebridge.handlers.methods import harness, loading
-    from tonebridge.handlers.methods.callbacks import ProgressCallback
-
-    harness.prepare(config)
-    hardware = loading.detect_hardware()
-    tokenizer = loading.load_tokenizer(config.base_model)
-    model = loading.load_causal_lm(config, hardware)
     trl_config, trainer_type = _trl_orpo()
-    args = trl_config(
-        # fp16/bf16 set there from the hardware: trl's configs default to bf16.
-        **harness.trainer_arguments(config, run.output_dir / "trainer", hardware),
-        max_length=config.max_seq_length,
-        beta=config.beta,
-        # trl's pair collator needs the raw columns; it would switch this off with a warning.
-        remove_unused_columns=False,
-    )
-    with harness.training_errors("preparing ORPO"):
-        trainer = trainer_type(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(dpo_records(rows)),
-            processing_class=tokenizer,
-            peft_config=loading.lora_config(config),
+
+    def trl_args(_: Hardware, common: dict[str, Any]) -> Any:
+        # fp16/bf16 are set in ``common`` from the hardware: trl's configs default to bf16.
+        return trl_config(
+            **common,
+            max_length=config.max_seq_length,
+            beta=config.beta,
+            # trl's pair collator needs the raw columns; it would switch this off with a warning.
+            remove_unused_columns=False,
         )
-    outcome = harness.run_phase(trainer, ProgressCallback(run, "orpo"))
-    return harness.finish("orpo", config, trainer, outcome, run)
+
+    fit = harness.Fit("orpo", trainer_type, trl_args)
+    return harness.fit_adapter("orpo", config, run, fit, dpo_records(rows))
 
 
 def _trl_orpo() -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ batches made the tiny model collapse onto one tone (loss 0.47 vs 0.40 after 400 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -21,6 +22,9 @@ from tonebridge.handlers.methods.config import TrainingConfig
 from tonebridge.handlers.methods.control import RunControl, TrainingResult
 from tonebridge.handlers.methods.examples import RewriteExample, require_rows
 from tonebridge.handlers.methods.prompts import format_completion, format_prompt
+
+if TYPE_CHECKING:
+    from tonebridge.handlers.methods.loading import Hardware
 
 
 class SFTConfig(TrainingConfig):
@@ -45,31 +49,16 @@ def train_sft(
 ) -> TrainingResult:
     """Fit a LoRA adapter on ``data``; save it under ``run.output_dir/adapter`` if not stopped."""
     rows = require_rows(data, RewriteExample)
-    from datasets import Dataset
     from trl.trainer.sft_config import SFTConfig as TrlSFTConfig
     from trl.trainer.sft_trainer import SFTTrainer
 
-    from tonebridge.handlers.methods import harness, loading
-    from tonebridge.handlers.methods.callbacks import ProgressCallback
+    from tonebridge.handlers.methods import harness
 
-    harness.prepare(config)
-    hardware = loading.detect_hardware()
-    tokenizer = loading.load_tokenizer(config.base_model)
-    model = loading.load_causal_lm(config, hardware)
-    packing = hardware.cuda if config.packing is None else config.packing
-    args = TrlSFTConfig(
-        **harness.trainer_arguments(config, run.output_dir / "trainer", hardware),
-        max_length=config.max_seq_length,
-        packing=packing,
-        completion_only_loss=True,
-    )
-    with harness.training_errors("preparing SFT"):
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(sft_records(rows)),
-            processing_class=tokenizer,
-            peft_config=loading.lora_config(config),
+    def trl_args(hardware: Hardware, common: dict[str, Any]) -> Any:
+        packing = hardware.cuda if config.packing is None else config.packing
+        return TrlSFTConfig(
+            **common, max_length=config.max_seq_length, packing=packing, completion_only_loss=True
         )
-    outcome = harness.run_phase(trainer, ProgressCallback(run, "sft"))
-    return harness.finish(kind, config, trainer, outcome, run)
+
+    fit = harness.Fit("sft", SFTTrainer, trl_args)
+    return harness.fit_adapter(kind, config, run, fit, sft_records(rows))
