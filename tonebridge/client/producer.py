@@ -20,13 +20,13 @@ import contextlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from tonebridge.client.config import ProducerConfig, ProducerStats
 from tonebridge.client.kafka import confirm_topics, connect
+from tonebridge.client.lifecycle import AsyncClient
 from tonebridge.client.packing import Outgoing, pack, single
 from tonebridge.errors import ProduceError
 from tonebridge.settings import Settings
@@ -49,7 +49,7 @@ class _Pending:
     receipt: Receipt
 
 
-class EventProducer:
+class EventProducer(AsyncClient):
     """Asynchronous producer; use ``async with EventProducer(settings) as producer:``."""
 
     def __init__(self, settings: Settings, config: ProducerConfig | None = None) -> None:
@@ -130,18 +130,6 @@ class EventProducer:
             self._closed = True
             await self._shutdown()
         self._raise_undelivered()
-
-    async def __aenter__(self) -> EventProducer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # --- accepting ---------------------------------------------------------------------
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Protocol
 
 from tonebridge.client.config import ProducerConfig
+from tonebridge.client.lifecycle import AsyncClient
 from tonebridge.client.producer import EventProducer
 from tonebridge.settings import Settings
 from tonebridge.topics.spec import TopicSpec
@@ -36,7 +36,7 @@ class Publisher(Protocol):
         record type); return once they are safe, as the module docstring says."""
 
 
-class ProducerPublisher:
+class ProducerPublisher(AsyncClient):
     """A :class:`Publisher` on the producer SDK: ``publish`` returns once the broker has all.
 
     ``async with ProducerPublisher(settings) as publisher:`` (or ``start`` and ``close``).
@@ -59,15 +59,3 @@ class ProducerPublisher:
     async def close(self) -> None:
         """Flush and disconnect; raises ProduceError for records that were not delivered."""
         await self.producer.close()
-
-    async def __aenter__(self) -> ProducerPublisher:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -26,6 +26,7 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tonebridge.client.lifecycle import AsyncClient
 from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.client.routing import Route, RoutingTable
 from tonebridge.client.sync import LoopThread
@@ -42,7 +43,7 @@ __all__ = ["ExperimentRouter", "Route", "SyncExperimentRouter"]
 FOLLOWED = (ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_EVENTS_TOPIC)
 
 
-class ExperimentRouter:
+class ExperimentRouter(AsyncClient):
     """Routes units to A/B arms or production; ``async with ExperimentRouter(settings)``.
 
     ``publisher`` sends the outcomes (by default a :class:`ProducerPublisher` of its own,
@@ -137,18 +138,6 @@ class ExperimentRouter:
         finally:
             if self._consumer is not None:
                 await self._consumer.stop()
-
-    async def __aenter__(self) -> ExperimentRouter:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
         for tp in await assign(consumer, self.settings, list(self._specs)):
