@@ -1,0 +1,1 @@
+"""The trainer process: its consumer loop, job lifecycle, command intake and outcomes."""
