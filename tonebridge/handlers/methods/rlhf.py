@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -36,10 +36,12 @@ from tonebridge.handlers.methods.prompts import format_completion, format_prompt
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from tonebridge.handlers.methods.control import LoggedStep
     from tonebridge.handlers.methods.harness import PhaseOutcome
     from tonebridge.handlers.methods.loading import Hardware
 
 PHASES = ("reward_model", "policy")
+REWARD_PREFIX = "reward_model/"
 
 
 class RLHFConfig(TrainingConfig):
@@ -121,7 +123,7 @@ def train_rlhf(config: RLHFConfig, data: Sequence[RatedRewrite], run: RunControl
 
     harness.prepare(config)
     hardware = loading.detect_hardware()
-    tokenizer = loading.load_tokenizer(config.base_model)
+    tokenizer = loading.load_tokenizer(config.base_model, token=run.tracking.huggingface_token)
     session = _Session(config, run, hardware, tokenizer, time.monotonic())
     reward = _train_reward_model(session, pairs)
     if isinstance(reward, _RewardModel):
@@ -144,12 +146,13 @@ def _train_reward_model(
     config, run, tokenizer = session.config, session.run, session.tokenizer
     phase = config.reward_phase()
     model = loading.load_sequence_scorer(
-        phase, session.hardware, lora=config.reward_lora, pad_token_id=tokenizer.pad_token_id
+        phase, session.hardware, lora=config.reward_lora, pad_token_id=tokenizer.pad_token_id,
+        token=run.tracking.huggingface_token,
+    )  # fmt: skip
+    common = harness.trainer_arguments(
+        phase, run.output_dir / "reward_trainer", session.hardware, run.tracking
     )
-    args = RewardConfig(
-        **harness.trainer_arguments(phase, run.output_dir / "reward_trainer", session.hardware),
-        max_length=config.max_seq_length,
-    )
+    args = RewardConfig(**common, max_length=config.max_seq_length)
     peft = loading.lora_config(phase, TaskType.SEQ_CLS) if config.reward_lora else None
     with harness.training_errors("preparing the reward model"):
         trainer = RewardTrainer(
@@ -187,7 +190,7 @@ def _train_policy(
     from tonebridge.handlers.methods.callbacks import ProgressCallback
 
     config, run = session.config, session.run
-    model = loading.load_causal_lm(config, session.hardware)
+    model = loading.load_causal_lm(config, session.hardware, token=run.tracking.huggingface_token)
     config_type, trainer_type = _algorithm(config.algorithm)
     args = config_type(**_policy_arguments(config, run, session.hardware))
     with harness.training_errors(f"preparing {config.algorithm.upper()}"):
@@ -205,12 +208,22 @@ def _train_policy(
     )
     outcome = harness.run_phase(trainer, callback)
     outcome.metrics.update(_prefixed(reward.outcome.metrics))
+    outcome = replace(outcome, history=_both_phases(reward.outcome, outcome))
     artifacts = {"reward_model": reward.directory}
     return harness.finish("rlhf", config, trainer, outcome, run, artifacts)
 
 
 def _prefixed(metrics: Mapping[str, float]) -> dict[str, float]:
-    return {f"reward_model/{key}": value for key, value in metrics.items()}
+    return {f"{REWARD_PREFIX}{key}": value for key, value in metrics.items()}
+
+
+def _both_phases(reward: PhaseOutcome, policy: PhaseOutcome) -> tuple[LoggedStep, ...]:
+    """The reward model's steps (its keys prefixed, as its final metrics), then the policy's."""
+    return _prefixed_steps(reward) + policy.history
+
+
+def _prefixed_steps(reward: PhaseOutcome) -> tuple[LoggedStep, ...]:
+    return tuple(replace(step, values=_prefixed(step.values)) for step in reward.history)
 
 
 def _algorithm(name: str) -> tuple[Any, Any]:
@@ -229,7 +242,9 @@ def _policy_arguments(config: RLHFConfig, run: RunControl, hardware: Hardware) -
     from tonebridge.handlers.methods import harness
 
     return {
-        **harness.trainer_arguments(config, run.output_dir / "policy_trainer", hardware),
+        **harness.trainer_arguments(
+            config, run.output_dir / "policy_trainer", hardware, run.tracking
+        ),
         "num_generations": config.num_generations,
         "max_completion_length": config.max_completion_length,
         "temperature": config.temperature,
@@ -247,4 +262,5 @@ def _stopped(reward: PhaseOutcome) -> TrainingResult:
         total_steps=reward.total_steps,
         epochs=reward.epochs,
         metrics=metrics,
+        history=_prefixed_steps(reward),
     )
