@@ -103,9 +103,7 @@ def load_causal_lm(
 ) -> PreTrainedModel:
     """The base model to put a LoRA adapter on (quantized and prepared for QLoRA if asked)."""
     quantization = quantization_config(config, hardware)
-    model = _from_pretrained(
-        AutoModelForCausalLM, config, hardware, quantization, **hub_kwargs(token)
-    )
+    model = _from_pretrained(AutoModelForCausalLM, config, hardware, quantization, token=token)
     if quantization is not None:
         model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
             model,
@@ -126,7 +124,7 @@ def load_sequence_scorer(
     """The base model with a one-output classification head, for a reward model."""
     model = _from_pretrained(
         AutoModelForSequenceClassification, config, hardware, None,
-        num_labels=1, lora=lora, **hub_kwargs(token),
+        num_labels=1, lora=lora, token=token,
     )  # fmt: skip
     # The head pools the last token that is not padding: it must know which id pads.
     model.config.pad_token_id = pad_token_id
@@ -140,11 +138,13 @@ def _from_pretrained(
     quantization: BitsAndBytesConfig | None,
     *,
     lora: bool = True,
+    token: SecretStr | None = None,
     **kwargs: object,
 ) -> PreTrainedModel:
     mode = mixed_precision(config.precision, hardware)
     # Frozen base weights can live in half precision; fully trained ones stay fp32 for AMP.
     dtype = _half_dtype(mode) if lora else torch.float32
+    kwargs.update(hub_kwargs(token))
     if quantization is not None:
         kwargs.update(quantization_config=quantization, device_map={"": hardware.device})
     try:
