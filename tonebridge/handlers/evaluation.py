@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import SecretStr
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
@@ -171,9 +172,18 @@ def _loss(logprob: float, tokens: int) -> dict[str, float]:
 
 
 def evaluate_model(
-    base_model: str, adapter_dir: Path | None, data: HeldOut, config: EvalConfig | None = None
+    base_model: str,
+    adapter_dir: Path | None,
+    data: HeldOut,
+    config: EvalConfig | None = None,
+    *,
+    token: SecretStr | None = None,
 ) -> Evaluation:
-    """Load the base model (with ``adapter_dir`` on top) and evaluate it (sync, heavy)."""
+    """Load the base model (with ``adapter_dir`` on top) and evaluate it (sync, heavy).
+
+    ``token``: the Hugging Face token, for a base model that is gated or private on the hub.
+    """
     from tonebridge.handlers.methods.inference import load_for_inference
 
-    return evaluate_loaded(load_for_inference(base_model, adapter_dir), data, config)
+    loaded = load_for_inference(base_model, adapter_dir, token=token)
+    return evaluate_loaded(loaded, data, config)

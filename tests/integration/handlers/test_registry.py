@@ -10,11 +10,13 @@ import pytest
 
 from tonebridge.errors import ConflictError, NotFoundError
 from tonebridge.handlers.datasets.formats import Lineage
+from tonebridge.handlers.methods.control import LoggedStep
 from tonebridge.handlers.registry.store import (
     PRODUCTION,
     STAGING,
     Registry,
     flatten_params,
+    metric_key,
 )
 from tonebridge.settings import load_settings
 
@@ -73,6 +75,37 @@ def test_run_logs_params_metrics_dataset_and_adapter(registry: Registry, tmp_pat
     local = registry.local_path(source)
     assert json.loads((local / "adapter_config.json").read_text()) == {"r": 8}
     assert local != tmp_path / "adapter"
+
+
+def test_a_training_run_logs_each_step_then_its_final_metrics_at_the_last_step(
+    registry: Registry,
+) -> None:
+    run_id = registry.start_run("sft-steps", {})
+    history = [
+        LoggedStep(step, 1_700_000_000_000 + step, {"loss": 3.0 - step / 10, "learning_rate": lr})
+        for step, lr in ((1, 1e-3), (5, 8e-4), (10, 5e-4))
+    ]
+    history.append(LoggedStep(10, 1_700_000_000_100, {"rewards/tiny:model/mean": 0.5}))
+    registry.log_training(run_id, history, {"loss": 2.0, "train_loss": 2.4, "chrf": 41.0})
+
+    def steps(key: str) -> list[tuple[int, float]]:
+        found = registry.client.get_metric_history(run_id, key)
+        return sorted((m.step, m.value) for m in found)
+
+    assert steps("loss") == [(1, 2.9), (5, 2.5), (10, 2.0)]  # the final loss repeats step 10's
+    assert [step for step, _ in steps("learning_rate")] == [1, 5, 10]
+    assert steps("train_loss") == [(10, 2.4)] and steps("chrf") == [(10, 41.0)]
+    assert steps("rewards/tiny_model/mean") == [(10, 0.5)]
+    stamps = {m.timestamp for m in registry.client.get_metric_history(run_id, "learning_rate")}
+    assert stamps == {1_700_000_000_001, 1_700_000_000_005, 1_700_000_000_010}
+
+
+def test_metric_keys_are_made_valid_for_mlflow() -> None:
+    assert metric_key("rewards/model/mean") == "rewards/model/mean"
+    assert metric_key("eval loss (x:y)") == "eval loss _x_y_"
+    assert metric_key("a//b") == "a__b"
+    assert metric_key("../up") == "___up"
+    assert metric_key("") == "_"
 
 
 def test_register_creates_a_version_on_the_adapter_and_marks_it_staging(

@@ -13,6 +13,7 @@ method's config, dataset format, rows and runner: :data:`~.registry.METHODS`.
 Importing this package does not import torch; the runners import torch, transformers,
 peft and trl when they run. :mod:`.inference` (generation, scoring), :mod:`.tiny` and
 :mod:`.synthetic` (a tiny local model and task for tests and demos) are imported on demand.
+:mod:`.tracking` (light): W&B reporting and the hub token of a run (see docs/trainer.md).
 """
 
 from tonebridge.handlers.methods.config import TrainingConfig, require_trainable

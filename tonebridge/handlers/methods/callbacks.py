@@ -1,4 +1,5 @@
-"""The trainer callback that reports progress and honours stop requests (heavy module)."""
+"""The trainer callback that reports progress, records what was logged per step and honours
+stop requests (heavy module)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from tonebridge.handlers.methods.control import ProgressUpdate, RunControl
+from tonebridge.handlers.methods.control import LoggedStep, ProgressUpdate, RunControl
+
+# The end-of-training summary log (runtime, samples per second, mean train loss): the run's
+# final metrics hold it already, so it is no step of the history.
+_SUMMARY_KEY = "train_runtime"
 
 
 class ProgressCallback(TrainerCallback):
     """Reports every logged step, stops the trainer when the run is asked to stop.
+
+    ``history`` keeps every logged step's numbers (loss, learning rate, grad norm, eval
+    metrics when an evaluation ran, trl's own), for MLflow's per-step metrics.
 
     ``phase_index``/``phase_count`` place this trainer inside a multi-phase run (RLHF trains
     a reward model, then the policy), so ``progress`` rises from 0 to 1 over the whole run.
@@ -34,6 +42,7 @@ class ProgressCallback(TrainerCallback):
         self.stopped = False
         self.last_loss: float | None = None
         self.last_learning_rate: float | None = None
+        self.history: list[LoggedStep] = []
 
     def _check_stop(self, control: TrainerControl) -> None:
         if self.run.stop_requested():
@@ -61,7 +70,14 @@ class ProgressCallback(TrainerCallback):
         logs = logs or {}
         self.last_loss = _number(logs.get("loss"), self.last_loss)
         self.last_learning_rate = _number(logs.get("learning_rate"), self.last_learning_rate)
+        self._record(state.global_step, logs)
         self.run.report(self.update(state))
+
+    def _record(self, step: int, logs: dict[str, float]) -> None:
+        values = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+        values.pop("step", None)
+        if values and _SUMMARY_KEY not in values:
+            self.history.append(LoggedStep(step, int(time.time() * 1000), values))
 
     def update(self, state: TrainerState) -> ProgressUpdate:
         total = max(state.max_steps, 1)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from tonebridge.errors import TrainingError, UnsupportedModelError
 from tonebridge.settings import Settings
@@ -106,6 +107,12 @@ def parse_config(config_type: type[C], values: dict[str, object]) -> C:
     try:
         return config_type.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(map(_problem, exc.errors()))
         msg = f"invalid {config_type.__name__}: {problems}"
         raise TrainingError(msg) from exc
+
+
+def _problem(error: ErrorDetails) -> str:
+    """``field: message``, or the bare message of a rule on the whole config."""
+    where = ".".join(map(str, error["loc"]))
+    return f"{where}: {error['msg']}" if where else error["msg"]

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from tonebridge.handlers.methods.tracking import NO_TRACKING, Tracking
+
 RunStatus = Literal["completed", "stopped"]
 StopSignal = Callable[[], bool] | threading.Event
 
@@ -34,6 +36,19 @@ ProgressSink = Callable[[ProgressUpdate], None]
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedStep:
+    """What the trl trainer logged at one optimizer step (loss, learning rate, eval metrics...).
+
+    ``timestamp_ms`` is when it was logged (ms since the epoch), so MLflow shows the run's
+    own timeline even though the run is logged there after training.
+    """
+
+    step: int
+    timestamp_ms: int
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingResult:
     """A finished or stopped run. ``adapter_dir`` is None unless the run completed."""
 
@@ -45,15 +60,18 @@ class TrainingResult:
     epochs: float
     metrics: Mapping[str, float]
     artifacts: Mapping[str, Path] = field(default_factory=dict)
+    history: tuple[LoggedStep, ...] = ()  # every logged step, in order (MLflow step metrics)
 
 
 @dataclass(frozen=True, slots=True)
 class RunControl:
-    """Where a run writes, whom it tells about progress and how it learns it must stop."""
+    """Where a run writes, whom it tells about progress, how it learns it must stop and
+    where else it reports (W&B) and loads from (the hub token)."""
 
     output_dir: Path
     progress: ProgressSink | None = None
     should_stop: StopSignal | None = None
+    tracking: Tracking = NO_TRACKING
 
     def stop_requested(self) -> bool:
         if self.should_stop is None:

@@ -23,6 +23,7 @@ from tonebridge.handlers.methods.control import (
 )
 from tonebridge.handlers.methods.examples import Row
 from tonebridge.handlers.methods.registry import Method, method_for
+from tonebridge.handlers.methods.tracking import NO_TRACKING, Tracking, run_environment
 from tonebridge.settings import Settings, get_settings
 
 _RUN_LOCK = threading.Lock()
@@ -49,20 +50,23 @@ def run_training(
     output_dir: Path,
     progress: ProgressSink | None = None,
     should_stop: StopSignal | None = None,
+    tracking: Tracking = NO_TRACKING,
 ) -> TrainingResult:
     """Train ``kind`` on ``data``; blocks until the run completes or is stopped.
 
     ``data`` rows by kind: ``METHODS[kind].rows`` (sft/qlora ``RewriteExample``, dpo/orpo
     ``PreferenceExample``, kto ``LabeledRewrite``, rlhf ``RatedRewrite``). ``progress`` gets a
     :class:`ProgressUpdate` every ``config.log_every_steps`` optimizer steps;
-    ``should_stop`` is polled after every step. Raises :class:`TrainingError` (or its
-    :class:`UnsupportedModelError`) with the reason when the run cannot be done.
+    ``should_stop`` is polled after every step. ``tracking``: W&B (when it has a key; its
+    ``WANDB_*`` environment is set for the run) and the hub token. Raises
+    :class:`TrainingError` (or its :class:`UnsupportedModelError`) with the reason when the
+    run cannot be done, among them W&B asked for without ``wandb`` installed.
     """
     method = method_for(kind)
     config = _checked_config(kind, method, config)
-    run = RunControl(output_dir=output_dir, progress=progress, should_stop=should_stop)
+    run = RunControl(output_dir, progress, should_stop, tracking)
     output_dir.mkdir(parents=True, exist_ok=True)
-    with _RUN_LOCK, _torch_threads(config.cpu_threads):
+    with _RUN_LOCK, run_environment(tracking), _torch_threads(config.cpu_threads):
         return method.runner(config, data, run)
 
 

@@ -24,19 +24,27 @@ from tonebridge.errors import TrainingError
 from tonebridge.handlers.methods import loading
 from tonebridge.handlers.methods.callbacks import ProgressCallback
 from tonebridge.handlers.methods.config import TrainingConfig
-from tonebridge.handlers.methods.control import FINAL_MARKER, RunControl, TrainingResult
+from tonebridge.handlers.methods.control import (
+    FINAL_MARKER,
+    LoggedStep,
+    RunControl,
+    TrainingResult,
+)
 from tonebridge.handlers.methods.loading import Hardware, mixed_precision
+from tonebridge.handlers.methods.tracking import NO_TRACKING, Tracking, report_arguments
 
 
 @dataclass(frozen=True, slots=True)
 class PhaseOutcome:
-    """One trainer's run: stopped early or not, how far it got and what it measured."""
+    """One trainer's run: stopped early or not, how far it got and what it measured
+    (at the end, and at every logged step)."""
 
     stopped: bool
     steps: int
     total_steps: int
     epochs: float
     metrics: dict[str, float]
+    history: tuple[LoggedStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +63,9 @@ def fit_adapter(
     with trl, and save it unless stopped."""
     prepare(config)
     hardware = loading.detect_hardware()
-    tokenizer = loading.load_tokenizer(config.base_model)
-    model = loading.load_causal_lm(config, hardware)
-    common = trainer_arguments(config, run.output_dir / "trainer", hardware)
+    tokenizer = loading.load_tokenizer(config.base_model, token=run.tracking.huggingface_token)
+    model = loading.load_causal_lm(config, hardware, token=run.tracking.huggingface_token)
+    common = trainer_arguments(config, run.output_dir / "trainer", hardware, run.tracking)
     with training_errors(f"preparing {fit.phase.upper()}"):
         trainer = fit.trainer_type(
             model=model,
@@ -82,9 +90,10 @@ def prepare(config: TrainingConfig) -> None:
 
 
 def trainer_arguments(
-    config: TrainingConfig, output_dir: Path, hardware: Hardware
+    config: TrainingConfig, output_dir: Path, hardware: Hardware, tracking: Tracking = NO_TRACKING
 ) -> dict[str, Any]:
-    """Keyword arguments every trl config accepts, set explicitly (trl's defaults assume a GPU)."""
+    """Keyword arguments every trl config accepts, set explicitly (trl's defaults assume a GPU
+    and bf16); ``report_to`` is W&B when the run's tracking has a key, else none."""
     mode = mixed_precision(config.precision, hardware)
     return {
         "output_dir": str(output_dir),
@@ -108,8 +117,8 @@ def trainer_arguments(
         "logging_steps": config.log_every_steps,
         "logging_first_step": True,
         "save_strategy": "no",
-        "report_to": "none",
         "disable_tqdm": True,
+        **report_arguments(tracking),
     }
 
 
@@ -144,6 +153,7 @@ def run_phase(trainer: Trainer, callback: ProgressCallback) -> PhaseOutcome:
         total_steps=state.max_steps,
         epochs=float(state.epoch or 0.0),
         metrics=metrics,
+        history=tuple(callback.history),
     )
 
 
@@ -235,4 +245,5 @@ def finish(
         epochs=outcome.epochs,
         metrics=outcome.metrics,
         artifacts=dict(artifacts or {}),
+        history=outcome.history,
     )

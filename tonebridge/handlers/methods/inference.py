@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 
 import torch
 from peft import PeftModel
+from pydantic import SecretStr
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from tonebridge.errors import TrainingError
 from tonebridge.handlers.methods.loading import load_tokenizer
 from tonebridge.handlers.methods.prompts import format_completion, format_prompt
+from tonebridge.handlers.methods.tracking import hub_kwargs
 
 T = TypeVar("T")
 
@@ -38,11 +40,16 @@ class CompletionScore:
     tokens: int
 
 
-def load_for_inference(base_model: str | Path, adapter_dir: Path | None = None) -> LoadedModel:
-    """The base model, with the adapter from ``adapter_dir`` on top if given, in eval mode."""
-    tokenizer = load_tokenizer(str(base_model))
+def load_for_inference(
+    base_model: str | Path, adapter_dir: Path | None = None, *, token: SecretStr | None = None
+) -> LoadedModel:
+    """The base model, with the adapter from ``adapter_dir`` on top if given, in eval mode.
+
+    ``token``: the Hugging Face token for a gated or private base model on the hub.
+    """
+    tokenizer = load_tokenizer(str(base_model), token=token)
     try:
-        model: Any = AutoModelForCausalLM.from_pretrained(str(base_model))
+        model: Any = AutoModelForCausalLM.from_pretrained(str(base_model), **hub_kwargs(token))
         if adapter_dir is not None:
             model = PeftModel.from_pretrained(model, str(adapter_dir))
     except (OSError, ValueError) as exc:

@@ -11,6 +11,7 @@ from typing import Literal
 
 import torch
 from peft import LoraConfig, TaskType, prepare_model_for_kbit_training
+from pydantic import SecretStr
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -22,6 +23,7 @@ from transformers import (
 
 from tonebridge.errors import TrainingError, UnsupportedModelError
 from tonebridge.handlers.methods.config import Precision, TrainingConfig, require_trainable
+from tonebridge.handlers.methods.tracking import hub_kwargs
 
 MixedPrecision = Literal["fp32", "fp16", "bf16"]
 
@@ -77,11 +79,14 @@ def quantization_config(config: TrainingConfig, hardware: Hardware) -> BitsAndBy
     )
 
 
-def load_tokenizer(base_model: str) -> PreTrainedTokenizerBase:
-    """The base model's tokenizer, padding with EOS when it has no pad token."""
+def load_tokenizer(base_model: str, *, token: SecretStr | None = None) -> PreTrainedTokenizerBase:
+    """The base model's tokenizer, padding with EOS when it has no pad token.
+
+    ``token``: the Hugging Face token for gated or private hub models (see :func:`hub_kwargs`).
+    """
     require_trainable(base_model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        tokenizer = AutoTokenizer.from_pretrained(base_model, **hub_kwargs(token))
     except (OSError, ValueError) as exc:
         msg = f"cannot load the tokenizer of {base_model}: {exc}"
         raise TrainingError(msg) from exc
@@ -93,10 +98,12 @@ def load_tokenizer(base_model: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_causal_lm(config: TrainingConfig, hardware: Hardware) -> PreTrainedModel:
+def load_causal_lm(
+    config: TrainingConfig, hardware: Hardware, *, token: SecretStr | None = None
+) -> PreTrainedModel:
     """The base model to put a LoRA adapter on (quantized and prepared for QLoRA if asked)."""
     quantization = quantization_config(config, hardware)
-    model = _from_pretrained(AutoModelForCausalLM, config, hardware, quantization)
+    model = _from_pretrained(AutoModelForCausalLM, config, hardware, quantization, token=token)
     if quantization is not None:
         model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
             model,
@@ -107,12 +114,18 @@ def load_causal_lm(config: TrainingConfig, hardware: Hardware) -> PreTrainedMode
 
 
 def load_sequence_scorer(
-    config: TrainingConfig, hardware: Hardware, *, lora: bool, pad_token_id: int
+    config: TrainingConfig,
+    hardware: Hardware,
+    *,
+    lora: bool,
+    pad_token_id: int,
+    token: SecretStr | None = None,
 ) -> PreTrainedModel:
     """The base model with a one-output classification head, for a reward model."""
     model = _from_pretrained(
-        AutoModelForSequenceClassification, config, hardware, None, num_labels=1, lora=lora
-    )
+        AutoModelForSequenceClassification, config, hardware, None,
+        num_labels=1, lora=lora, token=token,
+    )  # fmt: skip
     # The head pools the last token that is not padding: it must know which id pads.
     model.config.pad_token_id = pad_token_id
     return model
@@ -125,11 +138,13 @@ def _from_pretrained(
     quantization: BitsAndBytesConfig | None,
     *,
     lora: bool = True,
+    token: SecretStr | None = None,
     **kwargs: object,
 ) -> PreTrainedModel:
     mode = mixed_precision(config.precision, hardware)
     # Frozen base weights can live in half precision; fully trained ones stay fp32 for AMP.
     dtype = _half_dtype(mode) if lora else torch.float32
+    kwargs.update(hub_kwargs(token))
     if quantization is not None:
         kwargs.update(quantization_config=quantization, device_map={"": hardware.device})
     try:

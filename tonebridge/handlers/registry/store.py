@@ -4,6 +4,8 @@ MLflow's client is synchronous: async callers run these methods with ``asyncio.t
 Everything goes through one :class:`MlflowClient` bound to the configured store, never the
 fluent ``mlflow.*`` globals, so two registries (two tests, two stores) never share state.
 ``log_dataset`` records the same ``DatasetInput`` that ``mlflow.log_input`` would.
+``log_training`` records what the trainer logged at each step with its step number (MLflow's
+metric history), then the final metrics at the last step.
 
 Versions are created with ``MlflowClient.create_model_version`` on the run's ``adapter``
 artifact folder (``mlflow.register_model`` fails for a plain folder). Promotion uses aliases:
@@ -15,8 +17,10 @@ and the history survives in the registry.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from tonebridge.decisions.registry_rules import (
 )
 from tonebridge.errors import NotFoundError
 from tonebridge.handlers.datasets.formats import Lineage
+from tonebridge.handlers.methods.control import LoggedStep
 from tonebridge.settings import Settings
 
 PRODUCTION = "production"
@@ -49,6 +54,8 @@ STATUS_TAG = "tonebridge.status"
 JOB_TAG = "job_id"  # the training job that registered a version
 _MAX_PARAM_LEN = 6000
 _BATCH = 100
+# What MLflow accepts in a metric name on every platform (no colon: Windows refuses it).
+_UNSAFE_METRIC_CHARS = re.compile(r"[^\w./\- ]")
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,19 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
             text = value if isinstance(value, str) else json.dumps(value, default=str)
             flat[name] = text[:_MAX_PARAM_LEN]
     return flat
+
+
+def metric_key(name: str) -> str:
+    """``name`` as a valid MLflow metric key: other characters become ``_``; a name MLflow
+    would read as a path to another name (``a//b``, ``../x``) loses its slashes and dots."""
+    key = _UNSAFE_METRIC_CHARS.sub("_", name)
+    if posixpath.normpath(key) != key or key in ("", ".") or key.startswith(("/", "..")):
+        key = key.replace("/", "_").replace(".", "_")
+    return key or "_"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _local_source(path: Path) -> Any:
@@ -138,8 +158,36 @@ class Registry:
         return str(run.info.run_id)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        now = _now_ms()
+        self._log_batches(
+            run_id, [Metric(metric_key(k), float(v), now, step) for k, v in metrics.items()]
+        )
+
+    def log_training(
+        self, run_id: str, history: Sequence[LoggedStep], final: Mapping[str, float]
+    ) -> None:
+        """Every logged step's values at its step, then ``final`` at the last logged step
+        (for RLHF, the policy's: the reward model's steps come first).
+
+        A final value that only repeats its key's last logged value is not logged again, so
+        each key's history has one point per step (its latest is still the final value).
+        """
+        stepped = [
+            Metric(metric_key(key), float(value), entry.timestamp_ms, entry.step)
+            for entry in history
+            for key, value in entry.values.items()
+        ]
+        latest = {m.key: m.value for m in stepped}
+        last_step, now = (history[-1].step if history else 0), _now_ms()
+        closing = [
+            Metric(key, float(value), now, last_step)
+            for key, value in ((metric_key(k), v) for k, v in final.items())
+            if latest.get(key) != float(value)
+        ]
+        self._log_batches(run_id, stepped + closing)
+
+    def _log_batches(self, run_id: str, metrics: Iterable[Metric]) -> None:
+        items = list(metrics)
         for start in range(0, len(items), _BATCH):
             self.client.log_batch(run_id, metrics=items[start : start + _BATCH])
 

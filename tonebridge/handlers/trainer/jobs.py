@@ -104,6 +104,7 @@ class JobRunner:
     def __init__(self, ctx: TrainerContext) -> None:
         self.ctx = ctx
         self.current: RunningJob | None = None
+        self.hub_token = ctx.settings.huggingface_token  # for evaluation's model loads
 
     # --- entry points --------------------------------------------------------------------
 
@@ -232,7 +233,7 @@ class JobRunner:
         data = await self._dataset(plan, command, job_dir / "data")
         if plan.kind == "evaluate":
             metrics = await asyncio.to_thread(
-                outcome.evaluate_models_sync, self.ctx.registry, plan, data
+                outcome.evaluate_models_sync, self.ctx.registry, plan, data, self.hub_token
             )
             await self._end(started, "completed", metrics=metrics)
             return
@@ -299,8 +300,10 @@ class JobRunner:
         self, plan: Plan, data: BuiltDataset, output_dir: Path, running: RunningJob
     ) -> TrainingResult:
         from tonebridge.handlers.methods.dispatch import make_config, run_training
+        from tonebridge.handlers.methods.tracking import Tracking
 
         config = make_config(plan.kind, plan.base_model, plan.options, settings=self.ctx.settings)
+        tracking = Tracking.from_settings(self.ctx.settings, f"{plan.kind}-{plan.job.id}")
         rows = runner_rows(plan.kind, data.train)
         relay = ProgressRelay(asyncio.get_running_loop(), self._progress_writer(running))
         try:
@@ -312,6 +315,7 @@ class JobRunner:
                 output_dir=output_dir,
                 progress=relay.sink,
                 should_stop=running.stop,
+                tracking=tracking,
             )
         finally:
             await relay.close()
@@ -342,11 +346,13 @@ class JobRunner:
             await self._end(plan.job, "stopped", metrics=metrics, message=message)
             return
         metrics |= await asyncio.to_thread(
-            outcome.evaluate_sync, self.ctx.registry, plan, result.adapter_dir, data
-        )
+            outcome.evaluate_sync, self.ctx.registry, plan, result.adapter_dir, data,
+            self.hub_token,
+        )  # fmt: skip
         done = await outcome.register(
             self.ctx.registry, self.ctx.models, self.ctx.events, plan, data,
             result.adapter_dir, metrics, backoff=trainer_backoff(self.ctx.settings),
+            history=result.history,
         )  # fmt: skip
         message = f"registered {done.model.name} v{done.model.version} as {done.model.id}"
         metrics_out = {**metrics, "model_version": float(done.model.version)}

@@ -1,5 +1,9 @@
 """After a run: evaluate on the held-out split, log to MLflow, register, announce.
 
+The MLflow run gets the job's params, its datasets, the adapter, every step the trainer
+logged (loss, learning rate, ... with their step numbers) and the final metrics at the
+last step.
+
 Evaluation and MLflow calls block (torch, MLflow's sync client): callers run the ``*_sync``
 functions with ``asyncio.to_thread``.
 
@@ -16,15 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from tonebridge.avro.codec import Record
 from tonebridge.client.publisher import Publisher
 from tonebridge.handlers.datasets.files import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
+from tonebridge.handlers.methods.control import LoggedStep
 from tonebridge.handlers.registry.store import RegisteredVersion, Registry, flatten_params
 from tonebridge.handlers.trainer.plan import Plan
 from tonebridge.retry import Backoff, retrying
@@ -59,33 +66,42 @@ def model_source(registry: Registry, model: ModelRecord) -> tuple[str, Path | No
 
 
 def evaluate_sync(
-    registry: Registry, plan: Plan, adapter_dir: Path | None, data: BuiltDataset
+    registry: Registry,
+    plan: Plan,
+    adapter_dir: Path | None,
+    data: BuiltDataset,
+    token: SecretStr | None = None,
 ) -> dict[str, float]:
-    """Candidate metrics on the held-out split, and its comparison with the baseline."""
+    """Candidate metrics on the held-out split, and its comparison with the baseline.
+
+    ``token``: the Hugging Face token, for base models on the hub that need one.
+    """
     held = held_out(data.format, data.validation)
     if not len(held):
         return {}
-    candidate = evaluate_model(plan.base_model, adapter_dir, held, plan.eval_config)
-    return candidate.metrics | _versus_baseline(registry, plan, candidate, held)
+    candidate = evaluate_model(plan.base_model, adapter_dir, held, plan.eval_config, token=token)
+    return candidate.metrics | _versus_baseline(registry, plan, candidate, held, token)
 
 
-def evaluate_models_sync(registry: Registry, plan: Plan, data: BuiltDataset) -> dict[str, float]:
+def evaluate_models_sync(
+    registry: Registry, plan: Plan, data: BuiltDataset, token: SecretStr | None = None
+) -> dict[str, float]:
     """An ``evaluate`` command: the named model (plan.parent) against the optional baseline."""
     held = held_out(data.format, data.validation + data.train)
     if plan.parent is None or not len(held):
         return {}
     base, adapter = model_source(registry, plan.parent)
-    candidate = evaluate_model(base, adapter, held, plan.eval_config)
-    return candidate.metrics | _versus_baseline(registry, plan, candidate, held)
+    candidate = evaluate_model(base, adapter, held, plan.eval_config, token=token)
+    return candidate.metrics | _versus_baseline(registry, plan, candidate, held, token)
 
 
 def _versus_baseline(
-    registry: Registry, plan: Plan, candidate: Evaluation, held: Any
+    registry: Registry, plan: Plan, candidate: Evaluation, held: Any, token: SecretStr | None
 ) -> dict[str, float]:
     if plan.baseline is None or not candidate.references:
         return {}
     base, adapter = model_source(registry, plan.baseline)
-    baseline = evaluate_model(base, adapter, held, plan.eval_config)
+    baseline = evaluate_model(base, adapter, held, plan.eval_config, token=token)
     comparison = compare(candidate, baseline, plan.eval_config)
     prefixed = {f"baseline_{k}": v for k, v in baseline.metrics.items()}
     verdict = {"candidate": 1.0, "tie": 0.0, "baseline": -1.0}[comparison.verdict]
@@ -98,8 +114,10 @@ def log_and_register_sync(
     data: BuiltDataset,
     adapter_dir: Path,
     metrics: dict[str, float],
+    history: Sequence[LoggedStep] = (),
 ) -> tuple[RegisteredVersion, str]:
-    """One MLflow run with params, metrics, datasets and adapter; a version on the adapter."""
+    """One MLflow run with params, per-step and final metrics, datasets and adapter; a version
+    on the adapter."""
     params = {"kind": plan.kind, "base_model": plan.base_model, **plan.options}
     tags = {"job_id": plan.job.id, "command_id": plan.command_id, "kind": plan.kind}
     run_id = registry.start_run(f"{plan.kind}-{plan.job.id[:8]}", params, tags)
@@ -107,7 +125,7 @@ def log_and_register_sync(
         for context, path in (("training", data.train_path), ("validation", data.validation_path)):
             name = f"{data.dataset_id}-{context}"
             registry.log_dataset(run_id, path, name=name, context=context, lineage=data.lineage)
-        registry.log_metrics(run_id, metrics)
+        registry.log_training(run_id, history, metrics)
         source = registry.log_adapter(run_id, adapter_dir)
     except BaseException:
         registry.end_run(run_id, "FAILED")
@@ -132,6 +150,7 @@ class Registrar:
     plan: Plan
     data: BuiltDataset
     checkpoint: Checkpoint | None = None
+    history: Sequence[LoggedStep] = ()
 
     def version_sync(self, adapter_dir: Path, metrics: dict[str, float]) -> RegisteredVersion:
         """The job's MLflow version: the one an earlier try made, else a new one."""
@@ -139,7 +158,7 @@ class Registrar:
         if found is not None:
             return found
         version, _ = log_and_register_sync(
-            self.registry, self.plan, self.data, adapter_dir, metrics
+            self.registry, self.plan, self.data, adapter_dir, metrics, self.history
         )
         return version
 
@@ -204,12 +223,14 @@ async def register(
     *,
     backoff: Backoff | None = None,
     checkpoint: Checkpoint | None = None,
+    history: Sequence[LoggedStep] = (),
 ) -> Registration:
     """Log and register in MLflow, add the draft ``models`` row, emit ModelRegistered.
 
+    ``history``: the steps the trainer logged, MLflow metrics with their step numbers.
     Retried while a step fails transiently (``backoff``); on giving up, undone and raised.
     """
-    registrar = Registrar(registry, models, events, plan, data, checkpoint)
+    registrar = Registrar(registry, models, events, plan, data, checkpoint, history)
 
     async def once() -> Registration:
         return await registrar.once(adapter_dir, metrics)

@@ -73,6 +73,10 @@ def test_rlhf_trains_a_reward_model_then_a_policy_adapter(
     lora_b = [t for name, t in read_adapter(result.adapter_dir).items() if "lora_B" in name]
     assert lora_b and all(t.abs().max() > 0 for t in lora_b)
     assert "reward" in result.metrics and "completions/mean_length" in result.metrics
+    assert result.metrics["kl"] >= 0  # logged only with a KL penalty: on by default
+    reward_steps = [e.step for e in result.history if "reward_model/loss" in e.values]
+    policy_steps = [e.step for e in result.history if "reward" in e.values]
+    assert reward_steps == list(range(1, 31)) and policy_steps == [1, 2, 3]
     phases = [u.phase for u in updates]
     assert phases.index("policy") > phases.index("reward_model")
     assert [u.progress for u in updates] == sorted(u.progress for u in updates)

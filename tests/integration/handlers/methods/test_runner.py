@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import SecretStr
 
 from tonebridge.errors import TrainingError, UnsupportedModelError
 from tonebridge.handlers.methods import (
@@ -20,7 +22,10 @@ from tonebridge.handlers.methods import (
     make_config,
     run_training,
 )
+from tonebridge.handlers.methods.harness import trainer_arguments
+from tonebridge.handlers.methods.loading import Hardware
 from tonebridge.handlers.methods.synthetic import SyntheticSplit, rated_rewrites
+from tonebridge.handlers.methods.tracking import NO_TRACKING, Tracking
 from tonebridge.settings import load_settings
 
 
@@ -106,6 +111,42 @@ def test_the_run_uses_the_configured_cpu_threads_and_restores_them(
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_the_result_holds_every_logged_step_but_not_the_closing_summary(
+    tiny_model: Path, split: SyntheticSplit, tmp_path: Path
+) -> None:
+    config = _sft(tiny_model, max_steps=3)
+    result = run_training("sft", config, split.train[:8], output_dir=tmp_path)
+    assert [entry.step for entry in result.history] == [1, 2, 3]
+    for entry in result.history:
+        assert {"loss", "learning_rate", "grad_norm"} <= set(entry.values)
+        assert not {"step", "train_runtime", "train_loss"} & set(entry.values)
+    assert result.history[-1].values["loss"] == result.metrics["final_loss"]
+    stamps = [entry.timestamp_ms for entry in result.history]
+    assert stamps == sorted(stamps) and stamps[0] > 1_700_000_000_000
+
+
+def test_trainer_arguments_report_to_wandb_only_with_a_key_and_stay_fp32_on_cpu(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    cpu = Hardware(cuda=False, bf16=False)
+    keyed = Tracking(wandb_api_key=SecretStr("k"), run_name="sft-job")
+    plain = trainer_arguments(_sft(tiny_model), tmp_path, cpu, NO_TRACKING)
+    assert plain["report_to"] == "none" and "run_name" not in plain
+    reporting = trainer_arguments(_sft(tiny_model), tmp_path, cpu, keyed)
+    assert (reporting["report_to"], reporting["run_name"]) == (["wandb"], "sft-job")
+    assert not reporting["bf16"] and not reporting["fp16"] and reporting["use_cpu"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed")
+def test_a_wandb_key_without_wandb_installed_fails_the_run_before_it_loads_anything(
+    split: SyntheticSplit, tmp_path: Path
+) -> None:
+    config = _sft(tmp_path / "no-such-model")  # never reached: the check comes first
+    tracking = Tracking(wandb_api_key=SecretStr("k"))
+    with pytest.raises(TrainingError, match="pip install wandb"):
+        run_training("sft", config, split.train, output_dir=tmp_path / "out", tracking=tracking)
 
 
 def test_an_empty_dataset_is_a_training_error(tiny_model: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,14 @@ async def test_a_training_command_yields_a_version_a_row_and_an_event_then_deplo
         f"{event['dataset_id']}-training",
         f"{event['dataset_id']}-validation",
     }
+    history = partial(harness.registry.client.get_metric_history, model.mlflow_run_id or "")
+    losses = history("loss")
+    ordered = sorted(losses, key=lambda m: m.step)  # one point per logged step, in time order
+    steps = [m.step for m in ordered]
+    assert len(steps) >= 3 and len(set(steps)) == len(steps) and steps[-1] == FAST["max_steps"]
+    assert [m.timestamp for m in ordered] == sorted(m.timestamp for m in ordered)
+    assert sorted(m.step for m in history("learning_rate")) == steps
+    assert [m.step for m in history("chrf")] == [FAST["max_steps"]]  # held-out, at the end
 
     statuses = await harness.events(
         TRAINING_STATUS_TOPIC, lambda es: any(s["status"] == "completed" for s in of(job.id)(es))
