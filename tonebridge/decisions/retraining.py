@@ -1,6 +1,7 @@
 """Retraining policies: when a model's feedback should start a training job (pure).
 
-A policy file (YAML; ``RETRAIN_POLICIES_FILE``) lists policies; each names a ``kind``:
+A policy file (YAML; ``RETRAIN_POLICIES_FILE``, else the packaged :data:`DEFAULT_FILE`;
+none with ``RETRAIN_ENABLED=false``) lists policies; each names a ``kind``:
 
 ``min_corrections``        ``threshold`` corrected samples since the model's last training.
 ``mean_rating_below``      the mean rating over ``window`` fell below ``threshold``.
@@ -43,6 +44,8 @@ _DURATION = re.compile(r"^(?P<n>\d+)(?P<unit>ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 # Namespace of the command ids: uuid5(_NAMESPACE, "policy|model|window").
 _NAMESPACE = uuid.UUID("3f1d2a52-7c56-4c1e-9a43-5b0c2d7e9f10")
+# What runs when no file is configured; each threshold is explained in the file.
+DEFAULT_FILE = Path(__file__).with_name("default_policies.yaml")
 
 
 def parse_duration_ms(text: str | int) -> int:
@@ -153,6 +156,11 @@ def _renamed(item: dict[str, Any]) -> dict[str, Any]:
         if short in item:
             item[full] = item.pop(short)
     return item
+
+
+def policies_in_force(path: Path | None, enabled: bool = True) -> tuple[Policy, ...]:
+    """What the worker runs: none when retraining is off, else ``path``'s or the default's."""
+    return load_policies(path or DEFAULT_FILE) if enabled else ()
 
 
 def load_policies(path: Path | None) -> tuple[Policy, ...]:

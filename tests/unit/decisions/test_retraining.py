@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import fnmatch
+import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,3 +217,44 @@ def test_the_training_command_fits_its_topic(rules: dict[str, policies.Policy]) 
     assert decoded["kind"] == "dpo"
     assert decoded["requested_by"] == "policy:corrections"
     assert decoded["feedback_since"] == datetime(1970, 1, 1, 0, 0, 0, 7000, tzinfo=UTC)
+
+
+# --- the default file and the off switch -------------------------------------------------
+
+
+def test_without_a_file_the_packaged_defaults_run() -> None:
+    defaults = policies.policies_in_force(None)
+    assert defaults == load_policies(policies.DEFAULT_FILE)
+    assert {p.kind for p in defaults} >= {"min_corrections", "mean_rating_below"}
+    # production-sane: every default waits between trainings and judges rates on many events
+    assert all(p.cooldown_ms >= 24 * HOUR for p in defaults)
+    rates = [
+        p
+        for p in defaults
+        if isinstance(p, policies.MeanRatingBelow | policies.CorrectionRateAbove)
+    ]
+    assert rates and all(p.min_samples >= 100 for p in rates)
+
+
+def test_a_configured_file_replaces_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "policies.yaml"
+    path.write_text(DOC)
+    assert [p.name for p in policies.policies_in_force(path)] == [
+        "corrections", "low-rating", "corrected-often", "lost", "nightly",
+    ]  # fmt: skip
+
+
+def test_retraining_off_runs_no_policy_whatever_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "policies.yaml"
+    path.write_text(DOC)
+    assert policies.policies_in_force(None, enabled=False) == ()
+    assert policies.policies_in_force(path, enabled=False) == ()
+
+
+def test_the_default_file_is_package_data() -> None:
+    """Installed with the package: its name matches pyproject's package-data patterns."""
+    root = Path(__file__).parents[3]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["*"]
+    assert policies.DEFAULT_FILE.parent == root / "tonebridge" / "decisions"
+    assert any(fnmatch.fnmatch(policies.DEFAULT_FILE.name, p) for p in patterns)
