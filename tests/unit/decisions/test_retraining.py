@@ -259,7 +259,7 @@ def test_the_default_file_is_package_data() -> None:
     root = Path(__file__).parents[3]
     project = tomllib.loads((root / "pyproject.toml").read_text())
     patterns = project["tool"]["setuptools"]["package-data"]["*"]
-    assert policies.DEFAULT_FILE.parent == root / "tonebridge" / "decisions"
+    assert policies.DEFAULT_FILE.resolve().parent == (root / "tonebridge" / "decisions").resolve()
     assert any(fnmatch.fnmatch(policies.DEFAULT_FILE.name, p) for p in patterns)
 
 
