@@ -50,8 +50,11 @@ class Settings(BaseSettings):
     # --- stream worker ---------------------------------------------------------------------
     # faust app id: the agents' consumer group and the prefix of their changelog topics.
     worker_id: str = "tonebridge-worker"
-    # YAML file of retraining policies (format: tonebridge/decisions/retraining.py); none if unset.
+    # YAML file of retraining and promotion policies (format: tonebridge/decisions/retraining.py);
+    # unset: the packaged tonebridge/decisions/default_policies.yaml.
     retrain_policies_file: Path | None = None
+    # false: no retraining policy runs, whatever the file (its promotion section still applies).
+    retrain_enabled: bool = True
 
     # --- input rules and bounded state (README: "Limits and bad input") -------------------
     # How far in the future an event time may lie (clock skew); older times are accepted.

@@ -66,5 +66,13 @@ def test_readme_documents_every_setting() -> None:
     assert missing == []
 
 
-def test_a_blank_policy_file_means_none() -> None:
+def test_a_blank_policy_file_means_unset() -> None:
+    """Unset: the worker runs the packaged default policies (decisions/retraining.py)."""
     assert load_settings(retrain_policies_file="").retrain_policies_file is None
+
+
+def test_retraining_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RETRAIN_ENABLED", raising=False)
+    assert load_settings().retrain_enabled
+    monkeypatch.setenv("RETRAIN_ENABLED", "false")
+    assert not load_settings().retrain_enabled

@@ -13,6 +13,7 @@ Usage (e.g. in the API's lifespan)::
     await stats.start()
     await stats.sync()               # optional: catch up before the first answer
     stats.model("model-1")           # -> dict, or None for a model with no feedback
+    stats.progress("model-1", rules) # -> each retraining policy's progress, or None
     tests = ABTestsView(settings); await tests.start(); tests.test("t-1")
     ...
     await stats.stop(); await tests.stop()
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -32,6 +33,7 @@ from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions import model_feedback
 from tonebridge.decisions.abtest_state import ABTestState
 from tonebridge.decisions.model_feedback import ModelFeedback
+from tonebridge.decisions.retraining import Policy, Progress
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs
@@ -142,6 +144,11 @@ class FeedbackStatsView(TableView[ModelFeedback]):
 
     def models(self) -> list[str]:
         return self.keys()
+
+    def progress(self, model_id: str, rules: Sequence[Policy]) -> list[Progress] | None:
+        """Where each of ``rules`` that applies to the model stands (``GET /policies``)."""
+        state = self.get(model_id)
+        return None if state is None else model_feedback.progress(model_id, state, rules)
 
 
 class ABTestsView(TableView[ABTestState]):

@@ -14,7 +14,7 @@ from tonebridge.agents.promotion import (
     register_promotion,
 )
 from tonebridge.decisions.promotion import load_promotion
-from tonebridge.decisions.retraining import load_policies
+from tonebridge.decisions.retraining import policies_in_force
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
 from tonebridge.settings import Settings
 
@@ -37,7 +37,7 @@ class DatabaseVerdicts:
 
 
 def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
-    """The worker with its database adapters and the policies of ``RETRAIN_POLICIES_FILE``."""
+    """The worker with its database adapters and the policies in force (``RETRAIN_*``)."""
     from tonebridge.storage.abtests import ABTestRepository
     from tonebridge.storage.db import Database
     from tonebridge.storage.feedback import FeedbackRepository
@@ -45,7 +45,7 @@ def build_worker(settings: Settings, roles: Roles = ALL_ROLES) -> Any:
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)  # faust's datadir
     database = Database.from_settings(settings)
     wiring = Wiring(
-        policies=load_policies(settings.retrain_policies_file),
+        policies=policies_in_force(settings.retrain_policies_file, settings.retrain_enabled),
         verdicts=DatabaseVerdicts(ABTestRepository(database)),
         writer=FeedbackRepository(database),
     )

@@ -22,6 +22,7 @@ from tonebridge.api.routes import (
     evaluation,
     feedback,
     health,
+    policies,
     registry,
     rlhf,
     training,
@@ -82,7 +83,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (training, feedback, evaluation, abtests, registry, rlhf):
+    for module in (training, feedback, evaluation, abtests, registry, rlhf, policies):
         app.include_router(module.router, responses=_GUARDED)
     # Dataset files may be larger than any JSON body: their own limit (and room for framing).
     upload_limit = settings.api_dataset_max_upload_bytes + UPLOAD_FRAMING_BYTES

@@ -13,6 +13,7 @@ from tonebridge.api.known_models import KnownModels
 from tonebridge.api.metrics import ApiMetrics
 from tonebridge.api.ratelimit import RateLimiter
 from tonebridge.avro.codec import Record
+from tonebridge.decisions.retraining import Policy, Progress, policies_in_force
 from tonebridge.errors import ProduceError, StoreError
 from tonebridge.settings import Settings
 from tonebridge.storage import (
@@ -36,6 +37,8 @@ class FeedbackStatsReader(Protocol):
     def model(self, model_id: str, now_ms: int | None = None) -> dict[str, Any] | None: ...
 
     def models(self) -> list[str]: ...
+
+    def progress(self, model_id: str, rules: Sequence[Policy]) -> list[Progress] | None: ...
 
     async def sync(self, timeout_s: float = 2.0) -> None: ...
 
@@ -71,6 +74,8 @@ class ApiServices:
     rate_limiter: RateLimiter
     idempotency: Idempotency
     metrics: ApiMetrics
+    # The retraining policies the worker runs on the same settings (GET /policies).
+    policies: tuple[Policy, ...] = ()
     # Set by the app's lifespan (or given to create_app):
     publisher: Publisher | None = None
     database: Database | None = None
@@ -90,6 +95,7 @@ class ApiServices:
             rate_limiter=RateLimiter(store, settings.api_rate_limit_per_minute),
             idempotency=Idempotency.of(store, settings),
             metrics=ApiMetrics(),
+            policies=policies_in_force(settings.retrain_policies_file, settings.retrain_enabled),
         )
 
     @property

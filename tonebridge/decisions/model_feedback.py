@@ -136,20 +136,23 @@ def observation(model_id: str, state: ModelFeedback, with_windows: bool) -> Obse
     count = state.since
     if count is None or count.newest_ms is None:
         return None
-    views: dict[Window, tuple[int, float | None, float | None]] = {}
-    if with_windows:
-        summary: WindowedSummary = windows.result(state.overall)
-        views["last_hour"] = _rates(summary.last_hour)
-        views["last_day"] = _rates(summary.last_day)
-        views["all_time"] = _rates(summary.all_time)
     return Observation(
         model_id=model_id,
         now_ms=count.newest_ms,
         since_ms=count.since_ms,
         new_samples=count.count,
         new_corrections=count.corrected,
-        windows=views,
+        windows=_windows(state) if with_windows else {},
     )
+
+
+def _windows(state: ModelFeedback) -> dict[Window, tuple[int, float | None, float | None]]:
+    summary: WindowedSummary = windows.result(state.overall)
+    return {
+        "last_hour": _rates(summary.last_hour),
+        "last_day": _rates(summary.last_day),
+        "all_time": _rates(summary.all_time),
+    }
 
 
 def _rates(summary: FeedbackSummary) -> tuple[int, float | None, float | None]:
@@ -175,6 +178,33 @@ def apply_policies(
             fired.append(Fired(trigger, rule, obs.since_ms, obs.now_ms))
     count = since.initial(obs.now_ms + 1) if fired else state.since
     return replace(state, memory=memory, since=count), fired
+
+
+def progress(
+    model_id: str, state: ModelFeedback, rules: Sequence[Policy]
+) -> list[policies.Progress]:
+    """Where each policy that applies to the model stands; none before its first event.
+
+    Right after a policy fired the count restarts empty: the policies then stand at the
+    start of the new count (``as_of_ms`` is that start).
+    """
+    count = state.since
+    if count is None:
+        return []
+    obs = Observation(
+        model_id=model_id,
+        now_ms=count.since_ms if count.newest_ms is None else count.newest_ms,
+        since_ms=count.since_ms,
+        new_samples=count.count,
+        new_corrections=count.corrected,
+        windows=_windows(state),
+    )
+    memory = state.memory
+    return [
+        policies.progress(rule, obs, memory.get(rule.name, Memory()))
+        for rule in rules
+        if rule.applies_to(model_id)
+    ]
 
 
 def summary(state: ModelFeedback, now_ms: int | None = None) -> dict[str, Any]:

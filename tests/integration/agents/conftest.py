@@ -61,6 +61,7 @@ class Streams:
             "KAFKA_REBALANCE_TIMEOUT_S": str(s.kafka_rebalance_timeout_s),
             "WORKER_ID": s.worker_id,
             "RETRAIN_POLICIES_FILE": str(s.retrain_policies_file or ""),
+            "RETRAIN_ENABLED": str(s.retrain_enabled).lower(),
             **env,
         }
         command = [sys.executable, "-m", "tonebridge.cli", "worker", "--loglevel", "info", *args]
@@ -175,6 +176,7 @@ async def streams(
         kafka_rebalance_timeout_s=1,
         data_dir=tmp_path,
         database_url=database_url,
+        retrain_enabled=False,  # no policy fires unless a test turns them on with its file
     )
     await create_topics(settings)
     harness = Streams(settings, tmp_path)

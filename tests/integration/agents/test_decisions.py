@@ -63,7 +63,7 @@ async def test_verdicts_rollbacks_and_retraining_commands(
         await streams.produce(
             ABTEST_COMMANDS_TOPIC, [create_test(test_id, min_samples=30, guardrail=guardrail)]
         )
-    streams.start_worker(RETRAIN_POLICIES_FILE=str(policies))
+    streams.start_worker(RETRAIN_POLICIES_FILE=str(policies), RETRAIN_ENABLED="true")
     await eventually(lambda: set(streams.tests.tests()) == {"win", "slow"}, "the tests known")
 
     started = time.monotonic()
@@ -106,7 +106,12 @@ async def test_verdicts_rollbacks_and_retraining_commands(
     ]
 
     # A second worker group replaying the same topics decides the same: same command ids.
-    streams.start_worker(name="replay", WORKER_ID="replay", RETRAIN_POLICIES_FILE=str(policies))
+    streams.start_worker(
+        name="replay",
+        WORKER_ID="replay",
+        RETRAIN_POLICIES_FILE=str(policies),
+        RETRAIN_ENABLED="true",
+    )
     again = await read_events(streams.settings, TRAINING_COMMANDS_TOPIC, at_least=8)
     ids = [c.event.record["command_id"] for c in again]
     assert len(ids) == 8 and len(set(ids)) == 4

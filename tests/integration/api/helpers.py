@@ -1,25 +1,28 @@
-"""Helpers for the API tests: keys, a running app, a topic reader, seeded rows."""
+"""Helpers for the API tests: keys, a running app, a topic reader, seeded rows and tables."""
 
 from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis.asyncio as redis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tonebridge.api.app import create_app
 from tonebridge.avro.codec import Decoded
 from tonebridge.broker import EmbeddedBroker
+from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.settings import Settings, load_settings
 from tonebridge.storage.db import Database
 from tonebridge.storage.models import ModelRepository
 from tonebridge.storage.records import ModelRecord
 from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.spec import TopicSpec
+from tonebridge.topics.tables import FEEDBACK_TABLE, changelog_topic
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 ADMIN_KEY, INGEST_KEY = "admin-key-for-tests", "ingest-key-for-tests"
@@ -150,3 +153,15 @@ async def drop_redis_prefix(prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+async def write_table(settings: Settings, states: Mapping[str, ModelFeedback]) -> None:
+    """Records on the feedback table's changelog, as the feedback agent writes them."""
+    producer = AIOKafkaProducer(**client_kwargs(settings), enable_idempotence=False)
+    await producer.start()
+    try:
+        topic = changelog_topic(settings, FEEDBACK_TABLE)
+        for model_id, state in states.items():
+            await producer.send_and_wait(topic, state.to_json(), key=model_id.encode())
+    finally:
+        await producer.stop()

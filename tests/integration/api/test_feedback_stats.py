@@ -17,16 +17,20 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from tests.integration.api.helpers import ADMIN, INGEST, known_models, running_client
+from tests.integration.api.helpers import (
+    ADMIN,
+    INGEST,
+    known_models,
+    running_client,
+    write_table,
+)
 from tonebridge.decisions import model_feedback
+from tonebridge.decisions.retraining import DEFAULT_FILE, load_policies
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import sample_from_record
 from tonebridge.storage.db import Database
-from tonebridge.topics.connection import client_kwargs
 from tonebridge.topics.feedback import feedback_event
-from tonebridge.topics.tables import FEEDBACK_TABLE, changelog_topic
 
 pytestmark = pytest.mark.integration
 AT = datetime(2025, 3, 14, 15, 0, tzinfo=UTC)
@@ -43,17 +47,6 @@ def event(rating: int | None, tone: str, corrected: str | None = None) -> dict[s
         corrected_text=corrected,
         event_time=AT,
     )
-
-
-async def write_table(settings: Settings, states: dict[str, model_feedback.ModelFeedback]) -> None:
-    producer = AIOKafkaProducer(**client_kwargs(settings), enable_idempotence=False)
-    await producer.start()
-    try:
-        topic = changelog_topic(settings, FEEDBACK_TABLE)
-        for model_id, state in states.items():
-            await producer.send_and_wait(topic, state.to_json(), key=model_id.encode())
-    finally:
-        await producer.stop()
 
 
 def folded(*records: dict[str, Any]) -> model_feedback.ModelFeedback:
@@ -91,7 +84,7 @@ async def test_end_to_end_through_the_stream_worker(
     api_settings: Settings, database: Database, database_url: str
 ) -> None:
     """POST /feedback -> the feedback topic -> ``tonebridge worker`` -> its table's changelog
-    -> GET /feedback/stats."""
+    -> GET /feedback/stats and GET /policies."""
     await known_models(database, "tone-e2e")
     worker = subprocess.Popen(
         [sys.executable, "-m", "tonebridge.cli", "worker", "--loglevel", "warning"],
@@ -103,6 +96,8 @@ async def test_end_to_end_through_the_stream_worker(
             response = await client.post("/feedback", json={"events": ratings}, headers=INGEST)
             assert response.status_code == 202
             stats = await wait_for_count(client, worker, "tone-e2e", 3)
+            params = {"model_id": "tone-e2e"}
+            policies = await client.get("/policies", params=params, headers=ADMIN)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -110,6 +105,11 @@ async def test_end_to_end_through_the_stream_worker(
     assert stats["by_type"]["formal"]["all_time"]["rating_histogram"] == {
         "1": 1, "2": 0, "3": 1, "4": 0, "5": 1,
     }  # fmt: skip
+    # No RETRAIN_POLICIES_FILE: the packaged defaults, judged on the worker's table.
+    shown = policies.json()["policies"][0]
+    assert shown["name"] == load_policies(DEFAULT_FILE)[0].name
+    counted = shown["models"]["tone-e2e"]
+    assert (counted["measure"], counted["value"], counted["samples"]) == ("corrections", 0, 3)
 
 
 def posted(n: int) -> dict[str, Any]:

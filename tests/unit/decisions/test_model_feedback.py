@@ -77,3 +77,32 @@ def test_the_largest_value_fits_a_kafka_record_whatever_clients_send() -> None:
         state = model_feedback.settle(state, [(kind, s) for s in spread], highest)
     assert len(state.by_type) == highest + 1
     assert len(state.to_json()) < 1024 * 1024
+
+
+def test_progress_counts_from_the_last_trigger_and_judges_the_windows() -> None:
+    rules = parse_policies(
+        {
+            "policies": [
+                {"name": "fix", "kind": "min_corrections", "threshold": 3, "cooldown": "1h"},
+                {"name": "other", "kind": "min_corrections", "threshold": 3, "models": ["x-*"]},
+                {"name": "low", "kind": "mean_rating_below", "threshold": 3, "min_samples": 2},
+            ]
+        }
+    )
+    assert model_feedback.progress("model-a", ModelFeedback(), rules) == []
+    state, fired_at, seen = ModelFeedback(), 0, []
+    for n in range(4):
+        record = feedback(n=n, corrected="Send it soon, please.", rating=(5, 2, 4, 1)[n])
+        state = model_feedback.fold(state, samples(record), "fb:0", n)
+        state, fired = model_feedback.apply_policies("model-a", state, rules)
+        fired_at = next((f.at_ms for f in fired if f.policy.name == "fix"), fired_at)
+        seen.append({p.policy: p for p in model_feedback.progress("model-a", state, rules)})
+    assert set(seen[1]) == {"fix", "low"}  # "other" is for x-* only
+    assert (seen[1]["fix"].value, seen[1]["fix"].threshold) == (2, 3)
+    assert seen[1]["fix"].last_fired_ms is None and not seen[1]["fix"].cooling
+    assert (seen[1]["low"].value, seen[1]["low"].samples, seen[1]["low"].met) == (3.5, 2, False)
+    fix, low = seen[3]["fix"], seen[3]["low"]
+    assert (fix.value, fix.samples) == (1, 1)  # the fourth, after the third fired
+    assert fix.last_fired_ms == fired_at and fix.cooling
+    assert fix.cooldown_until_ms == fired_at + 3_600_000
+    assert (low.value, low.samples, low.met, low.armed) == (3.0, 4, False, True)
