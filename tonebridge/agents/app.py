@@ -8,6 +8,7 @@ statistics agents and the database sink over processes; by default a worker runs
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -15,7 +16,6 @@ from functools import partial
 from typing import Any
 
 import faust
-from faust.types import TP
 
 from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
 from tonebridge.agents.feedback import FeedbackContext, Limits, tally_batch
@@ -55,6 +55,7 @@ from tonebridge.topics.spec import TopicSpec
 from tonebridge.topics.tables import ABTEST_TABLE, FEEDBACK_TABLE, app_id
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
+log = logging.getLogger(__name__)
 OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINING_COMMANDS_TOPIC)
 
 
@@ -288,30 +289,38 @@ def _register_sink(
     worker.app.task(persist_feedback)
 
 
-def serve_metrics(worker: Worker, settings: Settings) -> None:
-    """Serve ``/metrics`` and ``/healthz`` on ``METRICS_HOST:METRICS_PORT`` (faust's own web
-    server stays off: ``web_enabled``); a timer on faust's loop beats the health check and
-    refreshes the lag gauges."""
+def serve_metrics(worker: Worker, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
+    """Serve ``/metrics`` and ``/healthz`` on ``METRICS_HOST:METRICS_PORT`` while the worker
+    runs on ``loop`` (faust's own web server stays off: ``web_enabled``).
+
+    A task on ``loop`` beats the health check from the start (faust starts its timers only
+    once table recovery is done, which may take long); a timer refreshes the lag gauges.
+    """
     app, heartbeat = worker.app, Heartbeat()
+    beating = asyncio.ensure_future(heartbeat.keep_beating(), loop=loop)
 
     async def refresh(*_: Any) -> None:  # faust passes the app to a timer that takes it
-        heartbeat.beat()
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
-            return  # positions and marks are moving: the next tick reports them
-        assigned = [(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()]
-        worker.metrics.refresh_lag(assigned, partial(_highwater, app))
+        _refresh_lag(worker)
 
-    app.timer(HEARTBEAT_EVERY_S, name="metrics")(refresh)
+    app.timer(HEARTBEAT_EVERY_S, name="consumer lag")(refresh)
     registry, host, port = worker.metrics.registry, settings.metrics_host, settings.metrics_port
     server = serve(registry, host, port, heartbeat.alive)
 
     async def stop(_app: Any, **_: Any) -> None:
+        beating.cancel()
         await asyncio.to_thread(server.shutdown)
 
     app.on_before_shutdown.connect(stop)
 
 
-def _highwater(app: Any, topic: str, partition: int) -> int | None:
-    """The end of a partition as the worker's consumer last fetched it (no round trip)."""
-    end = app.consumer.highwater(TP(topic, partition))
-    return None if end is None else int(end)
+def _refresh_lag(worker: Worker) -> None:
+    app = worker.app
+    if app.rebalancing or not app.tables.recovery.completed.is_set():
+        return  # positions and marks are moving: the next tick reports them
+    try:
+        assigned = app.consumer.assignment()  # what the consumer thread holds right now
+        highwater = {(tp.topic, tp.partition): app.consumer.highwater(tp) for tp in assigned}
+    except Exception:  # noqa: BLE001 - a rebalance under way; a gauge never stops the worker
+        log.debug("consumer lag not refreshed", exc_info=True)
+        return
+    worker.metrics.refresh_lag(highwater, lambda topic, partition: highwater[topic, partition])

@@ -83,8 +83,6 @@ def run_worker(settings: Settings, roles: Roles = ALL_ROLES, loglevel: str = "in
     import faust
 
     worker = build_worker(settings, roles)
-    if settings.metrics_port:
-        serve_metrics(worker, settings)
     # The imports (faust, scipy, SQLAlchemy, ...) leave a large heap that every full
     # collection would scan again; freeze it, and collect young objects less often: both
     # cut the pauses that show as latency spikes on the decision path.
@@ -94,6 +92,8 @@ def run_worker(settings: Settings, roles: Roles = ALL_ROLES, loglevel: str = "in
     json_lines = settings.log_format == "json"
     logging_config = json_logging_config(loglevel) if json_lines else None
     process = faust.Worker(worker.app, loglevel=loglevel, quiet=True, logging_config=logging_config)
+    if settings.metrics_port:
+        serve_metrics(worker, settings, process.loop)
     # At ``warning`` and above faust's terminal spinner sets the root logger to DEBUG, so
     # every debug line of aiokafka (several per fetch and send) builds a log record.
     process.spinner = None

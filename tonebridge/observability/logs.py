@@ -75,6 +75,7 @@ def configure(json_lines: bool, level: str | int = "INFO") -> None:
     """The root logger's set-up for a process: JSON lines, or the plain text format."""
     if json_lines:
         logging.config.dictConfig(json_logging_config(level))
+        logging.captureWarnings(True)  # a library's warnings become JSON lines too
     else:
         logging.basicConfig(
             level=level.upper() if isinstance(level, str) else level,
