@@ -12,8 +12,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,13 +22,13 @@ from prometheus_client import (
     ProcessCollector,
     make_wsgi_app,
 )
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.exposition import _SilentHandler as _Quiet
+
+from tonebridge.errors import ConfigError
 
 HEARTBEAT_EVERY_S = 5.0
 STALE_AFTER_S = 60.0
-
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def process_registry() -> CollectorRegistry:
@@ -61,11 +61,11 @@ class Heartbeat:
             await asyncio.sleep(every_s)
 
 
-def routes(registry: CollectorRegistry, alive: Callable[[], bool]) -> WsgiApp:
+def routes(registry: CollectorRegistry, alive: Callable[[], bool]) -> WSGIApplication:
     """``/metrics`` (the exposition format), ``/healthz``; 404 for any other path."""
     metrics = make_wsgi_app(registry)
 
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             return metrics(environ, start_response)  # type: ignore[no-any-return]
@@ -92,6 +92,10 @@ def serve(
     class Server(ThreadingWSGIServer):
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-    server = make_server(host, port, routes(registry, alive), Server, handler_class=_SilentHandler)
+    try:
+        server = make_server(host, port, routes(registry, alive), Server, handler_class=_Quiet)
+    except OSError as exc:  # taken, or not an address of this host: say which setting
+        msg = f"cannot serve metrics on METRICS_HOST:METRICS_PORT {host}:{port}: {exc}"
+        raise ConfigError(msg) from exc
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

@@ -50,6 +50,7 @@ async def test_the_worker_serves_metrics_that_follow_its_work(
         "--metrics-port", str(port), "--log-json", RETRAIN_POLICIES_FILE=str(policies)
     )
     await eventually(lambda: _answers(port), "the worker's /healthz", timeout_s=90)
+    await eventually(lambda: set(streams.tests.tests()) == {"win"}, "the test known")
     first = await scrape(port)
     assert first is not None and FAMILIES <= set(first.families)
 

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
+from tonebridge.errors import ConfigError
 from tonebridge.observability.server import Heartbeat, process_registry, serve
 
 
@@ -43,6 +44,12 @@ def test_healthz_answers_while_the_loop_beats(base_url: str, heartbeat: Heartbea
     heartbeat.stale_s = 0  # no beat is recent enough any more: the loop counts as stalled
     reply = httpx.get(f"{base_url}/healthz")
     assert (reply.status_code, reply.json()) == (503, {"status": "stalled"})
+
+
+def test_a_port_taken_is_a_config_error(base_url: str) -> None:
+    taken = int(base_url.rsplit(":", 1)[1])
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        serve(process_registry(), "127.0.0.1", taken, Heartbeat().alive)
 
 
 def test_other_paths_are_not_found(base_url: str) -> None:
