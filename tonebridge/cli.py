@@ -117,6 +117,7 @@ def api(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) until Ctrl-C."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from tonebridge.api.app import create_app
     from tonebridge.observability.logs import json_logging_config
@@ -124,11 +125,12 @@ def api(
     settings = _process_settings(log_json, api_host=host, api_port=port)
     application = create_app(settings)  # refuses a non-loopback address without API keys
     # JSON: uvicorn's own loggers (server, access) go through the same JSON handler.
-    log_config = json_logging_config(log_level) if settings.log_format == "json" else None
-    extra = {"log_config": log_config} if log_config else {}
+    json_lines = settings.log_format == "json"
+    log_config = json_logging_config(log_level) if json_lines else LOGGING_CONFIG
     uvicorn.run(
-        application, host=settings.api_host, port=settings.api_port, log_level=log_level, **extra
-    )
+        application, host=settings.api_host, port=settings.api_port, log_level=log_level,
+        log_config=log_config,
+    )  # fmt: skip
 
 
 models_app = typer.Typer(help="Follow and manage registered models.")
