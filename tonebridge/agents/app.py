@@ -43,6 +43,7 @@ from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.retraining import Policy
 from tonebridge.observability.logs import bound
 from tonebridge.observability.server import HEARTBEAT_EVERY_S, Heartbeat, serve
+from tonebridge.observability.server import stop as stop_serving
 from tonebridge.retry import retrying
 from tonebridge.settings import Settings
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -308,7 +309,7 @@ def serve_metrics(worker: Worker, settings: Settings, loop: asyncio.AbstractEven
 
     async def stop(_app: Any, **_: Any) -> None:
         beating.cancel()
-        await asyncio.to_thread(server.shutdown)
+        await asyncio.to_thread(stop_serving, server)
 
     app.on_before_shutdown.connect(stop)
 

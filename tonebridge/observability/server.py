@@ -83,7 +83,7 @@ def routes(registry: CollectorRegistry, alive: Callable[[], bool]) -> WSGIApplic
 def serve(
     registry: CollectorRegistry, host: str, port: int, alive: Callable[[], bool]
 ) -> WSGIServer:
-    """Serve ``registry`` on ``host:port`` in a daemon thread; ``shutdown()`` stops it.
+    """Serve ``registry`` on ``host:port`` in a daemon thread until :func:`stop`.
 
     Requests are not logged (prometheus_client's silent handler): a scrape every few
     seconds would drown the process's own log.
@@ -99,3 +99,9 @@ def serve(
         raise ConfigError(msg) from exc
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
+
+
+def stop(server: WSGIServer) -> None:
+    """Stop serving and close the socket (blocks until the serving thread has returned)."""
+    server.shutdown()
+    server.server_close()

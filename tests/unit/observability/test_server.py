@@ -10,7 +10,7 @@ from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from tonebridge.errors import ConfigError
-from tonebridge.observability.server import Heartbeat, process_registry, serve
+from tonebridge.observability.server import Heartbeat, process_registry, serve, stop
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def base_url(heartbeat: Heartbeat) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.shutdown()
+        stop(server)
 
 
 def test_metrics_are_the_registry_and_the_process_collectors(base_url: str) -> None:

@@ -41,6 +41,7 @@ from tonebridge.handlers.trainer.jobs import JobRunner, TrainerContext
 from tonebridge.handlers.trainer.loop import CommandLoop, ControlListener
 from tonebridge.handlers.trainer.loop import Record as KafkaRecord
 from tonebridge.observability.server import Heartbeat, serve
+from tonebridge.observability.server import stop as stop_serving
 from tonebridge.retry import Backoff, retrying, trainer_backoff
 from tonebridge.settings import Settings
 from tonebridge.storage import (
@@ -333,4 +334,4 @@ async def _metrics_served(settings: Settings, registry: CollectorRegistry) -> As
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beating
-        await asyncio.to_thread(server.shutdown)
+        await asyncio.to_thread(stop_serving, server)

@@ -45,7 +45,7 @@ async def test_a_failed_batch_counts_nothing() -> None:
 
     with pytest.raises(RuntimeError):
         await metrics.counted("a", handle)([(Origin("t", 0, 0, None), b"")])
-    assert value(metrics, "tonebridge_worker_messages_total", agent="a") is None
+    assert value(metrics, "tonebridge_worker_messages_total", agent="a") == 0
 
 
 def test_effects_are_counted_by_a_bounded_label() -> None:
