@@ -18,6 +18,26 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="tonebridge: event-driven continuous training for ToneBridge.")
 
+LogJsonOption = Annotated[
+    bool | None,
+    typer.Option("--log-json/--log-text", help="log lines as JSON objects (default LOG_FORMAT)"),
+]
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0, max=65535, help="serve /metrics and /healthz here; 0 is off (default METRICS_PORT)"
+    ),
+]
+
+
+def _process_settings(log_json: bool | None, **overrides: object) -> Settings:
+    """The settings of a long-running process: the environment's, with the options given."""
+    from tonebridge.settings import load_settings
+
+    if log_json is not None:
+        overrides["log_format"] = "json" if log_json else "text"
+    return load_settings(**{name: v for name, v in overrides.items() if v is not None})
+
 
 @app.command()
 def broker(
@@ -93,17 +113,24 @@ def api(
     host: Annotated[str | None, typer.Option(help="bind address (default API_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default API_PORT)")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_json: LogJsonOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) until Ctrl-C."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from tonebridge.api.app import create_app
-    from tonebridge.settings import load_settings
+    from tonebridge.observability.logs import json_logging_config
 
-    overrides = {"api_host": host, "api_port": port}
-    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = _process_settings(log_json, api_host=host, api_port=port)
     application = create_app(settings)  # refuses a non-loopback address without API keys
-    uvicorn.run(application, host=settings.api_host, port=settings.api_port, log_level=log_level)
+    # JSON: uvicorn's own loggers (server, access) go through the same JSON handler.
+    json_lines = settings.log_format == "json"
+    log_config = json_logging_config(log_level) if json_lines else LOGGING_CONFIG
+    uvicorn.run(
+        application, host=settings.api_host, port=settings.api_port, log_level=log_level,
+        log_config=log_config,
+    )  # fmt: skip
 
 
 models_app = typer.Typer(help="Follow and manage registered models.")
@@ -268,20 +295,22 @@ def trainer(
     registry: Annotated[
         bool, typer.Option(help="also apply model commands (deploy/rollback/archive)")
     ] = True,
+    metrics_port: MetricsPortOption = None,
+    log_json: LogJsonOption = None,
 ) -> None:
     """Consume training commands (one job at a time), stop broadcasts and model commands."""
     import asyncio
-    import logging
     import socket
 
     from tonebridge.handlers.trainer.service import TrainerOptions, run_service
-    from tonebridge.settings import get_settings
+    from tonebridge.observability.logs import configure
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _process_settings(log_json, metrics_port=metrics_port)
+    configure(settings.log_format == "json")
     options = TrainerOptions(
         worker_id=worker_id or f"trainer-{socket.gethostname()}", registry=registry
     )
-    asyncio.run(run_service(get_settings(), options))
+    asyncio.run(run_service(settings, options))
 
 
 @app.command()
@@ -293,14 +322,15 @@ def worker(
         bool, typer.Option(help="A/B test better models against production; deploy winners")
     ] = True,
     loglevel: Annotated[str, typer.Option(help="faust log level")] = "info",
+    metrics_port: MetricsPortOption = None,
+    log_json: LogJsonOption = None,
 ) -> None:
     """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
     from tonebridge.agents.app import Roles
     from tonebridge.agents.worker import run_worker
-    from tonebridge.settings import get_settings
 
     roles = Roles(stats=stats, abtests=abtests, sink=sink, promotion=promotion)
-    run_worker(get_settings(), roles, loglevel)
+    run_worker(_process_settings(log_json, metrics_port=metrics_port), roles, loglevel)
 
 
 @app.command()

@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     trainer_retry_cap_s: float = Field(default=30.0, gt=0)
     trainer_retry_attempts: int = Field(default=8, ge=1, le=100)
 
+    # --- operating: metrics and logs -----------------------------------------------------
+    # Where `tonebridge worker` and `tonebridge trainer` serve /metrics and /healthz; 0 is off
+    # (the default, so several processes on one machine never clash). The API serves its own.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # "json": one JSON object per log line, with job, command and event ids where known.
+    log_format: Literal["text", "json"] = "text"
+
     # --- HTTP API ------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +36,7 @@ from tonebridge.topics.spec import TopicSpec
 from tonebridge.topics.training import training_command
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 # Small and quick on two CPU cores; the learning rate is high because the model is tiny.
 FAST = {
@@ -195,3 +199,22 @@ async def started_trainer(
         stopping.set()
         await asyncio.wait_for(task, 120)
         await service.close()
+
+
+def trainer_process(harness: Harness, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``tonebridge trainer`` as a process of its own on the harness's settings."""
+    settings = harness.settings
+    env = {
+        **os.environ,
+        "DATA_DIR": str(settings.data_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+        "KAFKA_SESSION_TIMEOUT_S": str(settings.kafka_session_timeout_s),
+        "DATABASE_URL": settings.sqlalchemy_url,
+        "MLFLOW_TRACKING_URI": "",
+    }
+    command = [sys.executable, "-m", "tonebridge.cli", "trainer", "--worker-id",
+               f"w-{harness.unique}", *args]  # fmt: skip
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

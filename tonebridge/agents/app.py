@@ -7,6 +7,8 @@ statistics agents and the database sink over processes; by default a worker runs
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -29,6 +31,7 @@ from tonebridge.agents.runtime.consume import (
 )
 from tonebridge.agents.runtime.dedup import Bounds
 from tonebridge.agents.runtime.fetching import set_fetch_max_wait
+from tonebridge.agents.runtime.metrics import WorkerMetrics
 from tonebridge.agents.runtime.outbox import FaustOutbox
 from tonebridge.agents.runtime.pending_commands import PendingCommands
 from tonebridge.agents.runtime.recovery import TailReader, on_recovered
@@ -38,6 +41,9 @@ from tonebridge.client.publisher import Publisher
 from tonebridge.decisions.abtest_state import ABTestState
 from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.retraining import Policy
+from tonebridge.observability.logs import bound
+from tonebridge.observability.server import HEARTBEAT_EVERY_S, Heartbeat, serve
+from tonebridge.observability.server import stop as stop_serving
 from tonebridge.retry import retrying
 from tonebridge.settings import Settings
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
@@ -50,6 +56,7 @@ from tonebridge.topics.spec import TopicSpec
 from tonebridge.topics.tables import ABTEST_TABLE, FEEDBACK_TABLE, app_id
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
+log = logging.getLogger(__name__)
 OUTPUTS = (DEADLETTER_TOPIC, ABTEST_VERDICTS_TOPIC, MODEL_COMMANDS_TOPIC, TRAINING_COMMANDS_TOPIC)
 
 
@@ -73,6 +80,7 @@ class Worker:
     abtests: ABContext
     sink: FeedbackSink | None = None
     agents: dict[str, Any] = field(default_factory=dict)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -143,9 +151,10 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
     """Build the worker: the faust app, its tables and the agents of ``roles``."""
     app = faust.App(app_id(settings), **faust_settings(settings))
     set_fetch_max_wait(app, settings.kafka_fetch_max_wait_ms)
+    metrics = WorkerMetrics()
     outbox = wiring.outbox
     if outbox is None:
-        faust_outbox = FaustOutbox(app, settings)
+        faust_outbox = FaustOutbox(app, settings, metrics.sent)
         for spec in OUTPUTS:
             faust_outbox.topic(spec)
         outbox = faust_outbox
@@ -161,6 +170,7 @@ def create_app(settings: Settings, wiring: Wiring = Wiring(), roles: Roles = ALL
             wiring.policies,
             max_future=timedelta(seconds=settings.event_time_max_future_s),
         ),
+        metrics=metrics,
     )
     if roles.stats:
         _register_feedback(worker, settings, wiring)
@@ -198,7 +208,9 @@ def _add_agent(
     table: ExactTable[Any],
     settings: Settings,
 ) -> None:
+    handle = worker.metrics.counted(name, handle)
     if wiring.durable:  # faust test contexts have no broker to read holes from
+        worker.metrics.watch(name, source.get_topic_name(), table)
         reader = BrokerReader(settings)
         sequenced = in_sequence(handle, Sequencer(table, reader))
         worker.app.on_before_shutdown.connect(partial(_stop_reader, reader))
@@ -206,7 +218,8 @@ def _add_agent(
         handle = sequenced
 
     async def run(stream: Any) -> None:
-        await consume(stream, handle, wiring.batching, wiring.fatal)
+        with bound(agent=name):  # the agent's task: its JSON log lines name it
+            await consume(stream, handle, wiring.batching, wiring.fatal)
 
     worker.agents[name] = worker.app.agent(source, name=name)(run)
 
@@ -263,7 +276,8 @@ def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> Non
 def _register_sink(
     worker: Worker, settings: Settings, writer: FeedbackWriter, wiring: Wiring
 ) -> None:
-    sink = FeedbackSink(settings, writer, group_id=f"{app_id(settings)}-feedback-sink")
+    group = f"{app_id(settings)}-feedback-sink"
+    sink = FeedbackSink(settings, writer, group_id=group, sent=worker.metrics.sent)
     worker.sink = sink
 
     async def persist_feedback() -> None:
@@ -274,3 +288,40 @@ def _register_sink(
             raise
 
     worker.app.task(persist_feedback)
+
+
+def serve_metrics(worker: Worker, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
+    """Serve ``/metrics`` and ``/healthz`` on ``METRICS_HOST:METRICS_PORT`` while the worker
+    runs on ``loop`` (faust's own web server stays off: ``web_enabled``).
+
+    A task on ``loop`` beats the health check from the start (faust starts its timers only
+    once table recovery is done, which may take long); a timer refreshes the lag gauges.
+    """
+    app, heartbeat = worker.app, Heartbeat()
+    beating = asyncio.ensure_future(heartbeat.keep_beating(), loop=loop)
+
+    async def refresh(*_: Any) -> None:  # faust passes the app to a timer that takes it
+        _refresh_lag(worker)
+
+    app.timer(HEARTBEAT_EVERY_S, name="consumer lag")(refresh)
+    registry, host, port = worker.metrics.registry, settings.metrics_host, settings.metrics_port
+    server = serve(registry, host, port, heartbeat.alive)
+
+    async def stop(_app: Any, **_: Any) -> None:
+        beating.cancel()
+        await asyncio.to_thread(stop_serving, server)
+
+    app.on_before_shutdown.connect(stop)
+
+
+def _refresh_lag(worker: Worker) -> None:
+    app = worker.app
+    if app.rebalancing or not app.tables.recovery.completed.is_set():
+        return  # positions and marks are moving: the next tick reports them
+    try:
+        assigned = app.consumer.assignment()  # what the consumer thread holds right now
+        highwater = {(tp.topic, tp.partition): app.consumer.highwater(tp) for tp in assigned}
+    except Exception:  # noqa: BLE001 - a rebalance under way; a gauge never stops the worker
+        log.debug("consumer lag not refreshed", exc_info=True)
+        return
+    worker.metrics.refresh_lag(highwater, lambda topic, partition: highwater[topic, partition])

@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError
 
 from tonebridge.agents.feedback import Limits, screened
 from tonebridge.agents.runtime.consume import origin_of
-from tonebridge.agents.runtime.outbox import dead_letter_record
+from tonebridge.agents.runtime.outbox import Sent, dead_letter_record
 from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.errors import InvalidEventError, StoreError
 from tonebridge.retry import retrying
@@ -71,10 +71,13 @@ def collect(messages: Sequence[Any], partitions: int, limits: Limits | None = No
 
 
 class FeedbackSink:
-    def __init__(self, settings: Settings, writer: FeedbackWriter, *, group_id: str) -> None:
+    def __init__(
+        self, settings: Settings, writer: FeedbackWriter, *, group_id: str, sent: Sent | None = None
+    ) -> None:
         self._settings = settings
         self._writer = writer
         self._group_id = group_id
+        self._sent = sent  # told of the dead letters sent (the worker's metrics)
         self.max_records = 200  # messages per poll (each up to an EventBatch of 500 events)
         # Rows per add_many: the repository's bulk insert with RETURNING slows down more than
         # linearly on big batches (28k rows took a minute on SQLite; 1k rows ~0.15 s).
@@ -130,6 +133,8 @@ class FeedbackSink:
             reject = Reject(item.index, item.payload, InvalidEventError(f"not stored: {reason}"))
             letters.append(dead_letter_record(origin, reject))
         await publisher.publish(DEADLETTER_TOPIC, *letters)
+        if self._sent is not None and letters:
+            self._sent(DEADLETTER_TOPIC, letters)
 
     async def _write(self, chunk: Sequence[Mapping[str, Any]]) -> dict[int, str]:
         """Write ``chunk``; the index and reason of each event the database refused."""

@@ -31,6 +31,7 @@ from tonebridge.decisions.promotion import (
     on_verdict,
 )
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
+from tonebridge.observability.logs import bound
 from tonebridge.settings import Settings
 from tonebridge.topics.abtests import AB_TEST_VERDICT, ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.messages import Item, Message, Origin
@@ -126,9 +127,12 @@ def register_promotion(
     if declare is not None:  # the faust outbox declares the topics it sends to at start
         declare(ABTEST_COMMANDS_TOPIC)
 
+    handle = worker.metrics.counted("promote_models", partial(promote_batch, ctx))
+
     @app.agent(source, name="promote_models")  # type: ignore[untyped-decorator]
     async def promote_models(stream: Any) -> None:
-        await consume(stream, partial(promote_batch, ctx), batching or Batching(), fatal)
+        with bound(agent="promote_models"):
+            await consume(stream, handle, batching or Batching(), fatal)
 
     worker.agents["promote_models"] = promote_models
 

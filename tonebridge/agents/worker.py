@@ -6,7 +6,7 @@ import gc
 import logging
 from typing import Any
 
-from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app
+from tonebridge.agents.app import ALL_ROLES, Roles, Wiring, create_app, serve_metrics
 from tonebridge.agents.promotion import (
     DatabaseProduction,
     DatabasePromotionTests,
@@ -16,6 +16,7 @@ from tonebridge.agents.promotion import (
 from tonebridge.decisions.promotion import load_promotion
 from tonebridge.decisions.retraining import policies_in_force
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
+from tonebridge.observability.logs import json_logging_config
 from tonebridge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,11 @@ def run_worker(settings: Settings, roles: Roles = ALL_ROLES, loglevel: str = "in
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 50)
-    process = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
+    json_lines = settings.log_format == "json"
+    logging_config = json_logging_config(loglevel) if json_lines else None
+    process = faust.Worker(worker.app, loglevel=loglevel, quiet=True, logging_config=logging_config)
+    if settings.metrics_port:
+        serve_metrics(worker, settings, process.loop)
     # At ``warning`` and above faust's terminal spinner sets the root logger to DEBUG, so
     # every debug line of aiokafka (several per fetch and send) builds a log record.
     process.spinner = None

@@ -155,6 +155,21 @@ def test_the_api_has_probes_a_service_and_an_autoscaler(docs: list[Doc]) -> None
     assert hpa["minReplicas"] >= 2
 
 
+@pytest.mark.parametrize(
+    ("kind", "name"), [("Deployment", "tonebridge-worker"), ("StatefulSet", "tonebridge-trainer")]
+)
+def test_the_worker_and_the_trainer_serve_metrics_and_liveness(
+    docs: list[Doc], kind: str, name: str
+) -> None:
+    box, env = container(docs, kind, name), environment(docs, find(docs, kind, name))
+    (port,) = box["ports"]
+    assert port["containerPort"] == int(env["METRICS_PORT"])
+    assert env["METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - a pod is scraped from outside
+    assert box["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    annotations = find(docs, kind, name)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == env["METRICS_PORT"]
+
+
 def test_the_migration_job_upgrades_the_database(docs: list[Doc]) -> None:
     assert container(docs, "Job", "tonebridge-migrate")["args"] == ["db", "upgrade"]
     assert container(docs, "Job", "tonebridge-topics")["args"][:2] == ["topics", "create"]

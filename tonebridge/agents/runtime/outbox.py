@@ -10,7 +10,7 @@ event ids so a repeat is recognisable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tonebridge.client.publisher import Publisher
@@ -18,6 +18,9 @@ from tonebridge.settings import Settings
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC, dead_letter
 from tonebridge.topics.messages import Origin, Reject, Rejected
 from tonebridge.topics.spec import TopicSpec
+
+# Told of the records an outbox took, after it took them (the worker's metrics count them).
+Sent = Callable[[TopicSpec, Sequence[Mapping[str, Any]]], None]
 
 
 def dead_letter_record(origin: Origin, reject: Reject) -> dict[str, Any]:
@@ -42,10 +45,11 @@ class FaustOutbox:
     for the broker on each effect. A second producer would be outside that flush.
     """
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+    def __init__(self, app: Any, settings: Settings, sent: Sent | None = None) -> None:
         self._app = app
         self._settings = settings
         self._topics: dict[str, Any] = {}
+        self._sent = sent
 
     def topic(self, spec: TopicSpec) -> Any:
         """The faust topic of ``spec`` (declared at start with the spec's partitions)."""
@@ -65,3 +69,5 @@ class FaustOutbox:
         for record in records:
             message = spec.encode(record, schema)
             await self.topic(spec).send(key=message.key, value=message.value)
+        if self._sent is not None and records:
+            self._sent(spec, records)

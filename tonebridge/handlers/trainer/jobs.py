@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -49,8 +50,10 @@ from tonebridge.handlers.methods.registry import runner_rows
 from tonebridge.handlers.registry.store import Registry
 from tonebridge.handlers.trainer import outcome
 from tonebridge.handlers.trainer.intake import check_training_command, printable
+from tonebridge.handlers.trainer.metrics import TrainerMetrics
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config
 from tonebridge.handlers.trainer.progress import ProgressRelay
+from tonebridge.observability.logs import bound
 from tonebridge.retry import trainer_backoff
 from tonebridge.rules import OPTIONAL_ID, check_text
 from tonebridge.settings import Settings
@@ -85,6 +88,7 @@ class TrainerContext:
     registry: Registry
     events: Publisher
     work_dir: Path
+    metrics: TrainerMetrics = field(default_factory=TrainerMetrics)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class RunningJob:
     command_id: str
     stop: threading.Event = field(default_factory=threading.Event)
     why: str = "stop requested"
+    taken_at: float = field(default_factory=time.monotonic)
 
     def request_stop(self, why: str) -> None:
         if not self.stop.is_set():
@@ -142,6 +147,7 @@ class JobRunner:
 
     async def _announce_failed(self, job_ids: list[str], reason: str) -> None:
         for job_id in job_ids:
+            self.ctx.metrics.ended("failed")
             job = await self.ctx.jobs.get(job_id)
             await self._status(job.id, job.command_id, "failed", message=reason)
 
@@ -160,6 +166,10 @@ class JobRunner:
 
     async def on_command(self, command: Record) -> None:
         """Handle a TrainingCommand from the commands topic (a ``stop`` is forwarded)."""
+        with bound(command_id=command.get("command_id"), event_id=command.get("event_id")):
+            await self._on_command(command)
+
+    async def _on_command(self, command: Record) -> None:
         check_training_command(command)
         if command["kind"] == "stop":
             await self.stop(command.get("job_id"))
@@ -212,7 +222,8 @@ class JobRunner:
     async def _run(self, job: TrainingJobRecord, command: Record) -> None:
         self.current = RunningJob(job.id, job.command_id)
         try:
-            await self._run_planned(job, command, self.current)
+            with bound(job_id=job.id):  # the training thread's lines carry it too
+                await self._run_planned(job, command, self.current)
         except ConflictError as exc:  # stopped or claimed elsewhere meanwhile
             log.info("job %s: %s", job.id, exc)
         except (HandleError, NotFoundError) as exc:
@@ -222,12 +233,14 @@ class JobRunner:
             await self._end(job, "failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             self.current = None
+            self.ctx.metrics.idle()
 
     async def _run_planned(
         self, job: TrainingJobRecord, command: Record, running: RunningJob
     ) -> None:
         plan = await make_plan(self.ctx.models, job, command)
         started = await self.ctx.jobs.mark_running(job.id, self.ctx.worker_id)
+        self.ctx.metrics.started()
         await self._status(job.id, job.command_id, "running", message=self.ctx.worker_id)
         job_dir = self.ctx.work_dir / "jobs" / job.id
         data = await self._dataset(plan, command, job_dir / "data")
@@ -322,6 +335,7 @@ class JobRunner:
 
     def _progress_writer(self, running: RunningJob) -> Any:
         async def write(update: ProgressUpdate) -> None:
+            self.ctx.metrics.progressed(update)
             metrics = {"step": update.step, "total_steps": update.total_steps, "loss": update.loss}
             job = await self.ctx.jobs.update_progress(
                 running.job_id, min(max(update.progress, 0.0), 1.0), metrics
@@ -376,10 +390,17 @@ class JobRunner:
             log.info("job %s not marked %s: %s", job.id, status, exc)
             return
         log.info("job %s %s %s", job.id, status, error or message or "")
+        self.ctx.metrics.ended(status, self._seconds_since_taken(job.id))
         await self._status(
             ended.id, ended.command_id, status, message=error or message,
             metrics=ended.metrics, progress=ended.progress,
         )  # fmt: skip
+
+    def _seconds_since_taken(self, job_id: str) -> float | None:
+        current = self.current
+        if current is None or current.job_id != job_id:
+            return None  # ended without running here (a rejected or undescribable command)
+        return time.monotonic() - current.taken_at
 
     async def _status(self, job_id: str, command_id: str, status: str, **fields: Any) -> None:
         record = training_status(job_id, command_id, status, **fields)

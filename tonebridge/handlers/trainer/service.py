@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
 
 from tonebridge.avro.codec import Record
 from tonebridge.client.publisher import ProducerPublisher, Publisher
@@ -39,6 +40,8 @@ from tonebridge.handlers.trainer.intake import check_model_command, dead_letter_
 from tonebridge.handlers.trainer.jobs import JobRunner, TrainerContext
 from tonebridge.handlers.trainer.loop import CommandLoop, ControlListener
 from tonebridge.handlers.trainer.loop import Record as KafkaRecord
+from tonebridge.observability.server import Heartbeat, serve
+from tonebridge.observability.server import stop as stop_serving
 from tonebridge.retry import Backoff, retrying, trainer_backoff
 from tonebridge.settings import Settings
 from tonebridge.storage import (
@@ -137,7 +140,9 @@ class Guard:
         await retrying(once, what, self.backoff)
 
     async def _reject(self, message: KafkaRecord, record: Record | None, exc: Exception) -> None:
-        log.error("%s@%d rejected: %s", message.topic, message.offset, exc)
+        where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+        ids = {} if record is None else {"command_id": record.get("command_id")}
+        log.error("%s@%d rejected: %s", message.topic, message.offset, exc, extra=where | ids)
         if self.events is not None:
             await self._dead_letter(self.events, dead_letter_of(message, exc))
         if record is not None and self.on_rejected is not None:
@@ -307,6 +312,26 @@ async def run_service(settings: Settings, options: TrainerOptions) -> None:
         loop.add_signal_handler(sig, stopping.set)
     service = TrainerService(settings, options)
     try:
-        await service.run(stopping)
+        async with _metrics_served(settings, service.runner.ctx.metrics.registry):
+            await service.run(stopping)
     finally:
         await service.close()
+
+
+@contextlib.asynccontextmanager
+async def _metrics_served(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[None]:
+    """``/metrics`` and ``/healthz`` on ``METRICS_HOST:METRICS_PORT`` while the trainer runs
+    (none if the port is 0); a task on this loop beats the health check."""
+    if not settings.metrics_port:
+        yield
+        return
+    heartbeat = Heartbeat()
+    server = serve(registry, settings.metrics_host, settings.metrics_port, heartbeat.alive)
+    beating = asyncio.create_task(heartbeat.keep_beating())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        await asyncio.to_thread(stop_serving, server)

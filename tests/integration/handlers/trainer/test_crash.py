@@ -3,10 +3,7 @@ name or another (a new pod name); SIGTERM stops it."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,29 +15,12 @@ from tests.support.trainer import (
     command,
     eventually,
     started_trainer,
+    trainer_process,
 )
 from tonebridge.handlers.trainer.service import TRAINER_GROUP
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC, TRAINING_STATUS_TOPIC
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[4]
-
-
-def trainer_process(harness: Harness, log: Path) -> subprocess.Popen[bytes]:
-    settings = harness.settings
-    env = {
-        **os.environ,
-        "DATA_DIR": str(settings.data_dir),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
-        "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
-        "KAFKA_SESSION_TIMEOUT_S": str(settings.kafka_session_timeout_s),
-        "DATABASE_URL": settings.sqlalchemy_url,
-        "MLFLOW_TRACKING_URI": "",
-    }
-    args = [sys.executable, "-m", "tonebridge.cli", "trainer", "--worker-id", f"w-{harness.unique}"]
-    with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def test_a_killed_trainer_leaves_no_running_job_after_restart(
