@@ -47,7 +47,11 @@ async def test_the_worker_serves_metrics_that_follow_its_work(
     await streams.produce(ABTEST_COMMANDS_TOPIC, [create_test("win", min_samples=30)])
     port = free_port()
     process = streams.start_worker(
-        "--metrics-port", str(port), "--log-json", RETRAIN_POLICIES_FILE=str(policies)
+        "--metrics-port",
+        str(port),
+        "--log-json",
+        RETRAIN_POLICIES_FILE=str(policies),
+        RETRAIN_ENABLED="true",  # the fixture's workers run without policies
     )
     await eventually(lambda: _answers(port), "the worker's /healthz", timeout_s=90)
     await eventually(lambda: set(streams.tests.tests()) == {"win"}, "the test known")
