@@ -159,6 +159,11 @@ def _abtest_command(n: int) -> Record:
         "min_samples": 200,
         "control_arm": "control",
         "reason": "new version registered",
+        "max_samples": None,
+        "max_duration_seconds": None,
+        "idle_timeout_seconds": None,
+        "expected_samples": None,
+        "covariate": None,
     }
 
 

@@ -36,10 +36,16 @@ def abtest_command(
     min_samples: int = 100,
     control_arm: str | None = None,
     reason: str | None = None,
+    max_samples: int | None = None,
+    max_duration_seconds: int | None = None,
+    idle_timeout_seconds: int | None = None,
+    expected_samples: int | None = None,
+    covariate: str | None = None,
     event_id: str | None = None,
     event_time: datetime | None = None,
 ) -> Record:
-    """An ABTestCommand: ``create`` with its arms and metrics, or ``stop``."""
+    """An ABTestCommand: ``create`` with its arms and metrics, or ``stop``. The limits
+    (``max_samples``, ``max_duration_seconds``, ``idle_timeout_seconds``) end a test."""
     return {
         **event_header(event_id, event_time),
         "test_id": test_id,
@@ -51,6 +57,11 @@ def abtest_command(
         "min_samples": min_samples,
         "control_arm": control_arm,
         "reason": reason,
+        "max_samples": max_samples,
+        "max_duration_seconds": max_duration_seconds,
+        "idle_timeout_seconds": idle_timeout_seconds,
+        "expected_samples": expected_samples,
+        "covariate": covariate,
     }
 
 

@@ -126,7 +126,9 @@ CASES: dict[str, tuple[Build, dict[str, Any], dict[str, Any]]] = {
         abtest_command,
         {"test_id": "t", "action": "stop"},
         {"name": "n", "arms": [ARM, ARM | {"arm_id": "b"}], "metrics": [METRIC], "alpha": 0.01,
-         "min_samples": 50, "control_arm": "a", "reason": "r", **HEADER},
+         "min_samples": 50, "control_arm": "a", "reason": "r", "max_samples": 500,
+         "max_duration_seconds": 3600, "idle_timeout_seconds": 600, "expected_samples": 400,
+         "covariate": "prior_rating", **HEADER},
     ),
     AB_TEST_VERDICT: (
         abtest_verdict,
