@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tonebridge.api.auth import Principal, Scope
 from tonebridge.api.routing import idempotency_key_header
+from tonebridge.api.schemas.common import Clean
 from tonebridge.api.services import ApiServices
 
 Responses = dict[int | str, dict[str, Any]]  # an OpenAPI responses table
@@ -63,12 +64,15 @@ Ingest = Annotated[Principal, Depends(requires(Scope.INGEST))]
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]
 _ID = {"min_length": 1, "max_length": 200}
-JobId = Annotated[str, Path(description="The job id (= its command id).", **_ID)]
-ModelId = Annotated[str, Path(description="A registered model version's id.", **_ID)]
-TestId = Annotated[str, Path(description="The A/B test id.", **_ID)]
+# Clean: a NUL would reach the database, which PostgreSQL refuses (SQLite takes it).
+JobId = Annotated[str, Path(description="The job id (= its command id).", **_ID), Clean]
+ModelId = Annotated[str, Path(description="A registered model version's id.", **_ID), Clean]
+TestId = Annotated[str, Path(description="The A/B test id.", **_ID), Clean]
 
 # Pages of a list, newest first: ``offset`` items skipped, at most ``limit`` returned.
 MAX_PAGE = 500
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")]
 PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
-Filter = Annotated[str | None, Query(min_length=1, max_length=255, description="Exact match.")]
+Filter = Annotated[
+    str | None, Query(min_length=1, max_length=255, description="Exact match."), Clean
+]

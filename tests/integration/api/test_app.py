@@ -147,6 +147,26 @@ async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) 
 
 
 @pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/ab-test?name=a%00b", ["query", "name"]),
+        ("/datasets?name=a%00b", ["query", "name"]),
+        ("/train?model_type=a%00b", ["query", "model_type"]),
+        ("/ab-test/a%00b/results", ["path", "test_id"]),
+        ("/train/a%00b/status", ["path", "job_id"]),
+        ("/models/a%00b", ["path", "model_id"]),
+    ],
+)
+async def test_a_nul_in_a_query_or_path_is_a_422_naming_it(
+    client: httpx.AsyncClient, path: str, field: list[str]
+) -> None:
+    """PostgreSQL refuses NUL in text, SQLite takes it: the API refuses it on both."""
+    response = await client.get(path, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [field]
+
+
+@pytest.mark.parametrize(
     ("host", "status"),
     [
         ("localhost", 200),
