@@ -22,14 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tonebridge.client.lifecycle import AsyncClient
+from tonebridge.client.lifecycle import AsyncClient, SyncClient
 from tonebridge.client.publisher import ProducerPublisher, Publisher
 from tonebridge.client.routing import Route, RoutingTable
-from tonebridge.client.sync import LoopThread
 from tonebridge.client.watch import assign, read_items, seek
 from tonebridge.errors import RouteError
 from tonebridge.settings import Settings
@@ -164,17 +162,12 @@ class ExperimentRouter(AsyncClient):
             raise RouteError(msg) from _error(self._follower)
 
 
-class SyncExperimentRouter:
+class SyncExperimentRouter(SyncClient):
     """:class:`ExperimentRouter` for code without an event loop; ``with ... as router:``."""
 
     def __init__(self, settings: Settings, *, alias: str = "production") -> None:
-        self._thread = LoopThread("tonebridge-router")
         self.router = ExperimentRouter(settings, alias=alias)
-        try:
-            self._thread.call(self.router.start())
-        except BaseException:
-            self._thread.stop()
-            raise
+        super().__init__(self.router, "tonebridge-router")
 
     def route(
         self, unit_id: str, *, model_name: str | None = None, test_id: str | None = None
@@ -192,7 +185,7 @@ class SyncExperimentRouter:
         transformation_type: str | None = None,
     ) -> None:
         """As :meth:`ExperimentRouter.record_outcome`: blocks until the broker has it."""
-        self._thread.call(
+        self._call(
             self.router.record_outcome(
                 route,
                 request_id=request_id,
@@ -204,26 +197,7 @@ class SyncExperimentRouter:
 
     def sync(self) -> None:
         """Block until every event on the followed topics now has been applied."""
-        self._thread.call(self.router.sync())
-
-    def close(self) -> None:
-        if not self._thread.running:
-            return
-        try:
-            self._thread.call(self.router.close())
-        finally:
-            self._thread.stop()
-
-    def __enter__(self) -> SyncExperimentRouter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._call(self.router.sync())
 
 
 def _error(task: asyncio.Task[None]) -> BaseException | None:

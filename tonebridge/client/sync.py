@@ -1,61 +1,32 @@
 """A blocking facade over :class:`EventProducer`, for code without an event loop.
 
-The async producer runs on its own event loop in a daemon thread (a :class:`LoopThread`,
-which the sync experiment router uses too); each call hands work to that loop and waits for it.
+The async producer runs on its own event loop in a daemon thread (a
+:class:`~tonebridge.client.lifecycle.SyncClient`, as the sync experiment router does); each
+call hands work to that loop and waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
-from collections.abc import Coroutine, Iterable, Mapping
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from tonebridge.client.config import ProducerConfig, ProducerStats
+from tonebridge.client.lifecycle import SyncClient
 from tonebridge.client.producer import EventProducer
 from tonebridge.settings import Settings
 from tonebridge.topics.spec import TopicSpec
 
-T = TypeVar("T")
 Delivery = concurrent.futures.Future[None]
 
 
-class LoopThread:
-    """An event loop running in a daemon thread; :meth:`call` runs a coroutine on it."""
-
-    def __init__(self, name: str) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def call(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run ``work`` on the loop and wait for its result (or its exception)."""
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
-
-    def stop(self) -> None:
-        """Stop the loop, join the thread and close the loop."""
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-
-class SyncEventProducer:
+class SyncEventProducer(SyncClient):
     """``with SyncEventProducer(settings) as producer: producer.send(FEEDBACK_TOPIC, record)``."""
 
     def __init__(self, settings: Settings, config: ProducerConfig | None = None) -> None:
-        self._thread = LoopThread("tonebridge-producer")
         self._producer = EventProducer(settings, config)
-        try:
-            self._call(self._producer.start())
-        except BaseException:
-            self._thread.stop()
-            raise
+        super().__init__(self._producer, "tonebridge-producer")
 
     @property
     def stats(self) -> ProducerStats:
@@ -77,26 +48,6 @@ class SyncEventProducer:
         """Block until everything accepted is delivered; raise ProduceError for what was not."""
         self._call(self._producer.flush())
 
-    def close(self) -> None:
-        """Flush and disconnect, then stop the producer's thread."""
-        if not self._thread.running:
-            return
-        try:
-            self._call(self._producer.close())
-        finally:
-            self._thread.stop()
-
-    def __enter__(self) -> SyncEventProducer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     async def _send(
         self, spec: TopicSpec, record: Mapping[str, Any], schema: str | None
     ) -> Delivery:
@@ -107,9 +58,6 @@ class SyncEventProducer:
     ) -> Delivery:
         receipts = [await self._producer.send(spec, r, schema) for r in records]
         return _bridge(asyncio.gather(*receipts))
-
-    def _call(self, work: Coroutine[Any, Any, T]) -> T:
-        return self._thread.call(work)
 
 
 def _bridge(receipt: asyncio.Future[Any]) -> Delivery:
