@@ -11,6 +11,8 @@ promotion of its model name.
 end it, so the A/B agent's timer reads the clock. The verdict's event time is the moment the
 limit was reached, not ``now``, and its id is derived from the test id: however late the
 check runs, and on every replay, it is the same verdict, which consumers count once.
+Outcomes that reach the test before the check count, even past a limit's moment: a limit
+bounds the wait for evidence, not the evidence.
 """
 
 from __future__ import annotations
