@@ -152,7 +152,7 @@ class DatabaseProduction:
 
 
 # What a promotion test's row keeps of its create command (the limits included).
-_CONFIG = ("alpha", "min_samples", "control_arm", "reason", "max_samples")
+_CONFIG: tuple[str, ...] = ("alpha", "min_samples", "control_arm", "reason", "max_samples")
 _CONFIG += ("max_duration_seconds", "idle_timeout_seconds")
 
 

@@ -129,12 +129,14 @@ def _create_command(test_id: str, body: ABTestRequest) -> Record:
         min_samples=body.min_samples,
         control_arm=body.control_arm or body.arms[0].arm_id,
         reason=body.reason,
-        **_limits(body),
+        max_samples=body.max_samples,
+        max_duration_seconds=body.max_duration_seconds,
+        idle_timeout_seconds=body.idle_timeout_seconds,
     )
 
 
 def _limits(body: ABTestRequest) -> dict[str, int | None]:
-    """The limits that end the test (each None: no such limit)."""
+    """The limits that end the test (each None: no such limit), as the row keeps them."""
     names = ("max_samples", "max_duration_seconds", "idle_timeout_seconds")
     return {name: getattr(body, name) for name in names}
 
