@@ -193,6 +193,8 @@ async def test_the_router_traffic_alone_promotes_the_better_candidate(
 
         first = await eventually(testing, 120, "the promotion test to route users")
         assert first["test_id"].startswith("promotion-")
+        unknown = {"request_id": "never-served", "success": True}
+        assert (await service.post("/outcome", json=unknown)).status_code == 404
         tests = ABTestRepository(harness.db)
         decided = await serve_until_decided(service, tests, candidate.id)
         assert decided.winner == candidate.id, decided.results
