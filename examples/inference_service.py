@@ -1,17 +1,31 @@
-"""An example downstream inference service that always serves the production adapter.
+"""An example downstream inference service: the production adapter, or A/B arms by the router.
 
-It follows the registry's events (:func:`tonebridge.client.watch.watch_models`) and, when a
-``ModelChanged`` says a version was deployed to (or rolled back into) ``production``, loads
-that adapter with peft on its base model in a worker thread and swaps it in. Requests are
-never blocked by a load: they keep the old model until the new one is ready, then the
-reference is replaced in one assignment. When several changes arrive while a load runs
-(a replay on start-up, a deploy followed by a quick rollback), only the newest is loaded.
+By default (:class:`RewriteService`) it follows the registry's events
+(:func:`tonebridge.client.watch.watch_models`) and, when a ``ModelChanged`` says a version
+was deployed to (or rolled back into) ``production``, loads that adapter with peft on its
+base model in a worker thread and swaps it in. Requests are never blocked by a load: they
+keep the old model until the new one is ready, then the reference is replaced in one
+assignment. When several changes arrive while a load runs (a replay on start-up, a deploy
+followed by a quick rollback), only the newest is loaded.
+
+With ``--route`` (:class:`RoutedRewriteService`) each request names its user, and the
+:class:`~tonebridge.client.router.ExperimentRouter` picks the model: an arm of the A/B test
+running for the name (the same arm for the same user), else the production model. Every model
+routed to is loaded once and kept, so both arms serve side by side; ``POST /outcome`` reports
+how a request went, with the test and arm that served it, and that traffic is what decides
+the test (and, for a promotion test, the deploy).
 
 Run it next to a tonebridge deployment::
 
     python examples/inference_service.py --port 8100 --name tone-formal
     curl -X POST localhost:8100/rewrite -d '{"text": "send it asap", "tone": "formal"}' \
          -H 'content-type: application/json'
+
+    python examples/inference_service.py --port 8100 --name tone-formal --route
+    curl -X POST localhost:8100/rewrite -H 'content-type: application/json' \
+         -d '{"text": "send it asap", "tone": "formal", "user_id": "u-42"}'
+    curl -X POST localhost:8100/outcome -H 'content-type: application/json' \
+         -d '{"request_id": "<from the answer>", "success": true}'
 """
 
 from __future__ import annotations
@@ -20,7 +34,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +45,9 @@ from urllib.parse import unquote, urlparse
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
+from tonebridge.client.router import ExperimentRouter, Route
 from tonebridge.client.watch import ModelEvent, watch_models
+from tonebridge.errors import RouteError
 from tonebridge.settings import Settings, get_settings
 
 log = logging.getLogger("inference_service")
@@ -142,6 +160,88 @@ class RewriteService:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def load_registered(record: Mapping[str, Any], settings: Settings) -> Any:
+    """A registered model ready to generate: a base model as it is (its artifact is the base
+    model itself), an adapter on its base (blocking: call it in a thread)."""
+    from tonebridge.handlers.methods.inference import load_for_inference
+
+    artifact, base = record.get("artifact_uri"), record.get("base_model")
+    if not base:
+        msg = f"model {record['model_id']} names no base model"
+        raise LookupError(msg)
+    adapter = None if artifact in (None, "", base) else local_artifact(str(artifact), settings)
+    return load_for_inference(base, adapter)
+
+
+class RoutedRewriteService:
+    """Serves each user the model the experiment router picks for ``name``, and reports
+    outcomes with the route that served them (kept for the ``max_pending`` latest requests)."""
+
+    def __init__(self, settings: Settings, name: str, *, max_pending: int = 10_000) -> None:
+        self.settings = settings
+        self.name = name
+        self.router = ExperimentRouter(settings)
+        self.records: dict[str, Mapping[str, Any]] = {}  # model id -> its latest registry event
+        self.loaded: dict[str, Any] = {}  # model id -> LoadedModel: every arm stays loaded
+        self._loading: dict[str, asyncio.Lock] = {}
+        self.pending: OrderedDict[str, Route] = OrderedDict()  # request id -> its route
+        self.max_pending = max_pending
+
+    async def follow(self) -> None:
+        """Learn where every model of the name lives (the router knows only its id)."""
+        events = watch_models(self.settings, from_beginning=True, names={self.name})
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
+                self.records[event.model_id] = event.record
+
+    async def model(self, model_id: str) -> Any:
+        """The loaded model ``model_id``, loaded on its first request (in a thread)."""
+        async with self._loading.setdefault(model_id, asyncio.Lock()):
+            if model_id not in self.loaded:
+                record = self.records.get(model_id)
+                if record is None:
+                    msg = f"model {model_id} is not known here yet"
+                    raise LookupError(msg)
+                loaded = await asyncio.to_thread(load_registered, record, self.settings)
+                self.loaded[model_id] = loaded
+        return self.loaded[model_id]
+
+    async def rewrite(self, user_id: str, text: str, tone: str) -> tuple[str, str, Route]:
+        """The rewrite, the request's id (for its outcome) and the route that served it."""
+        from tonebridge.handlers.methods.inference import generate_rewrites
+
+        try:
+            route = self.router.route(user_id, model_name=self.name)
+        except RouteError as exc:
+            raise LookupError(str(exc)) from exc
+        loaded = await self.model(route.model_id)
+        [output] = await asyncio.to_thread(generate_rewrites, loaded, [(text, tone)])
+        request_id = uuid.uuid4().hex
+        self.pending[request_id] = route
+        while len(self.pending) > self.max_pending:
+            self.pending.popitem(last=False)
+        return output, request_id, route
+
+    async def report(self, request_id: str, success: bool | None, rating: float | None) -> None:
+        """Send the outcome of ``request_id``; KeyError if it is unknown (or too old)."""
+        route = self.pending.pop(request_id)
+        metrics = None if rating is None else {"rating": rating}
+        await self.router.record_outcome(
+            route, request_id=request_id, success=success, metrics=metrics
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[RoutedRewriteService]:
+        """Follow the A/B tests (the router) and the registry while inside."""
+        async with self.router:
+            task = asyncio.create_task(self.follow())
+            try:
+                yield self
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+
 class RewriteRequest(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     tone: str = Field(default="formal", min_length=1, max_length=100)
@@ -185,16 +285,79 @@ def create_app(service: RewriteService) -> FastAPI:
     return app
 
 
+class RoutedRequest(RewriteRequest):
+    user_id: str = Field(min_length=1, max_length=200, description="Who the rewrite is for.")
+
+
+class RoutedResponse(BaseModel):
+    rewrite: str
+    request_id: str = Field(description="Name it in POST /outcome.")
+    model_id: str
+    test_id: str | None
+    arm_id: str | None
+
+
+class OutcomeRequest(BaseModel):
+    request_id: str = Field(min_length=1, max_length=64)
+    success: bool | None = None
+    rating: float | None = Field(default=None, ge=1, le=5)
+
+
+def create_routed_app(service: RoutedRewriteService) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with service.running():
+            yield
+
+    app = FastAPI(title="ToneBridge rewrite through the router (example)", lifespan=lifespan)
+
+    @app.post("/rewrite")
+    async def rewrite(request: RoutedRequest) -> RoutedResponse:
+        try:
+            text, request_id, route = await service.rewrite(
+                request.user_id, request.text, request.tone
+            )
+        except LookupError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+        return RoutedResponse(
+            rewrite=text,
+            request_id=request_id,
+            model_id=route.model_id,
+            test_id=route.test_id,
+            arm_id=route.arm_id,
+        )
+
+    @app.post("/outcome", status_code=202)
+    async def outcome(request: OutcomeRequest) -> dict[str, str]:
+        try:
+            await service.report(request.request_id, request.success, request.rating)
+        except KeyError as exc:
+            msg = f"request_id {request.request_id!r} is unknown here (or too old)"
+            raise HTTPException(404, msg) from exc
+        return {"request_id": request.request_id}
+
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--name", help="the registered model name to serve (default: any)")
     parser.add_argument("--base-model", help="when the event does not name one")
+    parser.add_argument(
+        "--route", action="store_true", help="serve A/B arms through the router (needs --name)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     import uvicorn
 
+    if args.route:
+        if not args.name:
+            parser.error("--route needs --name")
+        routed = RoutedRewriteService(get_settings(), args.name)
+        uvicorn.run(create_routed_app(routed), host=args.host, port=args.port)
+        return
     names = {args.name} if args.name else None
     service = RewriteService(get_settings(), names=names, base_model=args.base_model)
     uvicorn.run(create_app(service), host=args.host, port=args.port)

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # those seen within the horizon (record time), and never more than the count.
     stream_dedup_horizon_s: float = Field(default=3600.0, gt=0)
     stream_dedup_max_ids: int = Field(default=1_000_000, ge=1000)
+    # How often the worker looks for A/B tests past their maximum duration or idle timeout
+    # (a test with no traffic has no event to end it); the limits themselves are per test.
+    abtest_limits_check_s: float = Field(default=30.0, gt=0, le=3600)
 
     # --- database ------------------------------------------------------------------------
     database_url: str | None = None

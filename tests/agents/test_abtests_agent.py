@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 from tests.agents.conftest import MemoryVerdicts, eventually
-from tests.support.agents import MemoryOutbox, create_test, encoded, outcome
+from tests.support.agents import T0, MemoryOutbox, create_test, encoded, outcome
+from tonebridge.agents.abtests import end_tests_by_time
 from tonebridge.agents.app import Worker
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC
 from tonebridge.topics.deadletter import DEADLETTER_TOPIC
@@ -80,3 +82,30 @@ async def test_unknown_tests_and_arms_are_dead_lettered(worker: Worker) -> None:
     assert "'ghost' is not an arm" in reasons[0]
     state = worker.abtests.table.get("ab-1")
     assert state is not None and state.stats.arms["treatment"].assigned == 1
+
+
+async def test_an_idle_test_ends_by_the_timer_once_with_no_traffic(worker: Worker) -> None:
+    outbox = cast(MemoryOutbox, worker.abtests.outbox)
+    await define(worker, create_test(min_samples=20, idle_timeout_seconds=3600))
+    table = worker.abtests.table
+    other = {p for p in range(4) if p != table.partition_of("ab-1")}
+    assert await end_tests_by_time(worker.abtests, T0 + timedelta(hours=2), other) == []
+    assert await end_tests_by_time(worker.abtests, T0 + timedelta(minutes=59)) == []
+    assert await end_tests_by_time(worker.abtests, T0 + timedelta(hours=2)) == ["ab-1"]
+    assert await end_tests_by_time(worker.abtests, T0 + timedelta(hours=3)) == []
+    [verdict] = outbox.on(ABTEST_VERDICTS_TOPIC)
+    assert (verdict["decision"], verdict["reason"]) == (
+        "no_traffic",
+        "no outcome since the start for 1 h",
+    )
+    assert verdict["event_time"] == T0 + timedelta(hours=1)
+    state = table.get("ab-1")
+    assert state is not None and state.status == "stopped"
+    verdicts = cast(MemoryVerdicts, worker.abtests.verdicts)
+    [(test_id, winner, results)] = verdicts.recorded
+    assert (test_id, winner, results["decision"]) == ("ab-1", None, "no_traffic")
+    assert not outbox.on(TRAINING_COMMANDS_TOPIC)  # nobody lost: nothing to retrain
+    async with worker.agents["judge_ab_tests"].test_context() as ctx:
+        await put(ctx, INFERENCE_OUTCOMES_TOPIC, [outcome(n=1)])
+        await eventually(lambda: len(outbox.on(DEADLETTER_TOPIC)) == 1)
+    assert "finished (stopped)" in outbox.on(DEADLETTER_TOPIC)[0]["reason"]

@@ -45,6 +45,7 @@ def create_test(
     min_samples: int = 20,
     guardrail: str | None = None,
     at: datetime = T0,
+    **limits: int,  # max_samples, max_duration_seconds, idle_timeout_seconds
 ) -> dict[str, Any]:
     metrics: list[dict[str, Any]] = [
         {"name": "success", "kind": "binary", "higher_is_better": True, "guardrail": False}
@@ -67,6 +68,7 @@ def create_test(
         "min_samples": min_samples,
         "control_arm": "control",
         "reason": None,
+        **limits,
     }
 
 

@@ -20,6 +20,10 @@ model than its arm serves, and a verdict the database refuses are dead letters w
 reason; the rest of the batch goes on (:mod:`tonebridge.agents.verdict_store`).
 
 Each batch of messages is folded per test and the test is looked at once per batch.
+
+Time limits (a maximum duration, an idle timeout) end a test even when no outcome comes at
+all: a timer of the worker calls :func:`end_tests_by_time` with the clock's time, and the pure
+rule (:mod:`tonebridge.decisions.abtest_limits`) says which tests reached a limit.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from tonebridge.agents.runtime.tables import ExactTable
 from tonebridge.agents.verdict_store import VerdictStore as VerdictStore  # re-exported
 from tonebridge.agents.verdict_store import store_verdict
 from tonebridge.client.publisher import Publisher
+from tonebridge.decisions import abtest_limits as limits
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions.abtest_input import check_item
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
@@ -232,4 +237,32 @@ def rollback_command(test_id: str, model_id: str, when: datetime) -> dict[str, A
 
 
 def _stopped(verdict: Mapping[str, Any]) -> dict[str, Any]:
-    return {"decision": "stopped", "samples": verdict.get("samples", {})}
+    """The stored results of a test ended by a command or a time limit: no statistics."""
+    return {
+        "decision": verdict["decision"],
+        "samples": verdict.get("samples", {}),
+        "reason": verdict.get("reason"),
+    }
+
+
+async def end_tests_by_time(
+    ctx: ABContext, now: datetime, partitions: set[int] | None = None
+) -> list[str]:
+    """End the running tests (of ``partitions``) that reached a time limit by ``now``:
+    send each one's verdict, then store it finished. Returns the ids of the tests ended."""
+    now_ms = int(now.timestamp() * 1000)
+    due = [t for t, state in ctx.table.items(partitions) if limits.reached(state, now_ms)]
+    ended: list[str] = []
+    for test_id in due:
+        async with ctx.locks.held(test_id):  # an outcomes batch may be judging it right now
+            state = ctx.table.get(test_id)
+            new, effects = limits.end_by_time(state, now_ms) if state else (state, ab_state.NOTHING)
+            if new is None or new is state:
+                continue
+            partition = ctx.table.partition_of(test_id)
+            # No message decided it: a dead letter of a refused verdict names the table.
+            origin = Origin(ctx.table.name, partition, -1, test_id.encode())
+            await publish(ctx, test_id, effects, origin)
+            await ctx.table.put(test_id, new, partition)
+            ended.append(test_id)
+    return ended

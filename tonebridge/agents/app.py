@@ -11,13 +11,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import faust
 
-from tonebridge.agents.abtests import ABContext, VerdictStore, judge_batch
+from tonebridge.agents.abtests import ABContext, VerdictStore, end_tests_by_time, judge_batch
 from tonebridge.agents.feedback import FeedbackContext, Limits, tally_batch
 from tonebridge.agents.feedback_sink import FeedbackSink, FeedbackWriter
 from tonebridge.agents.runtime.consume import (
@@ -271,6 +271,29 @@ def _register_abtests(worker: Worker, settings: Settings, wiring: Wiring) -> Non
     define, judge = partial(judge_batch, commands_ctx), partial(judge_batch, ctx)
     _add_agent(worker, "define_ab_tests", commands, define, wiring, ctx.table, settings)
     _add_agent(worker, "judge_ab_tests", outcomes, judge, wiring, ctx.table, settings)
+    if wiring.durable:  # faust test contexts run no timers
+        _end_tests_by_time(worker, settings, commands.get_topic_name(), wiring)
+
+
+def _end_tests_by_time(worker: Worker, settings: Settings, topic: str, wiring: Wiring) -> None:
+    """Every ``ABTEST_LIMITS_CHECK_S``, end the tests of this worker's partitions that passed
+    their maximum duration or idle timeout (:func:`end_tests_by_time`)."""
+    app = worker.app
+
+    async def check(*_: Any) -> None:  # faust passes the app to a timer that takes it
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return  # the tables are not whole yet: the next tick looks again
+        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+        ending = partial(end_tests_by_time, worker.abtests, datetime.now(UTC), mine)
+        try:
+            ended = await retrying(ending, "A/B time limits")
+        except Exception as exc:
+            await wiring.fatal(exc)
+            raise
+        for test_id in ended:
+            log.info("A/B test %s ended by a time limit", test_id)
+
+    app.timer(settings.abtest_limits_check_s, name="A/B time limits")(check)
 
 
 def _register_sink(

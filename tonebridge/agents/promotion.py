@@ -151,6 +151,11 @@ class DatabaseProduction:
         return None if model is None else str(model.id)
 
 
+# What a promotion test's row keeps of its create command (the limits included).
+_CONFIG: tuple[str, ...] = ("alpha", "min_samples", "control_arm", "reason", "max_samples")
+_CONFIG += ("max_duration_seconds", "idle_timeout_seconds")
+
+
 class DatabasePromotionTests:
     """Promotion tests as ``ab_tests`` rows; the verdict's consumer completes them."""
 
@@ -176,7 +181,7 @@ class DatabasePromotionTests:
                 success_metrics=[dict(metric) for metric in command["metrics"]],
                 config={
                     "model_name": name,
-                    **{k: command[k] for k in ("alpha", "min_samples", "control_arm", "reason")},
+                    **{k: command.get(k) for k in _CONFIG},
                 },
             )
         except (NotFoundError, ConflictError, IntegrityError) as exc:

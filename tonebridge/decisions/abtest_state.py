@@ -2,7 +2,9 @@
 
 The value of table key ``test_id``: the test's spec, every arm's sufficient statistics (O(1)
 in events), the running always-valid bounds, the status, the verdict once there is one, and
-the offset marks of the two source topics (commands and outcomes share a partition number).
+the offset marks of the two source topics (commands and outcomes share a partition number),
+and the event times the test's time limits count from: its create command's and its latest
+outcome's (:mod:`tonebridge.decisions.abtest_limits`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class ABTestState:
     status: Status = "running"
     verdict: Mapping[str, Any] | None = None  # ABTestVerdict fields (event_time in epoch ms)
     marks: Mapping[str, int] = field(default_factory=dict)
+    started_ms: int | None = None  # the create command's event time (epoch ms)
+    last_outcome_ms: int | None = None  # the latest counted outcome's event time (epoch ms)
 
     def to_json(self) -> bytes:
         data = {
@@ -47,6 +51,8 @@ class ABTestState:
             "status": self.status,
             "verdict": self.verdict,
             "marks": dict(self.marks),
+            "started_ms": self.started_ms,
+            "last_outcome_ms": self.last_outcome_ms,
         }
         return json.dumps(data, separators=(",", ":")).encode()
 
@@ -59,6 +65,8 @@ class ABTestState:
             data["status"],
             data["verdict"],
             {k: int(v) for k, v in data["marks"].items()},
+            data.get("started_ms"),  # absent in values stored before the time limits
+            data.get("last_outcome_ms"),
         )
 
 
@@ -135,7 +143,8 @@ def _command(state: ABTestState | None, record: Mapping[str, Any]) -> tuple[ABTe
         if state is not None:
             return state, NOTHING
         spec = spec_from_command(record)  # raises InvalidEventError for a bad spec
-        return ABTestState(spec, abtest.initial(spec)), NOTHING
+        started = _ms(record["event_time"])
+        return ABTestState(spec, abtest.initial(spec), started_ms=started), NOTHING
     if state is None:
         msg = f"stop for unknown A/B test {record['test_id']!r}"
         raise InvalidEventError(msg)
@@ -182,10 +191,12 @@ def _outcomes(
         (str(r["arm_id"]), observation_from_outcome(r, metrics)) for r in records
     ]
     stats, decision = evaluate(state.spec, abtest.add_many(state.stats, pairs))
-    if not decision.is_final:
-        return replace(state, stats=stats), NOTHING
     at_ms = max(_ms(r["event_time"]) for r in records)
-    return _decided(replace(state, stats=stats), decision, at_ms)
+    latest = max(at_ms, state.last_outcome_ms or at_ms)
+    state = replace(state, stats=stats, last_outcome_ms=latest)
+    if not decision.is_final:
+        return state, NOTHING
+    return _decided(state, decision, at_ms)
 
 
 def _decided(state: ABTestState, decision: Decision, at_ms: int) -> tuple[ABTestState, Effects]:
@@ -218,6 +229,7 @@ def finished(state: ABTestState, status: Status, verdict: Mapping[str, Any]) -> 
 
 
 def _ms(moment: datetime) -> int:
+    """Epoch milliseconds of an event time (a record's, or ``now`` for the limits)."""
     return int(moment.timestamp() * 1000)
 
 

@@ -10,9 +10,9 @@ The loop closes in two steps, each a decision on one event:
    ``control``) and the new one (arm ``treatment``). With no production model to compare
    with, the new one is deployed at once; a model that is already production is left alone.
 2. **ABTestVerdict** of a promotion test — if the ``treatment`` arm won, a ModelCommand
-   deploys it. Any other verdict (control won, no difference, guardrail, stopped) deploys
-   nothing: production stays as it is (a guardrail breach's rollback request is the A/B
-   agent's, see :mod:`tonebridge.agents.abtests`).
+   deploys it. Any other verdict (control won, no difference, guardrail, stopped, expired,
+   no traffic) deploys nothing: production stays as it is (a guardrail breach's rollback
+   request is the A/B agent's, see :mod:`tonebridge.agents.abtests`).
 
 Promotion tests are recognised by their id's prefix (``promotion-``), so a verdict needs no
 lookup and tests started by hand (whose ids the API makes) are never deployed automatically.
@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tonebridge.decisions.retraining import parse_duration_ms
 from tonebridge.errors import ConfigError
 from tonebridge.topics.abtests import abtest_command
 from tonebridge.topics.models import model_command
@@ -48,6 +49,7 @@ TREATMENT = "treatment"
 TEST_PREFIX = "promotion-"
 REQUESTED_BY = "promotion"
 CANDIDATE_WINS = 1.0  # vs_baseline_verdict: 1 candidate, 0 tie, -1 baseline
+DAY_S = 86_400
 # Namespace of the effects' ids: uuid5(_NAMESPACE, "<effect>|<test id>|...").
 _NAMESPACE = uuid.UUID("b7d1c1e4-5a0f-4f5e-8d8c-0f6a2d9e3c41")
 
@@ -85,12 +87,27 @@ class PromotionPolicy(BaseModel):
     # A newer better candidate stops the name's running promotion test and takes its place
     # (else it waits, registered, until that test ends).
     supersede: bool = True
+    # The test's limits (null: none). A test ends without a winner after the maximum duration
+    # (the ModelRegistered's event time on), or when no outcome came for the idle timeout;
+    # then it holds back no later candidate of the name. A duration (``14d``, ``6h``) or
+    # seconds; ``max_samples`` per arm ends it as no_difference.
+    max_samples: int | None = Field(default=None, ge=2)
+    max_duration_seconds: int | None = Field(default=14 * DAY_S, gt=0)
+    idle_timeout_seconds: int | None = Field(default=DAY_S, gt=0)
+
+    @field_validator("max_duration_seconds", "idle_timeout_seconds", mode="before")
+    @classmethod
+    def _seconds(cls, value: str | int | None) -> int | None:
+        return parse_duration_ms(value) // 1000 if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _distinct_metrics(self) -> PromotionPolicy:
         names = [m.name for m in self.metrics]
         if not names or len(set(names)) != len(names):
             msg = "promotion metrics must be a non-empty list of distinct names"
+            raise ValueError(msg)
+        if self.max_samples is not None and self.max_samples < self.min_samples:
+            msg = f"max_samples ({self.max_samples}) is below min_samples ({self.min_samples})"
             raise ValueError(msg)
         return self
 
@@ -180,9 +197,9 @@ def on_registered(
 ) -> Step:
     """What to do about a ModelRegistered record, given the name's production model id and
     the promotion test already running for the name, if any. One test runs per name: a
-    better newcomer supersedes it (``policy.supersede``; a test that gets no traffic would
-    otherwise hold every later candidate back), or waits registered for a later test or a
-    deploy by hand."""
+    better newcomer supersedes it (``policy.supersede``), or waits registered for a later test
+    or a deploy by hand. A test that gets no traffic ends by its idle timeout (and any test by
+    its maximum duration), so it holds no later candidate back for long."""
     model_id = str(registered["model_id"])
     if not policy.enabled:
         return Skip("promotion is disabled")
@@ -247,6 +264,9 @@ def create_command(
         metrics=[m.model_dump() for m in policy.metrics],
         alpha=policy.alpha,
         min_samples=policy.min_samples,
+        max_samples=policy.max_samples,
+        max_duration_seconds=policy.max_duration_seconds,
+        idle_timeout_seconds=policy.idle_timeout_seconds,
         control_arm=CONTROL,
         reason=f"{version} beats its parent: {judgement.reason}",
         event_id=effect_id("create", test_id),

@@ -64,7 +64,10 @@ class ArmSpec:
 @dataclass(frozen=True, slots=True)
 class ABSpec:
     """``min_samples`` per arm and metric gates every decision and is also the burn-in of the
-    plug-in variances; ``max_samples`` per arm (optional) ends a test as no_difference."""
+    plug-in variances; ``max_samples`` per arm (optional) ends a test as no_difference.
+    ``max_duration_seconds`` (from the create command's event time) and
+    ``idle_timeout_seconds`` (since the latest outcome, or the start) end a test by time
+    (:mod:`tonebridge.decisions.abtest_limits`)."""
 
     test_id: str
     arms: tuple[ArmSpec, ...]
@@ -76,6 +79,8 @@ class ABSpec:
     mixture_sd: float = 0.1
     srm_alpha: float = 0.001
     max_samples: int | None = None
+    max_duration_seconds: int | None = None
+    idle_timeout_seconds: int | None = None
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -106,6 +111,8 @@ class ABSpec:
             "mixture_sd": self.mixture_sd,
             "srm_alpha": self.srm_alpha,
             "max_samples": self.max_samples,
+            "max_duration_seconds": self.max_duration_seconds,
+            "idle_timeout_seconds": self.idle_timeout_seconds,
         }
 
     @classmethod
@@ -127,8 +134,14 @@ def _problem(spec: ABSpec) -> str | None:
         (spec.correction in ("holm", "bh"), "correction must be holm or bh"),
         (spec.mixture_sd > 0.0, "mixture_sd must be positive"),
         (spec.max_samples is None or spec.max_samples >= spec.min_samples, "max < min samples"),
+        (_positive(spec.max_duration_seconds), "max_duration_seconds must be positive"),
+        (_positive(spec.idle_timeout_seconds), "idle_timeout_seconds must be positive"),
     ]
     return next((message for ok, message in checks if not ok), None)
+
+
+def _positive(seconds: int | None) -> bool:
+    return seconds is None or seconds > 0
 
 
 def spec_from_command(record: Mapping[str, Any]) -> ABSpec:
@@ -137,7 +150,7 @@ def spec_from_command(record: Mapping[str, Any]) -> ABSpec:
     optional = {
         k: record[k]
         for k in ("alpha", "min_samples", "control_arm", "correction", "mixture_sd")
-        + ("srm_alpha", "max_samples")
+        + ("srm_alpha", "max_samples", "max_duration_seconds", "idle_timeout_seconds")
         if k in record
     }
     return ABSpec(

@@ -83,7 +83,8 @@ def abtest_verdict(
     event_time: datetime | None = None,
 ) -> Record:
     """An ABTestVerdict: ``decision`` is winner, no_difference, guardrail_violation,
-    sample_ratio_mismatch or stopped; ``results_json`` holds every statistic."""
+    sample_ratio_mismatch, stopped, or (v2) expired or no_traffic when a time limit ended
+    the test; ``results_json`` holds every statistic."""
     return {
         **event_header(event_id, event_time),
         "test_id": test_id,

@@ -59,6 +59,43 @@ async def test_start_queues_the_test_and_records_it(
     assert [a["arm_id"] for a in results["arms"]] == ["control", "treatment"]
 
 
+async def test_the_limits_that_end_a_test_go_into_its_command_and_row(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
+) -> None:
+    limits = {"max_samples": 400, "max_duration_seconds": 7 * 86_400, "idle_timeout_seconds": 3600}
+    body = {"name": "t", "arms": await _arms(database, unique), "min_samples": 40, **limits}
+    response = await client.post("/ab-test", json=body, headers=ADMIN)
+    assert response.status_code == 202, response.text
+    [command] = await read_topic(api_settings, ABTEST_COMMANDS_TOPIC)
+    assert {k: command.record[k] for k in limits} == limits
+    stored = await ABTestRepository(database).get(response.json()["test_id"])
+    assert {k: stored.config[k] for k in limits} == limits
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"max_samples": 10}, None, "max_samples (10) must be at least min_samples"),
+        ({"max_duration_seconds": 0}, "max_duration_seconds", "greater than or equal to 1"),
+        ({"idle_timeout_seconds": 400 * 86_400}, "idle_timeout_seconds", "less than or equal"),
+    ],
+)
+async def test_bad_limits_are_422_naming_the_field(
+    client: httpx.AsyncClient,
+    api_settings: Settings,
+    database: Database,
+    unique: str,
+    change: dict[str, object],
+    field: str | None,
+    words: str,
+) -> None:
+    body = {"name": "t", "arms": await _arms(database, unique), "min_samples": 50, **change}
+    response = await client.post("/ab-test", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert words in response.text and (field is None or field in response.text)
+    assert await read_topic(api_settings, ABTEST_COMMANDS_TOPIC) == []
+
+
 async def test_stop_sends_a_stop_command_and_a_completed_test_is_409(
     client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
 ) -> None:

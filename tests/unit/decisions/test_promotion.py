@@ -118,6 +118,26 @@ def test_a_better_model_starts_an_ab_test_against_production() -> None:
     assert (spec.alpha, spec.min_samples) == (0.01, 40)
 
 
+def test_a_promotion_test_has_time_limits_by_default() -> None:
+    step = on_registered(DEFAULT_POLICY, registered(), "m-prod")
+    assert isinstance(step, StartTest)
+    spec = spec_from_command(decode(encode("ABTestCommand", step.command)).record)
+    assert (spec.max_duration_seconds, spec.idle_timeout_seconds) == (14 * 86_400, 86_400)
+    assert spec.max_samples is None
+
+
+def test_the_limits_are_set_in_the_policy_with_durations_or_seconds() -> None:
+    section = {"max_duration_seconds": "3d", "idle_timeout_seconds": 600, "max_samples": 5000}
+    policy = parse_promotion({"promotion": section})
+    step = on_registered(policy, registered(), "m-prod")
+    assert isinstance(step, StartTest)
+    spec = spec_from_command(step.command)
+    assert (spec.max_duration_seconds, spec.idle_timeout_seconds) == (3 * 86_400, 600)
+    assert spec.max_samples == 5000
+    unlimited = parse_promotion({"promotion": {"idle_timeout_seconds": None}})
+    assert unlimited.idle_timeout_seconds is None
+
+
 def test_the_test_command_is_a_valid_avro_record_with_a_deterministic_id() -> None:
     first = on_registered(DEFAULT_POLICY, registered(), "m-prod")
     again = on_registered(DEFAULT_POLICY, registered(), "m-prod")
@@ -193,6 +213,8 @@ def test_a_won_promotion_test_deploys_the_newcomer() -> None:
         {"decision": "guardrail_violation", "winner_arm": CONTROL, "winner_model_id": "m-prod"},
         {"decision": "sample_ratio_mismatch", "winner_arm": None, "winner_model_id": None},
         {"decision": "stopped", "winner_arm": None, "winner_model_id": None},
+        {"decision": "expired", "winner_arm": None, "winner_model_id": None},
+        {"decision": "no_traffic", "winner_arm": None, "winner_model_id": None},
     ],
 )
 def test_any_other_verdict_keeps_production(fields: dict[str, Any]) -> None:
@@ -235,6 +257,9 @@ def test_the_promotion_section_is_read_with_defaults_for_what_it_leaves_out() ->
         {"metrics": []},
         {"metrics": [{"name": "rating", "kind": "continuous"}] * 2},
         {"metrics": [{"name": "rating", "kind": "ordinal"}]},
+        {"idle_timeout_seconds": 0},
+        {"max_duration_seconds": "soon"},
+        {"min_samples": 50, "max_samples": 49},
     ],
 )
 def test_a_bad_promotion_section_is_a_config_error(section: dict[str, Any]) -> None:

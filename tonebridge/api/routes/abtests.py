@@ -129,12 +129,26 @@ def _create_command(test_id: str, body: ABTestRequest) -> Record:
         min_samples=body.min_samples,
         control_arm=body.control_arm or body.arms[0].arm_id,
         reason=body.reason,
+        max_samples=body.max_samples,
+        max_duration_seconds=body.max_duration_seconds,
+        idle_timeout_seconds=body.idle_timeout_seconds,
     )
+
+
+def _limits(body: ABTestRequest) -> dict[str, int | None]:
+    """The limits that end the test (each None: no such limit), as the row keeps them."""
+    names = ("max_samples", "max_duration_seconds", "idle_timeout_seconds")
+    return {name: getattr(body, name) for name in names}
 
 
 def _config(body: ABTestRequest) -> dict[str, object]:
     control = body.control_arm or body.arms[0].arm_id
-    return {"alpha": body.alpha, "min_samples": body.min_samples, "control_arm": control}
+    return {
+        "alpha": body.alpha,
+        "min_samples": body.min_samples,
+        "control_arm": control,
+        **_limits(body),
+    }
 
 
 async def _find(services: ApiServices, test_id: str) -> ABTestRecord | None:

@@ -11,6 +11,8 @@ from tonebridge.api.schemas.common import Id, Reason, ShortText, Strict
 from tonebridge.api.schemas.feedback import MetricName
 from tonebridge.decisions.abtest_input import MAX_ARMS, MAX_METRICS
 
+YEAR_S = 366 * 86_400  # the longest time limit a test may have
+
 
 class ArmIn(Strict):
     arm_id: Id
@@ -37,6 +39,24 @@ class ABTestRequest(Strict):
     min_samples: int = Field(default=100, ge=1, le=10_000_000, description="Per arm.")
     control_arm: Id | None = Field(default=None, description="Defaults to the first arm.")
     reason: Reason | None = None
+    max_samples: int | None = Field(
+        default=None,
+        ge=2,
+        le=1_000_000_000,
+        description="Per arm: once every arm has this many, the test ends as no_difference.",
+    )
+    max_duration_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=YEAR_S,
+        description="The test ends as expired this long after it started, undecided or not.",
+    )
+    idle_timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=YEAR_S,
+        description="The test ends as no_traffic when no outcome came for this long.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ABTestRequest:
@@ -52,6 +72,9 @@ class ABTestRequest(Strict):
             raise ValueError(msg)
         if len({m.name for m in self.metrics}) != len(self.metrics):
             msg = "metric names must be unique"
+            raise ValueError(msg)
+        if self.max_samples is not None and self.max_samples < self.min_samples:
+            msg = f"max_samples ({self.max_samples}) must be at least min_samples"
             raise ValueError(msg)
         return self
 
