@@ -1,9 +1,11 @@
 """The package layout's promises (docs/architecture.md): no import cycle between packages, a
-pure decisions package, and processes that load only what they run."""
+pure decisions package, processes that load only what they run, and a core install (no
+extras) that runs the client SDK and the CLI's core."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from collections import defaultdict
@@ -124,3 +126,88 @@ def test_the_api_loads_no_stream_or_training_framework(statement: str) -> None:
         [sys.executable, "-c", loaded], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert not set(eval(out)) & set(HEAVY)  # noqa: S307 (our own subprocess's list literal)
+
+
+# --- a core-only install (pip install tonebridge-ml, no extras) --------------------------
+# Every module that only the extras install is hidden: an import of one fails as if it were
+# not installed. The child runs the CLI as the installed ``tonebridge`` script would.
+CORE_ONLY = """
+import sys
+from importlib.machinery import PathFinder
+
+HIDDEN = set(sys.argv[1].split(","))
+
+class Hidden:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hidden())
+sys.argv = ["tonebridge", *sys.argv[2:]]
+import tonebridge.client
+from tonebridge.cli import main
+main()
+"""
+
+
+@functools.cache
+def extras_only_modules() -> frozenset[str]:
+    """The top-level modules of the distributions the extras add to the core."""
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    def canonical(requirement: str) -> str:
+        return re.sub(r"[-_.]+", "-", re.split(r"[^A-Za-z0-9._-]", requirement)[0]).lower()
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {canonical(r) for r in project["dependencies"]}
+    extras = (
+        {
+            canonical(r)
+            for name, requirements in project["optional-dependencies"].items()
+            if name != "dev"
+            for r in requirements
+        }
+        - core
+        - {"tonebridge-ml"}
+    )
+    return frozenset(
+        module
+        for module, dists in packages_distributions().items()
+        if any(canonical(d) in extras for d in dists)
+    )
+
+
+def run_core_only(*args: str) -> subprocess.CompletedProcess[str]:
+    hidden = ",".join(sorted(extras_only_modules()))
+    return subprocess.run(
+        [sys.executable, "-c", CORE_ONLY, hidden, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_extras_hide_the_frameworks() -> None:
+    assert {"torch", "trl", "faust", "mlflow", "fastapi", "sqlalchemy"} <= extras_only_modules()
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["models", "watch", "--help"], ["topics", "create", "--help"]]
+)
+def test_a_core_install_runs_the_client_and_the_cli_core(args: list[str]) -> None:
+    done = run_core_only(*args)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: tonebridge" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [(["worker"], "[worker]"), (["trainer"], "[trainer]"), (["api"], "[api]"),
+     (["db", "current"], "[worker] or [api] or [trainer]")],
+)  # fmt: skip
+def test_a_command_without_its_extra_names_it(args: list[str], extra: str) -> None:
+    done = run_core_only(*args)
+    assert done.returncode == 2, done.stderr
+    assert f"needs the {extra} extra" in done.stderr
+    assert "Traceback" not in done.stderr
