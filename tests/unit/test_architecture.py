@@ -5,7 +5,6 @@ extras) that runs the client SDK and the CLI's core."""
 from __future__ import annotations
 
 import ast
-import functools
 import subprocess
 import sys
 from collections import defaultdict
@@ -13,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.support.installs import project_requirements, run_installed_as, shadow_site
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "tonebridge"
@@ -128,75 +129,42 @@ def test_the_api_loads_no_stream_or_training_framework(statement: str) -> None:
     assert not set(eval(out)) & set(HEAVY)  # noqa: S307 (our own subprocess's list literal)
 
 
-# --- a core-only install (pip install tonebridge-ml, no extras) --------------------------
-# Every module that only the extras install is hidden: an import of one fails as if it were
-# not installed. The child runs the CLI as the installed ``tonebridge`` script would.
-CORE_ONLY = """
+# --- installs with some extras only ---------------------------------------------------
+# The child sees only the distributions an install with those extras would have
+# (tests/support/installs.py): the core runs the client and the CLI's core, each process
+# imports with its own extra, and a command without its extra says which one to install.
+CLI = """
 import sys
-from importlib.machinery import PathFinder
-
-HIDDEN = set(sys.argv[1].split(","))
-
-class Hidden:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in HIDDEN:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, Hidden())
-sys.argv = ["tonebridge", *sys.argv[2:]]
+sys.argv = ["tonebridge", *sys.argv[1:]]
 import tonebridge.client
 from tonebridge.cli import main
 main()
 """
+PROCESSES = {
+    "worker": "import tonebridge.agents.worker, tonebridge.agents.app, tonebridge.storage.migrate",
+    "api": "import tonebridge.api.app, tonebridge.registration, tonebridge.storage.migrate, "
+    "tonebridge.handlers.datasets.commands, uvicorn",
+    "trainer": "import tonebridge.handlers.trainer.service, tonebridge.handlers.evaluation, "
+    "tonebridge.handlers.registry.deployment, torch, trl, peft, transformers, datasets",
+}
 
 
-@functools.cache
-def extras_only_modules() -> frozenset[str]:
-    """The top-level modules of the distributions the extras add to the core."""
-    import re
-    import tomllib
-    from importlib.metadata import packages_distributions
-
-    def canonical(requirement: str) -> str:
-        return re.sub(r"[-_.]+", "-", re.split(r"[^A-Za-z0-9._-]", requirement)[0]).lower()
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    core = {canonical(r) for r in project["dependencies"]}
-    extras = (
-        {
-            canonical(r)
-            for name, requirements in project["optional-dependencies"].items()
-            if name != "dev"
-            for r in requirements
-        }
-        - core
-        - {"tonebridge-ml"}
-    )
-    return frozenset(
-        module
-        for module, dists in packages_distributions().items()
-        if any(canonical(d) in extras for d in dists)
-    )
+@pytest.fixture(scope="module")
+def core_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shadow_site(project_requirements(), tmp_path_factory.mktemp("core"))
 
 
-def run_core_only(*args: str) -> subprocess.CompletedProcess[str]:
-    hidden = ",".join(sorted(extras_only_modules()))
-    return subprocess.run(
-        [sys.executable, "-c", CORE_ONLY, hidden, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-
-
-def test_the_extras_hide_the_frameworks() -> None:
-    assert {"torch", "trl", "faust", "mlflow", "fastapi", "sqlalchemy"} <= extras_only_modules()
+def test_a_core_install_has_no_framework(core_site: Path) -> None:
+    present = {path.name for path in core_site.iterdir()}
+    assert {"aiokafka", "fastavro", "pydantic", "typer"} <= present
+    assert not present & {"torch", "trl", "faust", "mlflow", "fastapi", "sqlalchemy"}
 
 
 @pytest.mark.parametrize(
     "args", [["--help"], ["models", "watch", "--help"], ["topics", "create", "--help"]]
 )
-def test_a_core_install_runs_the_client_and_the_cli_core(args: list[str]) -> None:
-    done = run_core_only(*args)
+def test_a_core_install_runs_the_client_and_the_cli_core(core_site: Path, args: list[str]) -> None:
+    done = run_installed_as(core_site, CLI, *args)
     assert done.returncode == 0, done.stderr
     assert "Usage: tonebridge" in done.stdout
 
@@ -206,8 +174,16 @@ def test_a_core_install_runs_the_client_and_the_cli_core(args: list[str]) -> Non
     [(["worker"], "[worker]"), (["trainer"], "[trainer]"), (["api"], "[api]"),
      (["db", "current"], "[worker] or [api] or [trainer]")],
 )  # fmt: skip
-def test_a_command_without_its_extra_names_it(args: list[str], extra: str) -> None:
-    done = run_core_only(*args)
+def test_a_command_without_its_extra_names_it(core_site: Path, args: list[str], extra: str) -> None:
+    done = run_installed_as(core_site, CLI, *args)
     assert done.returncode == 2, done.stderr
     assert f"needs the {extra} extra" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", sorted(PROCESSES))
+def test_each_process_imports_with_its_own_extra(extra: str, tmp_path: Path) -> None:
+    site = shadow_site(project_requirements(extra), tmp_path / extra)
+    done = run_installed_as(site, PROCESSES[extra])
+    assert done.returncode == 0, done.stderr[-3000:]

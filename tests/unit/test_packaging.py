@@ -1,17 +1,18 @@
 """The distribution's promises (pyproject.toml): the core installs no training or stream
 framework, each process has its extra, every requirement is pinned in constraints.txt, and the
-package ships its types, license and changelog. What a core-only install can run is checked
-with those frameworks hidden (tests/unit/test_architecture.py)."""
+package ships its types, license and changelog. What an install with only some extras can
+import is checked in tests/unit/test_architecture.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import tomllib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.installs import load_requirements_script
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -30,17 +31,9 @@ def canonical(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", match.group(0)).lower()
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("requirements", ROOT / "scripts/requirements.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    return load_script()
+    return load_requirements_script()
 
 
 def names(requirements: list[str]) -> set[str]:
