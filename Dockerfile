@@ -6,6 +6,8 @@
 #
 # Dependencies are installed before the source is copied, so editing tonebridge/ rebuilds only
 # the last layers. Versions come from constraints.txt; the package itself goes in with --no-deps.
+# Each target installs the extras it runs (scripts/requirements.py expands them from
+# pyproject.toml): cpu [worker,trainer,api,s3,gcs], cuda [gpu,s3,gcs].
 
 # --- base: the interpreter, the user, the caches; no dependencies yet ----------------------
 FROM python:3.11.11-slim-bookworm AS base
@@ -21,17 +23,15 @@ RUN groupadd --gid 10001 tonebridge \
     && mkdir -p /var/lib/tonebridge /var/cache/huggingface \
     && chown tonebridge /var/lib/tonebridge /var/cache/huggingface
 WORKDIR /app
-COPY pyproject.toml constraints.txt ./
-# The runtime requirements, read from pyproject.toml without the source (tomllib is stdlib).
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
-        > requirements.txt
+COPY pyproject.toml constraints.txt scripts/requirements.py ./
 
 # --- cpu: api, worker, jobs and the CPU trainer -------------------------------------------
 FROM base AS cpu
 # (SHELL is inherited from base; repeated for hadolint, which reads each stage alone.)
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # torch first, from the CPU index: PyPI's torch for Linux is a multi-GB CUDA build.
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+RUN python requirements.py worker trainer api s3 gcs > requirements.txt \
+    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
         "torch==$(grep -E '^torch==' constraints.txt | cut -d= -f3)" \
     && pip install --no-cache-dir -c constraints.txt -r requirements.txt
 COPY README.md ./
@@ -51,7 +51,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TORCH_CUDA=cu128
 ENV NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
-RUN pip install --no-cache-dir --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}" \
+RUN python requirements.py gpu s3 gcs > requirements.txt \
+    && pip install --no-cache-dir --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}" \
         "torch==$(grep -E '^torch==' constraints.txt | cut -d= -f3)" \
     && pip install --no-cache-dir -c constraints.txt -r requirements.txt
 COPY README.md ./
@@ -65,10 +66,13 @@ ENTRYPOINT ["tonebridge"]
 FROM python:3.11.11-slim-bookworm AS mlflow
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
-# The server's version follows the client's (mlflow-skinny in constraints.txt).
+# The server's version follows the client's (mlflow-skinny in constraints.txt); boto3 and
+# google-cloud-storage let it keep artifacts in S3 or GCS (--artifacts-destination s3://...).
 COPY constraints.txt /tmp/constraints.txt
 RUN pip install --no-cache-dir \
         "mlflow==$(grep -E '^mlflow-skinny==' /tmp/constraints.txt | cut -d= -f3)" \
+        "boto3==$(grep -E '^boto3==' /tmp/constraints.txt | cut -d= -f3)" \
+        "google-cloud-storage==$(grep -E '^google-cloud-storage==' /tmp/constraints.txt | cut -d= -f3)" \
         psycopg2-binary==2.9.13 \
     && groupadd --gid 10001 mlflow \
     && useradd --create-home --uid 10001 --gid 10001 mlflow \

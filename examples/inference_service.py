@@ -38,9 +38,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
@@ -64,25 +62,17 @@ class Served:
     loaded: Any  # tonebridge.handlers.methods.inference.LoadedModel
 
 
-def local_artifact(uri: str, settings: Settings) -> Path:
-    """A local folder for the adapter: the path itself, or MLflow's download of it."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path) if parsed.scheme else uri)
-    import mlflow.artifacts
-
-    return Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=settings.mlflow_uri))
-
-
 def load_adapter(event: ModelEvent, settings: Settings, default_base: str | None) -> Served:
     """Base model + adapter, ready to generate (blocking: call it in a thread)."""
     from tonebridge.handlers.methods.inference import load_for_inference
+    from tonebridge.handlers.registry.artifacts import local_copy
 
     base = event.record.get("base_model") or default_base
     if not base:
         msg = f"ModelChanged for {event.model_id} names no base model; pass --base-model"
         raise ValueError(msg)
-    adapter = local_artifact(event.record["artifact_uri"], settings)
+    # a folder, or a download from the artifact store (s3://, gs://: the [s3], [gcs] extras)
+    adapter = local_copy(event.record["artifact_uri"], settings)
     loaded = load_for_inference(base, adapter)
     return Served(event.model_id, event.name, str(event.record["version"]), loaded)
 

@@ -18,7 +18,17 @@ quiet() {
   "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
   return "${PIPESTATUS[0]}"
 }
-quiet .venv/bin/pip install -q "torch==$(grep -E '^torch==' constraints.txt | cut -d= -f3)"
-quiet .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+TORCH=$(grep -E '^torch==' constraints.txt | cut -d= -f3)
+# Where the CPU build comes from when the configured indexes do not have it.
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  quiet .venv/bin/pip install -q "torch==${TORCH}"
+else
+  # No GPU: the CPU build, asked for by its local version (constraints' torch==X accepts X+cpu).
+  quiet .venv/bin/pip install -q "torch==${TORCH}+cpu" \
+    || quiet .venv/bin/pip install -q --index-url "$TORCH_CPU_INDEX" "torch==${TORCH}+cpu"
+fi
+# Every extra (worker, trainer, gpu, api, embedded, s3, gcs) and the development tools.
+quiet .venv/bin/pip install -q -c constraints.txt -e ".[all,dev]"
 .venv/bin/python -c "import tonebridge, torch, faust, trl" # fail here if the install did not take
 echo "$want" > .venv/.tonebridge-stamp

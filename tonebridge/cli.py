@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from tonebridge.errors import TonebridgeError
+from tonebridge.extras import installed, requires
 from tonebridge.handlers.datasets.formats import DatasetFormat as RowFormat
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ def db_upgrade(
     url: UrlOption = None,
 ) -> None:
     """Migrate the database up to REVISION (default: the newest)."""
-    from tonebridge.storage import migrate
+    with requires("worker", "api", "trainer"):
+        from tonebridge.storage import migrate
 
     migrate.upgrade(url, revision)
     typer.echo(f"database at {revision}")
@@ -92,7 +94,8 @@ def db_downgrade(
     url: UrlOption = None,
 ) -> None:
     """Migrate the database down to REVISION."""
-    from tonebridge.storage import migrate
+    with requires("worker", "api", "trainer"):
+        from tonebridge.storage import migrate
 
     migrate.downgrade(url, revision)
     typer.echo(f"database at {revision}")
@@ -103,7 +106,8 @@ def db_current(url: UrlOption = None) -> None:
     """Print the revision the database is at."""
     import asyncio
 
-    from tonebridge.storage import migrate
+    with requires("worker", "api", "trainer"):
+        from tonebridge.storage import migrate
 
     typer.echo(asyncio.run(migrate.current_revision(url)) or "base (empty database)")
 
@@ -116,11 +120,12 @@ def api(
     log_json: LogJsonOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) until Ctrl-C."""
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
+    with requires("api"):
+        import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
 
-    from tonebridge.api.app import create_app
-    from tonebridge.observability.logs import json_logging_config
+        from tonebridge.api.app import create_app
+        from tonebridge.observability.logs import json_logging_config
 
     settings = _process_settings(log_json, api_host=host, api_port=port)
     application = create_app(settings)  # refuses a non-loopback address without API keys
@@ -193,8 +198,9 @@ def datasets_import(
     """Check, clean, split and store FILE as a dataset (POST /datasets does the same)."""
     import asyncio
 
-    from tonebridge.errors import InvalidRowsError
-    from tonebridge.handlers.datasets.commands import import_dataset
+    with requires("api", "trainer"):
+        from tonebridge.errors import InvalidRowsError
+        from tonebridge.handlers.datasets.commands import import_dataset
 
     try:
         built = asyncio.run(import_dataset(_dataset_settings(url), file, row_format, name))
@@ -219,7 +225,8 @@ def datasets_list(
     """Print stored datasets, newest first: id, type, row format, rows, created, name."""
     import asyncio
 
-    from tonebridge.handlers.datasets.commands import describe, list_datasets
+    with requires("api", "trainer"):
+        from tonebridge.handlers.datasets.commands import describe, list_datasets
 
     found = asyncio.run(
         list_datasets(_dataset_settings(url), type=type, name=name, limit=limit, offset=offset)
@@ -247,8 +254,9 @@ def models_register(
     import asyncio
     import json
 
-    from tonebridge.registration import register_with, registration_spec
-    from tonebridge.settings import load_settings
+    with requires("api", "trainer"):
+        from tonebridge.registration import register_with, registration_spec
+        from tonebridge.settings import load_settings
 
     settings = load_settings(**({"database_url": url} if url else {}))
     spec = registration_spec(
@@ -302,8 +310,10 @@ def trainer(
     import asyncio
     import socket
 
-    from tonebridge.handlers.trainer.service import TrainerOptions, run_service
-    from tonebridge.observability.logs import configure
+    with requires("trainer"):
+        installed("torch", "transformers", "peft", "trl")  # loaded by the first job, not here
+        from tonebridge.handlers.trainer.service import TrainerOptions, run_service
+        from tonebridge.observability.logs import configure
 
     settings = _process_settings(log_json, metrics_port=metrics_port)
     configure(settings.log_format == "json")
@@ -326,8 +336,9 @@ def worker(
     log_json: LogJsonOption = None,
 ) -> None:
     """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
-    from tonebridge.agents.app import Roles
-    from tonebridge.agents.worker import run_worker
+    with requires("worker"):
+        from tonebridge.agents.app import Roles
+        from tonebridge.agents.worker import run_worker
 
     roles = Roles(stats=stats, abtests=abtests, sink=sink, promotion=promotion)
     run_worker(_process_settings(log_json, metrics_port=metrics_port), roles, loglevel)
@@ -353,10 +364,11 @@ def demo(
     """Run the whole loop on this machine with a simulated app and a live view (Ctrl-C stops)."""
     from dataclasses import replace
 
-    from tonebridge.demo.options import DemoOptions
-    from tonebridge.demo.options import quick as quick_options
-    from tonebridge.demo.run import main as run_demo
-    from tonebridge.settings import get_settings
+    with requires("all"):
+        from tonebridge.demo.options import DemoOptions
+        from tonebridge.demo.options import quick as quick_options
+        from tonebridge.demo.run import main as run_demo
+        from tonebridge.settings import get_settings
 
     settings = get_settings()
     options = DemoOptions(

@@ -36,7 +36,8 @@ class TonebridgeError(Exception):
 
 
 class ConfigError(TonebridgeError):
-    """Settings are missing or invalid; the message names the variable."""
+    """Settings are missing or invalid (the message names the variable), or a command's
+    optional extra is not installed (it names the extra: :mod:`tonebridge.extras`)."""
 
 
 class DecodeError(TonebridgeError):

@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     # --- MLflow and experiment trackers --------------------------------------------------
     mlflow_tracking_uri: str | None = None
     mlflow_experiment_name: str = "tonebridge-training"
+    # Where new experiments keep their artifacts (the adapters): s3://bucket/prefix (the [s3]
+    # extra), gs://bucket/prefix (the [gcs] extra), or a folder. Unset: the tracking server's
+    # default, or DATA_DIR/mlartifacts with the local store. An existing experiment keeps its own.
+    mlflow_artifact_uri: str | None = None
+    # S3-compatible stores (MinIO, Ceph, R2): their endpoint; unset is AWS itself. The names are
+    # those MLflow and boto3 read, so a deployment sets each once (see object_store_environment).
+    mlflow_s3_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_default_region: str | None = None
+    # GCS: a service account key file (unset: the machine's own identity).
+    google_application_credentials: Path | None = None
     wandb_api_key: SecretStr | None = None
     wandb_project: str | None = None
     wandb_entity: str | None = None
@@ -153,14 +165,18 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024 * 1024
     )
 
-    @field_validator("kafka_bootstrap_servers", "database_url", "mlflow_tracking_uri")
+    @field_validator(
+        "kafka_bootstrap_servers", "database_url", "mlflow_tracking_uri", "mlflow_artifact_uri",
+        "mlflow_s3_endpoint_url",
+    )  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
     @field_validator(
-        "retrain_policies_file", "kafka_ssl_certfile", "kafka_ssl_keyfile", mode="before"
-    )
+        "retrain_policies_file", "kafka_ssl_certfile", "kafka_ssl_keyfile",
+        "google_application_credentials", mode="before",
+    )  # fmt: skip
     @classmethod
     def _blank_path_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -201,6 +217,19 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_root(self) -> Path:
         return (self.data_dir / "mlartifacts").resolve()
+
+    def object_store_environment(self) -> dict[str, str]:
+        """The variables MLflow's S3 and GCS artifact stores read (boto3, google-auth), for
+        those set: the artifact store clients take them from the environment only."""
+        secret = self.aws_secret_access_key
+        values = {
+            "MLFLOW_S3_ENDPOINT_URL": self.mlflow_s3_endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else None,
+            "AWS_DEFAULT_REGION": self.aws_default_region,
+            "GOOGLE_APPLICATION_CREDENTIALS": self.google_application_credentials,
+        }
+        return {name: str(value) for name, value in values.items() if value is not None}
 
     def topic_name(self, base: str) -> str:
         """The full topic name, with the deployment's prefix (tests use a unique one)."""

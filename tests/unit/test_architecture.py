@@ -1,5 +1,6 @@
 """The package layout's promises (docs/architecture.md): no import cycle between packages, a
-pure decisions package, and processes that load only what they run."""
+pure decisions package, processes that load only what they run, and a core install (no
+extras) that runs the client SDK and the CLI's core."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.support.installs import project_requirements, run_installed_as, shadow_site
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "tonebridge"
@@ -124,3 +127,63 @@ def test_the_api_loads_no_stream_or_training_framework(statement: str) -> None:
         [sys.executable, "-c", loaded], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert not set(eval(out)) & set(HEAVY)  # noqa: S307 (our own subprocess's list literal)
+
+
+# --- installs with some extras only ---------------------------------------------------
+# The child sees only the distributions an install with those extras would have
+# (tests/support/installs.py): the core runs the client and the CLI's core, each process
+# imports with its own extra, and a command without its extra says which one to install.
+CLI = """
+import sys
+sys.argv = ["tonebridge", *sys.argv[1:]]
+import tonebridge.client
+from tonebridge.cli import main
+main()
+"""
+PROCESSES = {
+    "worker": "import tonebridge.agents.worker, tonebridge.agents.app, tonebridge.storage.migrate",
+    "api": "import tonebridge.api.app, tonebridge.registration, tonebridge.storage.migrate, "
+    "tonebridge.handlers.datasets.commands, uvicorn",
+    "trainer": "import tonebridge.handlers.trainer.service, tonebridge.handlers.evaluation, "
+    "tonebridge.handlers.registry.deployment, torch, trl, peft, transformers, datasets",
+}
+
+
+@pytest.fixture(scope="module")
+def core_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shadow_site(project_requirements(), tmp_path_factory.mktemp("core"))
+
+
+def test_a_core_install_has_no_framework(core_site: Path) -> None:
+    present = {path.name for path in core_site.iterdir()}
+    assert {"aiokafka", "fastavro", "pydantic", "typer"} <= present
+    assert not present & {"torch", "trl", "faust", "mlflow", "fastapi", "sqlalchemy"}
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["models", "watch", "--help"], ["topics", "create", "--help"]]
+)
+def test_a_core_install_runs_the_client_and_the_cli_core(core_site: Path, args: list[str]) -> None:
+    done = run_installed_as(core_site, CLI, *args)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: tonebridge" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [(["worker"], "[worker]"), (["trainer"], "[trainer]"), (["api"], "[api]"),
+     (["db", "current"], "[worker] or [api] or [trainer]")],
+)  # fmt: skip
+def test_a_command_without_its_extra_names_it(core_site: Path, args: list[str], extra: str) -> None:
+    done = run_installed_as(core_site, CLI, *args)
+    assert done.returncode == 2, done.stderr
+    assert f"needs the {extra} extra" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", sorted(PROCESSES))
+def test_each_process_imports_with_its_own_extra(extra: str, tmp_path: Path) -> None:
+    site = shadow_site(project_requirements(extra), tmp_path / extra)
+    done = run_installed_as(site, PROCESSES[extra])
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -76,3 +76,20 @@ def test_retraining_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> 
     assert load_settings().retrain_enabled
     monkeypatch.setenv("RETRAIN_ENABLED", "false")
     assert not load_settings().retrain_enabled
+
+
+def test_the_object_store_variables_are_those_set_with_the_secret_revealed() -> None:
+    """MLflow's S3 and GCS stores read these names from the environment (boto3, google-auth)."""
+    settings = load_settings(
+        mlflow_s3_endpoint_url="http://minio:9000",
+        aws_access_key_id="AKIA",
+        aws_secret_access_key="very-secret",
+        aws_default_region=None,
+        google_application_credentials="",
+    )
+    assert settings.object_store_environment() == {
+        "MLFLOW_S3_ENDPOINT_URL": "http://minio:9000",
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "AWS_SECRET_ACCESS_KEY": "very-secret",
+    }
+    assert "very-secret" not in repr(settings)

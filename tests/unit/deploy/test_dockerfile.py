@@ -20,6 +20,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 TARGETS = {"cpu", "cuda", "mlflow"}
 PACKAGE_TARGETS = {"cpu", "cuda"}
 HF_CACHE = "/var/cache/huggingface"
+# what the dependency layers are made from: editing anything else leaves them cached
+DEPENDENCY_FILES = {"pyproject.toml", "constraints.txt", "scripts/requirements.py"}
 
 
 @dataclass
@@ -79,10 +81,8 @@ def order_problems(stages: dict[str, Stage], name: str) -> list[str]:
             f"{name}: install deps ({deps}), copy source ({source}), package ({package})"
         )
     early = [args for kw, args in steps[:deps] if kw in {"COPY", "ADD"}]
-    if any(set(args.split()[:-1]) - {"pyproject.toml", "constraints.txt"} for args in early):
-        problems.append(
-            f"{name}: copies more than pyproject.toml and constraints.txt before {early}"
-        )
+    if any(set(args.split()[:-1]) - DEPENDENCY_FILES for args in early):
+        problems.append(f"{name}: copies more than {sorted(DEPENDENCY_FILES)} before {early}")
     return problems
 
 

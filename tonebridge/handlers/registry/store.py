@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 import pandas as pd
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
@@ -44,6 +42,7 @@ from tonebridge.decisions.registry_rules import (
 from tonebridge.errors import NotFoundError
 from tonebridge.handlers.datasets.formats import Lineage
 from tonebridge.handlers.methods.control import LoggedStep
+from tonebridge.handlers.registry.artifacts import artifact_location, local_folder, use_object_store
 from tonebridge.settings import Settings
 
 PRODUCTION = "production"
@@ -128,10 +127,9 @@ class Registry:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
-        """The configured store; the local default keeps artifacts under ``data_dir``."""
-        location = None
-        if settings.mlflow_tracking_uri is None:
-            location = settings.mlflow_artifact_root.as_uri()
+        """The configured store and artifact store (the local default: under ``data_dir``)."""
+        use_object_store(settings)
+        location = artifact_location(settings)
         return cls(settings.mlflow_uri, settings.mlflow_experiment_name, location)
 
     # --- runs -------------------------------------------------------------------------
@@ -210,13 +208,7 @@ class Registry:
 
     def local_path(self, source: str, dst: Path | None = None) -> Path:
         """A local folder holding the artifacts at ``source`` (downloaded unless local)."""
-        parsed = urlparse(source)
-        if parsed.scheme in ("", "file"):
-            return Path(url2pathname(parsed.path))
-        from mlflow.artifacts import download_artifacts
-
-        target = str(dst) if dst is not None else None
-        return Path(download_artifacts(source, dst_path=target, tracking_uri=self.tracking_uri))
+        return local_folder(source, self.tracking_uri, dst)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """Close the run: FINISHED, FAILED or KILLED."""
