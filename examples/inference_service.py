@@ -154,12 +154,13 @@ def load_registered(record: Mapping[str, Any], settings: Settings) -> Any:
     """A registered model ready to generate: a base model as it is (its artifact is the base
     model itself), an adapter on its base (blocking: call it in a thread)."""
     from tonebridge.handlers.methods.inference import load_for_inference
+    from tonebridge.handlers.registry.artifacts import local_copy
 
     artifact, base = record.get("artifact_uri"), record.get("base_model")
     if not base:
         msg = f"model {record['model_id']} names no base model"
         raise LookupError(msg)
-    adapter = None if artifact in (None, "", base) else local_artifact(str(artifact), settings)
+    adapter = None if artifact in (None, "", base) else local_copy(str(artifact), settings)
     return load_for_inference(base, adapter)
 
 
