@@ -76,17 +76,16 @@ def check_deepspeed(path: Path | None, config: TrainingConfig) -> None:
     """A usable DeepSpeed config, or a :class:`TrainingError` saying what is wrong with it."""
     if path is None:
         return
+    if zero_stage(path) == 3 and config.quantization != "none":
+        msg = (
+            f"DeepSpeed ZeRO-3 cannot shard a {config.quantization} (QLoRA) base model placed "
+            "whole on each GPU; use ZeRO-2 or plain DDP for QLoRA"
+        )
+        raise TrainingError(msg)
     if importlib.util.find_spec("deepspeed") is None:
         msg = (
             "TRAIN_DEEPSPEED_CONFIG is set but the deepspeed package is not installed: "
             "install it (pip install deepspeed) or unset TRAIN_DEEPSPEED_CONFIG"
-        )
-        raise TrainingError(msg)
-    stage = zero_stage(path)
-    if stage == 3 and config.quantization != "none":
-        msg = (
-            f"DeepSpeed ZeRO-3 cannot shard a {config.quantization} (QLoRA) base model placed "
-            "on each GPU; use ZeRO-2 or plain DDP for QLoRA"
         )
         raise TrainingError(msg)
 
