@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from tonebridge.handlers.methods.examples import Row
 from tonebridge.handlers.methods.tracking import wandb_environment
 from tonebridge.settings import Settings
 
+log = logging.getLogger(__name__)
 RANK_MODULE = "tonebridge.handlers.methods.rank"
 POLL_S = 0.5  # how often the trainer relays progress and checks for a stop while ranks train
 
@@ -70,6 +72,19 @@ class Parallelism:
 
 
 SINGLE_PROCESS = Parallelism()
+
+
+def check_devices(processes: int) -> None:
+    """NCCL needs a GPU of its own per process; CPU processes (gloo) may be any number."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus and processes > gpus:
+        msg = (
+            f"TRAIN_PROCESSES={processes} but {gpus} CUDA device(s) are visible: "
+            "each process needs a GPU of its own (use auto)"
+        )
+        raise TrainingError(msg)
 
 
 def check_deepspeed(path: Path | None, config: TrainingConfig) -> None:
@@ -111,15 +126,17 @@ def launch(
     parallel: Parallelism,
 ) -> TrainingResult:
     """Train ``kind`` in ``parallel.processes`` ranks; blocks until they exit."""
+    check_devices(parallel.processes)
     check_deepspeed(parallel.deepspeed_config, config)
     directory = run.output_dir / "launch"
     directory.mkdir(parents=True, exist_ok=True)
     spec = write_job(directory, kind, config, data, run, parallel)
-    with (directory / "log.txt").open("wb") as log:
+    log.info("training %s in %d processes under torchrun (%s)", kind, parallel.processes, spec)
+    with (directory / "log.txt").open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             torchrun_command(spec, parallel.processes),
             env=rank_environment(run),
-            stdout=log,
+            stdout=output,
             stderr=subprocess.STDOUT,
         )
         _follow(process, directory, run)

@@ -27,6 +27,7 @@ from tonebridge.handlers.methods.distributed import (
     ProgressReader,
     append_progress,
     check_deepspeed,
+    check_devices,
     rank_environment,
     read_result,
     result_from_json,
@@ -102,6 +103,16 @@ def test_a_deepspeed_config_without_deepspeed_installed_says_so() -> None:
     with pytest.raises(TrainingError, match="deepspeed package is not installed"):
         check_deepspeed(EXAMPLE, TrainingConfig(base_model="local/tiny"))
     check_deepspeed(None, TrainingConfig(base_model="local/tiny"))  # no config: nothing needed
+
+
+def test_more_processes_than_gpus_are_refused_where_there_are_gpus() -> None:
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus:
+        with pytest.raises(TrainingError, match="needs a GPU of its own"):
+            check_devices(gpus + 1)
+    check_devices(max(gpus, 4))  # CPU ranks (gloo): any number
 
 
 def test_torchrun_runs_the_rank_module_on_a_free_port(tmp_path: Path) -> None:
