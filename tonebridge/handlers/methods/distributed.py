@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -129,7 +130,8 @@ def launch(
     check_devices(parallel.processes)
     check_deepspeed(parallel.deepspeed_config, config)
     directory = run.output_dir / "launch"
-    directory.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)  # an earlier run's result, stop or error
+    directory.mkdir(parents=True)
     spec = write_job(directory, kind, config, data, run, parallel)
     log.info("training %s in %d processes under torchrun (%s)", kind, parallel.processes, spec)
     with (directory / "log.txt").open("wb") as output:
@@ -139,8 +141,18 @@ def launch(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        _follow(process, directory, run)
+        try:
+            _follow(process, directory, run)
+        finally:
+            _reap(process)
     return read_result(directory, process.returncode)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """Ranks left running when the trainer gave up following them (it failed) are ended."""
+    if process.poll() is None:
+        process.terminate()  # torchrun passes it on to every rank
+        process.wait()
 
 
 def write_job(
