@@ -45,7 +45,8 @@ def trainable_digest(model: torch.nn.Module) -> str:
 
 
 class RankReport(TrainerCallback):
-    """Writes ``rank-<r>.json``: this rank's steps and its adapter before and after training."""
+    """Writes ``rank-<r>.json``: this rank's steps, its share of the data (batches an epoch)
+    and its adapter before and after training."""
 
     def __init__(self, path: Path, settings: Settings) -> None:
         self.path = path
@@ -55,6 +56,7 @@ class RankReport(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         self.report["initial_digest"] = trainable_digest(kw["model"])
+        self.report["batches_per_epoch"] = len(kw["train_dataloader"])
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,15 @@ def two_rank_run(
 
 
 def test_both_ranks_trained_the_same_adapter(
-    two_rank_run: tuple[TrainingResult, list[ProgressUpdate], Path, str],
+    two_rank_run: tuple[TrainingResult, list[ProgressUpdate], Path, str], split: SyntheticSplit
 ) -> None:
     result, _, output_dir, _ = two_rank_run
     reports = _rank_reports(output_dir)
     assert [r["rank"] for r in reports] == [0, 1]
     assert all(r["world_size"] == r["process_world_size"] == 2 for r in reports)
+    # Each rank saw half of the rows (4 a batch), so equal weights mean averaged gradients.
+    half = math.ceil(len(split.train) / 2 / 4)
+    assert [r["batches_per_epoch"] for r in reports] == [half, half]
     assert all(r["steps"] == result.steps == 6 for r in reports)
     assert reports[0]["initial_digest"] == reports[1]["initial_digest"]
     assert reports[0]["final_digest"] == reports[1]["final_digest"]  # gradients were averaged
