@@ -12,7 +12,7 @@ run in its own process. Files of the launch directory:
   hub token and the W&B key reach the ranks through their environment)
 - ``progress.jsonl``: rank 0's progress updates, relayed to the run's sink
 - ``stop``: made when the run must stop; the ranks agree on it at every step
-- ``rank-<r>.json``: what each rank trained (steps, digests of its adapter weights)
+- ``rank-<r>.json``: what each rank trained (steps, batches an epoch, adapter digests)
 - ``result.json`` (rank 0), ``error.json`` (a rank's :class:`TrainingError`), ``log.txt``
 """
 
