@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -132,6 +132,19 @@ class Settings(BaseSettings):
     trainer_retry_cap_s: float = Field(default=30.0, gt=0)
     trainer_retry_attempts: int = Field(default=8, ge=1, le=100)
 
+    # --- multi-GPU training (docs/trainer.md: "Several GPUs") -----------------------------
+    # Processes one training job runs in (DDP through torchrun, one per GPU): 1 trains in the
+    # trainer process itself; "auto" uses every visible CUDA device (1 without any).
+    train_processes: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    # A DeepSpeed config (ZeRO stage and its options) for the trainer's TrainingArguments; set,
+    # a job always runs under torchrun. Needs the deepspeed package (not a tonebridge dependency).
+    train_deepspeed_config: Path | None = None
+    # Set by torchrun in each process of a distributed run, never by hand: only rank 0 saves
+    # the adapter, and a process whose rank is not 0 never registers a model.
+    rank: int = Field(default=0, ge=0)
+    local_rank: int = Field(default=0, ge=0)
+    world_size: int = Field(default=1, ge=1)
+
     # --- operating: metrics and logs -----------------------------------------------------
     # Where `tonebridge worker` and `tonebridge trainer` serve /metrics and /healthz; 0 is off
     # (the default, so several processes on one machine never clash). The API serves its own.
@@ -175,7 +188,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "retrain_policies_file", "kafka_ssl_certfile", "kafka_ssl_keyfile",
-        "google_application_credentials", mode="before",
+        "google_application_credentials", "train_deepspeed_config", mode="before",
     )  # fmt: skip
     @classmethod
     def _blank_path_is_unset(cls, value: object) -> object:

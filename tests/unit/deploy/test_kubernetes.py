@@ -34,6 +34,7 @@ from tests.unit.deploy.kustomize import (
 K8S = Path(__file__).parents[3] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
 OVERLAYS = ("cpu", "gpu")
+SHARED_MEMORY = "/dev/shm"  # noqa: S108 - the pod's shared memory, which NCCL uses
 PROCESSES = {"tonebridge-worker", "tonebridge-trainer", "tonebridge-api", "tonebridge-migrate"}
 
 
@@ -188,6 +189,23 @@ def test_only_the_gpu_overlay_puts_the_trainer_on_a_gpu(docs: list[Doc], overlay
     else:
         assert "nvidia.com/gpu" not in limits and "nodeSelector" not in spec
         assert box["image"].split(":")[0] == "tonebridge"
+
+
+def test_the_gpu_trainer_trains_one_job_on_every_gpu_it_gets(docs: list[Doc], overlay: str) -> None:
+    trainer = find(docs, "StatefulSet", "tonebridge-trainer")
+    processes = environment(docs, trainer).get("TRAIN_PROCESSES")
+    spec = pod_spec(trainer)
+    assert spec is not None
+    memory = [v["name"] for v in spec["volumes"] if v.get("emptyDir", {}).get("medium") == "Memory"]
+    shm = [
+        m["name"]
+        for m in spec["containers"][0].get("volumeMounts", [])
+        if m["mountPath"] == SHARED_MEMORY
+    ]
+    if overlay == "gpu":
+        assert processes == "auto" and shm == memory == ["dshm"]  # NCCL's shared memory
+    else:
+        assert processes is None and shm == []
 
 
 def test_every_image_is_tagged_by_the_overlay(docs: list[Doc]) -> None:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tonebridge.handlers.methods.tracking import NO_TRACKING, Tracking
 
@@ -66,12 +66,19 @@ class TrainingResult:
 @dataclass(frozen=True, slots=True)
 class RunControl:
     """Where a run writes, whom it tells about progress, how it learns it must stop and
-    where else it reports (W&B) and loads from (the hub token)."""
+    where else it reports (W&B) and loads from (the hub token).
+
+    In one process of a distributed run (:mod:`~tonebridge.handlers.methods.rank`),
+    ``trainer_options`` are extra ``TrainingArguments`` (``ddp_backend``, ``deepspeed``) and
+    ``callbacks`` extra transformers callbacks of every trainer the run makes.
+    """
 
     output_dir: Path
     progress: ProgressSink | None = None
     should_stop: StopSignal | None = None
     tracking: Tracking = NO_TRACKING
+    trainer_options: Mapping[str, object] = field(default_factory=dict)
+    callbacks: tuple[Any, ...] = ()
 
     def stop_requested(self) -> bool:
         if self.should_stop is None:

@@ -4,6 +4,8 @@ Called from a worker thread, never the event loop: a run blocks for its whole du
 Runs in one process are serialised by a lock, because trainers share process-wide state
 (the global RNG seeded per run, accelerate's ``PartialState``, the CUDA allocator).
 Nothing here installs signal handlers; stopping is cooperative through ``should_stop``.
+With ``parallel`` naming several processes (or DeepSpeed) a run trains under torchrun
+instead (:mod:`~tonebridge.handlers.methods.distributed`), each rank through :func:`run_with`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tonebridge.handlers.methods.control import (
     StopSignal,
     TrainingResult,
 )
+from tonebridge.handlers.methods.distributed import SINGLE_PROCESS, Parallelism, launch
 from tonebridge.handlers.methods.examples import Row
 from tonebridge.handlers.methods.registry import Method, method_for
 from tonebridge.handlers.methods.tracking import NO_TRACKING, Tracking, run_environment
@@ -51,6 +54,7 @@ def run_training(
     progress: ProgressSink | None = None,
     should_stop: StopSignal | None = None,
     tracking: Tracking = NO_TRACKING,
+    parallel: Parallelism = SINGLE_PROCESS,
 ) -> TrainingResult:
     """Train ``kind`` on ``data``; blocks until the run completes or is stopped.
 
@@ -60,13 +64,25 @@ def run_training(
     ``should_stop`` is polled after every step. ``tracking``: W&B (when it has a key; its
     ``WANDB_*`` environment is set for the run) and the hub token. Raises
     :class:`TrainingError` (or its :class:`UnsupportedModelError`) with the reason when the
-    run cannot be done, among them W&B asked for without ``wandb`` installed.
+    run cannot be done, among them W&B asked for without ``wandb`` installed. ``parallel``:
+    the processes the run trains in (:class:`Parallelism`; this one alone by default).
     """
+    run = RunControl(output_dir, progress, should_stop, tracking)
+    if parallel.distributed:
+        config = _checked_config(kind, method_for(kind), config)
+        with _RUN_LOCK:
+            return launch(kind, config, data, run, parallel)
+    return run_with(kind, config, data, run)
+
+
+def run_with(
+    kind: str, config: TrainingConfig, data: Sequence[Row], run: RunControl
+) -> TrainingResult:
+    """Train ``kind`` in this process as ``run`` says (a rank's run adds its own options)."""
     method = method_for(kind)
     config = _checked_config(kind, method, config)
-    run = RunControl(output_dir, progress, should_stop, tracking)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with _RUN_LOCK, run_environment(tracking), _torch_threads(config.cpu_threads):
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    with _RUN_LOCK, run_environment(run.tracking), _torch_threads(config.cpu_threads):
         return method.runner(config, data, run)
 
 

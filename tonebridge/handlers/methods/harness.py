@@ -65,7 +65,9 @@ def fit_adapter(
     hardware = loading.detect_hardware()
     tokenizer = loading.load_tokenizer(config.base_model, token=run.tracking.huggingface_token)
     model = loading.load_causal_lm(config, hardware, token=run.tracking.huggingface_token)
-    common = trainer_arguments(config, run.output_dir / "trainer", hardware, run.tracking)
+    common = trainer_arguments(
+        config, run.output_dir / "trainer", hardware, run.tracking, run.trainer_options
+    )
     with training_errors(f"preparing {fit.phase.upper()}"):
         trainer = fit.trainer_type(
             model=model,
@@ -90,10 +92,15 @@ def prepare(config: TrainingConfig) -> None:
 
 
 def trainer_arguments(
-    config: TrainingConfig, output_dir: Path, hardware: Hardware, tracking: Tracking = NO_TRACKING
+    config: TrainingConfig,
+    output_dir: Path,
+    hardware: Hardware,
+    tracking: Tracking = NO_TRACKING,
+    options: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments every trl config accepts, set explicitly (trl's defaults assume a GPU
-    and bf16); ``report_to`` is W&B when the run's tracking has a key, else none."""
+    and bf16); ``report_to`` is W&B when the run's tracking has a key, else none; then the
+    run's ``options`` (a distributed run's backend and DeepSpeed config)."""
     mode = mixed_precision(config.precision, hardware)
     return {
         "output_dir": str(output_dir),
@@ -119,6 +126,7 @@ def trainer_arguments(
         "save_strategy": "no",
         "disable_tqdm": True,
         **report_arguments(tracking),
+        **(options or {}),
     }
 
 
@@ -140,6 +148,8 @@ def run_phase(trainer: Trainer, callback: ProgressCallback) -> PhaseOutcome:
     # Progress goes to the run's sink; the stdout printer would only fill worker logs.
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(callback)
+    for extra in callback.run.callbacks:
+        trainer.add_callback(extra)
     _require_examples(trainer.train_dataset, callback.phase)
     with training_errors(f"{callback.phase} training"):
         output = trainer.train()
@@ -203,10 +213,16 @@ def dataset_tokens(dataset: object) -> int:
     return sum(len(ids) for name in columns for ids in dataset[name])
 
 
-def save_adapter(trainer: Trainer, directory: Path, info: Mapping[str, object]) -> Path:
-    """Save the trained adapter and tokenizer, then mark the directory final (atomically)."""
+def save_adapter(trainer: Trainer, directory: Path, info: Mapping[str, object]) -> Path | None:
+    """Save the trained adapter and tokenizer, then mark the directory final (atomically).
+
+    In a distributed run every process takes part in saving (DeepSpeed gathers sharded
+    weights) but only the first writes: the others return None, they have no adapter.
+    """
     with training_errors("saving the adapter"):
         trainer.save_model(str(directory))
+    if not trainer.is_world_process_zero():
+        return None
     write_json_atomically(directory / FINAL_MARKER, {"final": True, **info})
     return directory
 

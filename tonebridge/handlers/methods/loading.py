@@ -30,17 +30,22 @@ MixedPrecision = Literal["fp32", "fp16", "bf16"]
 
 @dataclass(frozen=True, slots=True)
 class Hardware:
+    """``index``: the CUDA device of this process (one per process in a distributed run)."""
+
     cuda: bool
     bf16: bool
+    index: int = 0
 
     @property
     def device(self) -> str:
-        return "cuda" if self.cuda else "cpu"
+        return f"cuda:{self.index}" if self.cuda else "cpu"
 
 
 def detect_hardware() -> Hardware:
+    """This process's hardware; on CUDA its current device, which a rank sets to its own."""
     cuda = torch.cuda.is_available()
-    return Hardware(cuda=cuda, bf16=cuda and torch.cuda.is_bf16_supported())
+    index = torch.cuda.current_device() if cuda else 0
+    return Hardware(cuda=cuda, bf16=cuda and torch.cuda.is_bf16_supported(), index=index)
 
 
 def mixed_precision(precision: Precision, hardware: Hardware) -> MixedPrecision:

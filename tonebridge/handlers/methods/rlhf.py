@@ -198,8 +198,9 @@ def _train_reward_model(
         token=run.tracking.huggingface_token,
     )  # fmt: skip
     common = harness.trainer_arguments(
-        phase, run.output_dir / "reward_trainer", session.hardware, run.tracking
-    )
+        phase, run.output_dir / "reward_trainer", session.hardware, run.tracking,
+        run.trainer_options,
+    )  # fmt: skip
     args = RewardConfig(**common, max_length=config.max_seq_length)
     peft = loading.lora_config(phase, TaskType.SEQ_CLS) if config.reward_lora else None
     with harness.training_errors("preparing the reward model"):
@@ -214,18 +215,22 @@ def _train_reward_model(
     outcome = harness.run_phase(trainer, callback)
     if outcome.stopped:
         return outcome
-    return _save_scorer(session, trainer.model, outcome)
+    return _save_scorer(session, trainer.model, outcome, write=trainer.is_world_process_zero())
 
 
-def _save_scorer(session: _Session, trained: Any, outcome: PhaseOutcome) -> _RewardModel:
+def _save_scorer(
+    session: _Session, trained: Any, outcome: PhaseOutcome, *, write: bool = True
+) -> _RewardModel:
+    """The reward model for the policy phase; saved by the first process only (``write``)."""
     from tonebridge.handlers.methods import harness
 
     scorer: PreTrainedModel = trained.merge_and_unload() if session.config.reward_lora else trained
     scorer.eval()  # type: ignore[no-untyped-call]
     directory = session.run.output_dir / "reward_model"
     with harness.training_errors("saving the reward model"):
-        scorer.save_pretrained(directory)
-        session.tokenizer.save_pretrained(directory)
+        if write:
+            scorer.save_pretrained(directory)
+            session.tokenizer.save_pretrained(directory)
     return _RewardModel(scorer, outcome, directory)
 
 
@@ -291,8 +296,12 @@ def _policy_arguments(config: RLHFConfig, run: RunControl, hardware: Hardware) -
 
     return {
         **harness.trainer_arguments(
-            config, run.output_dir / "policy_trainer", hardware, run.tracking
-        ),
+            config,
+            run.output_dir / "policy_trainer",
+            hardware,
+            run.tracking,
+            run.trainer_options,
+        ),  # fmt: skip
         "num_generations": config.num_generations,
         "max_completion_length": config.max_completion_length,
         "temperature": config.temperature,

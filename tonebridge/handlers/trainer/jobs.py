@@ -313,6 +313,7 @@ class JobRunner:
         self, plan: Plan, data: BuiltDataset, output_dir: Path, running: RunningJob
     ) -> TrainingResult:
         from tonebridge.handlers.methods.dispatch import make_config, run_training
+        from tonebridge.handlers.methods.distributed import Parallelism
         from tonebridge.handlers.methods.tracking import Tracking
 
         config = make_config(plan.kind, plan.base_model, plan.options, settings=self.ctx.settings)
@@ -329,6 +330,7 @@ class JobRunner:
                 progress=relay.sink,
                 should_stop=running.stop,
                 tracking=tracking,
+                parallel=Parallelism.from_settings(self.ctx.settings),
             )
         finally:
             await relay.close()
@@ -366,7 +368,7 @@ class JobRunner:
         done = await outcome.register(
             self.ctx.registry, self.ctx.models, self.ctx.events, plan, data,
             result.adapter_dir, metrics, backoff=trainer_backoff(self.ctx.settings),
-            history=result.history,
+            history=result.history, rank=self.ctx.settings.rank,
         )  # fmt: skip
         message = f"registered {done.model.name} v{done.model.version} as {done.model.id}"
         metrics_out = {**metrics, "model_version": float(done.model.version)}

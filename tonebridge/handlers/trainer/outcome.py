@@ -7,6 +7,9 @@ last step.
 Evaluation and MLflow calls block (torch, MLflow's sync client): callers run the ``*_sync``
 functions with ``asyncio.to_thread``.
 
+Only the trainer process registers, never a rank of a distributed run other than 0:
+:func:`register` refuses (``rank``) before it touches MLflow.
+
 Registration is idempotent per job. Its three steps (MLflow version, ``models`` row,
 ModelRegistered) are retried together while a step fails transiently: a retry finds the
 version the job already made (by its ``job_id`` tag) instead of making a second one; the row
@@ -29,6 +32,7 @@ from pydantic import SecretStr
 
 from tonebridge.avro.codec import Record
 from tonebridge.client.publisher import Publisher
+from tonebridge.errors import TrainingError
 from tonebridge.handlers.datasets.files import BuiltDataset, lineage_dict
 from tonebridge.handlers.evaluation import Evaluation, compare, evaluate_model, held_out
 from tonebridge.handlers.methods.control import LoggedStep
@@ -212,6 +216,13 @@ class Registrar:
             log.exception("job %s: its partial registration could not be removed", self.plan.job.id)
 
 
+def require_main_process(rank: int) -> None:
+    """A rank other than 0 of a distributed run trained a replica: it must not register."""
+    if rank != 0:
+        msg = f"rank {rank} of a distributed run does not register models; rank 0 does"
+        raise TrainingError(msg)
+
+
 async def register(
     registry: Registry,
     models: ModelRepository,
@@ -224,12 +235,15 @@ async def register(
     backoff: Backoff | None = None,
     checkpoint: Checkpoint | None = None,
     history: Sequence[LoggedStep] = (),
+    rank: int = 0,
 ) -> Registration:
     """Log and register in MLflow, add the draft ``models`` row, emit ModelRegistered.
 
     ``history``: the steps the trainer logged, MLflow metrics with their step numbers.
     Retried while a step fails transiently (``backoff``); on giving up, undone and raised.
+    ``rank``: this process's rank in a distributed run; only rank 0 registers.
     """
+    require_main_process(rank)
     registrar = Registrar(registry, models, events, plan, data, checkpoint, history)
 
     async def once() -> Registration:
