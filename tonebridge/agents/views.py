@@ -33,7 +33,8 @@ from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions import model_feedback
 from tonebridge.decisions.abtest_state import ABTestState
 from tonebridge.decisions.model_feedback import ModelFeedback
-from tonebridge.decisions.retraining import Policy, Progress
+from tonebridge.decisions.policy_progress import Progress
+from tonebridge.decisions.retraining import Policy
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings
 from tonebridge.topics.connection import client_kwargs

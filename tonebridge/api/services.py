@@ -13,7 +13,8 @@ from tonebridge.api.known_models import KnownModels
 from tonebridge.api.metrics import ApiMetrics
 from tonebridge.api.ratelimit import RateLimiter
 from tonebridge.avro.codec import Record
-from tonebridge.decisions.retraining import Policy, Progress, policies_in_force
+from tonebridge.decisions.policy_progress import Progress
+from tonebridge.decisions.retraining import Policy, policies_in_force
 from tonebridge.errors import ProduceError, StoreError
 from tonebridge.settings import Settings
 from tonebridge.storage import (

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tonebridge.decisions import retraining as policies
+from tonebridge.decisions import policy_progress, retraining
 from tonebridge.decisions.retraining import Memory, Observation, Policy, Trigger, Window
 from tonebridge.decisions.watermarks import advance, is_applied
 from tonebridge.stats import since, windows
@@ -128,7 +128,7 @@ def _capped(
 
 def needs_windows(rules: Sequence[Policy], model_id: str) -> bool:
     """Whether a policy for this model judges windowed rates (else counts suffice)."""
-    return any(p.applies_to(model_id) and policies.uses_windows(p) for p in rules)
+    return any(p.applies_to(model_id) and retraining.uses_windows(p) for p in rules)
 
 
 def observation(model_id: str, state: ModelFeedback, with_windows: bool) -> Observation | None:
@@ -173,7 +173,7 @@ def apply_policies(
     memory = dict(state.memory)
     fired: list[Fired] = []
     for rule in rules:
-        memory[rule.name], trigger = policies.evaluate(rule, obs, memory.get(rule.name, Memory()))
+        memory[rule.name], trigger = retraining.evaluate(rule, obs, memory.get(rule.name, Memory()))
         if trigger is not None:
             fired.append(Fired(trigger, rule, obs.since_ms, obs.now_ms))
     count = since.initial(obs.now_ms + 1) if fired else state.since
@@ -182,7 +182,7 @@ def apply_policies(
 
 def progress(
     model_id: str, state: ModelFeedback, rules: Sequence[Policy]
-) -> list[policies.Progress]:
+) -> list[policy_progress.Progress]:
     """Where each policy that applies to the model stands; none before its first event.
 
     Right after a policy fired the count restarts empty: the policies then stand at the
@@ -201,7 +201,7 @@ def progress(
     )
     memory = state.memory
     return [
-        policies.progress(rule, obs, memory.get(rule.name, Memory()))
+        policy_progress.progress(rule, obs, memory.get(rule.name, Memory()))
         for rule in rules
         if rule.applies_to(model_id)
     ]

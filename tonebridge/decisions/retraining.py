@@ -16,7 +16,8 @@ policy that fired stays disarmed until the rate crosses back over ``rearm_at``. 
 model ids (default all). ``training`` holds the TrainingCommand to send (``kind``,
 ``base_model``, ``config``, ...). Durations are ``90s``, ``15m``, ``6h`` or ``7d``.
 
-:func:`progress` says how close a policy is to firing for one model (``GET /policies``).
+:mod:`~tonebridge.decisions.policy_progress` says how close a policy is to firing for one
+model (``GET /policies``).
 
 Every trigger carries a deterministic ``command_id`` made of the policy, the model and the
 window that fired it, so a replay or a second worker makes the same command, and the trainer
@@ -226,18 +227,18 @@ def _cooling(policy: _Base, memory: Memory, now_ms: int) -> bool:
     return last is not None and now_ms - last < policy.cooldown_ms
 
 
-def _rearm_at(policy: MeanRatingBelow | CorrectionRateAbove) -> float:
+def rearm_at(policy: MeanRatingBelow | CorrectionRateAbove) -> float:
     if policy.rearm_at is not None:
         return policy.rearm_at
     return policy.threshold + (0.25 if isinstance(policy, MeanRatingBelow) else -0.05)
 
 
-def _rate_check(
+def rate_check(
     policy: MeanRatingBelow | CorrectionRateAbove, obs: Observation
 ) -> tuple[float | None, bool, bool]:
     """The window's value, whether it breaches the threshold, whether it re-arms."""
     count, mean, rate = obs.windows[policy.window]
-    rearm = _rearm_at(policy)
+    rearm = rearm_at(policy)
     if isinstance(policy, MeanRatingBelow):
         if mean is None or count < policy.min_samples:
             return mean, False, False
@@ -250,7 +251,7 @@ def _rate_check(
 def _rate_policy(
     policy: MeanRatingBelow | CorrectionRateAbove, obs: Observation, memory: Memory
 ) -> tuple[Memory, Trigger | None]:
-    value, breached, rearms = _rate_check(policy, obs)
+    value, breached, rearms = rate_check(policy, obs)
     if not memory.armed:
         return (replace(memory, armed=True) if rearms else memory), None
     if not breached or _cooling(policy, memory, obs.now_ms):
@@ -306,88 +307,6 @@ def on_lost_test(
         for model_id in losers
         if p.applies_to(model_id)
     ]
-
-
-FiresWhen = Literal["at_least", "below", "above", "on_lost_test"]
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """How close one policy is to firing for one model, at event time ``as_of_ms``.
-
-    ``value`` (of ``measure``) is compared with ``threshold`` as ``fires_when`` says, on at
-    least ``min_samples`` events; ``met`` says whether the comparison holds now. The policy
-    then fires on the model's next message unless it is disarmed (a rate policy that fired,
-    until its value is back at ``rearm_at``), cooling down (until ``cooldown_until_ms``) or,
-    for a schedule, not due (before ``due_ms``).
-    """
-
-    policy: str
-    model_id: str
-    as_of_ms: int
-    fires_when: FiresWhen = "on_lost_test"
-    measure: str | None = None  # corrections, new_samples, mean_rating, correction_rate
-    value: float | None = None
-    threshold: float | None = None
-    samples: int = 0
-    min_samples: int = 0
-    met: bool = False
-    armed: bool = True
-    rearm_at: float | None = None
-    due_ms: int | None = None
-    last_fired_ms: int | None = None
-    cooldown_until_ms: int | None = None
-
-    @property
-    def cooling(self) -> bool:
-        until = self.cooldown_until_ms
-        return until is not None and self.as_of_ms < until
-
-
-def progress(policy: Policy, obs: Observation, memory: Memory) -> Progress:
-    """Where ``policy`` stands for ``obs``'s model: what :func:`evaluate` would judge.
-
-    ``obs`` must carry the policy's window (rate policies).
-    """
-    fired = memory.last_fired_ms
-    cooled = None if fired is None else fired + policy.cooldown_ms
-    base = Progress(
-        policy.name, obs.model_id, obs.now_ms, last_fired_ms=fired, cooldown_until_ms=cooled
-    )
-    if isinstance(policy, MeanRatingBelow | CorrectionRateAbove):
-        return _rate_progress(policy, obs, replace(base, armed=memory.armed))
-    if isinstance(policy, MinCorrections):
-        return replace(
-            base, fires_when="at_least", measure="corrections", value=obs.new_corrections,
-            threshold=policy.threshold, samples=obs.new_samples,
-            met=obs.new_corrections >= policy.threshold,
-        )  # fmt: skip
-    if isinstance(policy, Schedule):
-        return _schedule_progress(policy, obs, base)
-    return base
-
-
-def _rate_progress(
-    policy: MeanRatingBelow | CorrectionRateAbove, obs: Observation, base: Progress
-) -> Progress:
-    value, breached, _ = _rate_check(policy, obs)
-    below = isinstance(policy, MeanRatingBelow)
-    return replace(
-        base, fires_when="below" if below else "above",
-        measure="mean_rating" if below else "correction_rate", value=value,
-        threshold=policy.threshold, samples=obs.windows[policy.window][0],
-        min_samples=policy.min_samples, met=breached, rearm_at=_rearm_at(policy),
-    )  # fmt: skip
-
-
-def _schedule_progress(policy: Schedule, obs: Observation, base: Progress) -> Progress:
-    due = (obs.since_ms // policy.every_ms + 1) * policy.every_ms  # the next boundary
-    needed = max(policy.min_new_samples, 1)
-    return replace(
-        base, fires_when="at_least", measure="new_samples", value=obs.new_samples,
-        threshold=needed, samples=obs.new_samples, due_ms=due,
-        met=obs.now_ms >= due and obs.new_samples >= needed,
-    )  # fmt: skip
 
 
 def trigger_command(

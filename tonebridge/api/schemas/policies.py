@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tonebridge.decisions.retraining import FiresWhen, Policy, Progress
+from tonebridge.decisions.policy_progress import FiresWhen, Progress
+from tonebridge.decisions.retraining import Policy
 
 
 class PolicyState(BaseModel):
