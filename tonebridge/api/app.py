@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from tonebridge.agents.views import ABTestsView, FeedbackStatsView
 from tonebridge.api.auth import LoopbackHostGuard, check_exposure
 from tonebridge.api.deps import Responses
+from tonebridge.api.docs import DocsPolicy
 from tonebridge.api.errors import install_error_handlers
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
@@ -88,6 +89,7 @@ def create_app(
     if not services.authenticator.enabled:  # open API: only for requests sent to loopback
         app.add_middleware(LoopbackHostGuard, api_host=settings.api_host)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    app.add_middleware(DocsPolicy)
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (training, feedback, evaluation, abtests, registry, rlhf, policies):

@@ -51,7 +51,7 @@ def seeded(stack: Stack) -> dict[str, Any]:
         {
             "name": "formal-v2-vs-v1",
             "arms": [{"arm_id": arm, "model_id": model} for arm, model in sorted(arms.items())],
-            "min_samples": 1_000_000,
+            "min_samples": 30,  # the always-valid interval starts after this burn-in
         },
     )
     job_id = asyncio.run(seed_training(stack.settings, formal["trained"], steps=12))

@@ -23,7 +23,7 @@ function typeCharts(chart) {
 
 function correction(c) {
   return el("div", { class: "correction" },
-    el("div", { class: "kv muted" }, `${c.type}`, c.rating ? `${c.rating}★` : null, when(c.at)),
+    el("div", { class: "kv muted" }, el("span", {}, c.type), c.rating ? el("span", {}, `${c.rating}★`) : null, el("span", {}, when(c.at))),
     el("div", { class: "muted" }, `input: ${c.input}`),
     diffView(c.output, c.corrected));
 }
