@@ -217,6 +217,19 @@ async def seed_models(settings: Settings, name: str) -> dict[str, Any]:
     return {"base": base.id, "trained": trained.id, "job": job.id}
 
 
+async def seed_many_models(settings: Settings, count: int) -> None:
+    """``count`` more names (``zz-load-0000``...), one version each: a long, paged list."""
+    from tonebridge.storage import Database, ModelRepository
+
+    async with Database(settings.sqlalchemy_url) as db:
+        models = ModelRepository(db)
+        for n in range(count):
+            await models.add(
+                name=f"zz-load-{n:04d}", version="1", model_type="tone_adjustment",
+                base_model="tiny-llama", path=f"hub://load/{n}",
+            )  # fmt: skip
+
+
 async def seed_training(settings: Settings, parent_model_id: str, steps: int) -> str:
     """A running job and the TrainingStatus events a trainer sends for ``steps`` steps."""
     from tonebridge.client import EventProducer

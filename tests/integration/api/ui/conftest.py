@@ -17,6 +17,7 @@ from tests.support.dashboard import (
     feedback_events,
     outcomes,
     running_stack,
+    seed_many_models,
     seed_models,
     seed_training,
     wait_for,
@@ -40,9 +41,11 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="module")
 def seeded(stack: Stack) -> dict[str, Any]:
-    """Two model names, feedback on one, an A/B test with outcomes, a job with losses."""
+    """Two model names and a thousand more, feedback on one, an A/B test with outcomes and
+    a job with losses."""
     formal = asyncio.run(seed_models(stack.settings, "tone-formal"))
     casual = asyncio.run(seed_models(stack.settings, "tone-casual"))
+    asyncio.run(seed_many_models(stack.settings, 1000))
     for kind in ("formal", "polite"):
         stack.post("/feedback", {"events": feedback_events(formal["base"], 60, kind)})
     arms = {"control": formal["base"], "treatment": formal["trained"]}

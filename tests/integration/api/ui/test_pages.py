@@ -48,7 +48,7 @@ def test_the_models_page_shows_versions_lineage_and_metrics(
     page.fill("#search", "casual")
     page.locator('section[data-name="tone-formal"]').wait_for(state="detached")
     assert page.locator('section[data-name="tone-casual"]').count() == 1
-    page.fill("#search", "")
+    page.fill("#search", "tone-")
     page.locator('section[data-name="tone-formal"]').wait_for()
     screenshot(page, "models")
     assert page.offsite == []
@@ -159,3 +159,18 @@ def test_the_api_docs_work_offline(page: Any) -> None:
     page.goto("/redoc")
     page.locator("redoc-wrap, .api-content").first.wait_for()
     assert page.offsite == []
+
+
+def test_a_thousand_models_are_paged_and_searched(page: Any, seeded: dict[str, Any]) -> None:
+    log_in(page)
+    page.locator("section[data-name]").nth(19).wait_for()
+    assert page.locator("section[data-name]").count() == 20
+    assert page.inner_text("#pageinfo") == "1–20"
+    page.click("#next")
+    page.locator("#pageinfo", has_text="21–40").wait_for()
+    assert page.locator('section[data-name="zz-load-0018"]').count() == 1  # names in order
+    page.fill("#search", "LOAD-0777")
+    page.locator('section[data-name="zz-load-0777"]').wait_for()
+    page.locator("#pageinfo", has_text="1–1").wait_for()
+    assert page.locator("section[data-name]").count() == 1
+    assert page.locator("#next").is_disabled()

@@ -2,23 +2,25 @@
 // windows (mean rating, correction rate per bucket); the newest corrections as diffs.
 import { el, figure, livePage, when } from "/ui/static/common.js";
 import { diffView } from "/ui/static/diff.js";
-import { barChart, fmtNum, legend, lineChart } from "/ui/static/plot.js";
+import { barChart, COLORS, fmtNum, lineChart } from "/ui/static/plot.js";
 
-function overTime(chart) {
-  const buckets = chart.last_day.length > 1 ? chart.last_day : chart.last_hour;
-  const mean = buckets.map((b) => [b.t, b.mean_rating]);
-  const rate = buckets.map((b) => [b.t, b.correction_rate === null ? null : 1 + 4 * b.correction_rate]);
-  return lineChart({ series: [{ name: "mean rating", points: mean }, { name: "correction rate (1–5 = 0–100%)", points: rate }], label: `${chart.type} over time`, time: true, yRange: [1, 5] });
+function windowBuckets(chart) {
+  return chart.last_day.length > 1 ? chart.last_day : chart.last_hour;
 }
 
 function typeCharts(chart) {
+  const buckets = windowBuckets(chart);
   const bars = chart.histogram.map((n, i) => ({ label: `${i + 1}★`, value: n }));
-  const rate = chart.correction_rate === null ? "–" : `${fmtNum(100 * chart.correction_rate)}%`;
+  const mean = buckets.map((b) => [b.t, b.mean_rating]);
+  const rate = buckets.map((b) => [b.t, b.correction_rate === null ? null : 100 * b.correction_rate]);
+  const corrected = chart.correction_rate === null ? "–" : `${fmtNum(100 * chart.correction_rate)}%`;
+  const span = buckets === chart.last_day ? "hourly windows" : "5-minute windows";
   return el("div", { class: "type", "data-type": chart.type },
-    el("h3", {}, `${chart.type} · ${chart.count} events · mean ${fmtNum(chart.mean_rating)} · corrected ${rate}`),
+    el("h3", {}, `${chart.type} · ${chart.count} events · mean ${fmtNum(chart.mean_rating)} · corrected ${corrected}`),
     el("div", { class: "charts" },
-      figure("Ratings", barChart({ bars, label: `${chart.type} ratings` })),
-      figure("Over time (hourly buckets of the last day, else 5-minute ones)", overTime(chart), legend(["mean rating", "correction rate"]))));
+      figure("Ratings (all time)", barChart({ bars, label: `${chart.type} ratings` })),
+      figure(`Mean rating (${span})`, lineChart({ series: [{ name: "mean rating", points: mean }], label: `${chart.type} mean rating`, time: true, yRange: [1, 5] })),
+      figure(`Correction rate, % (${span})`, lineChart({ series: [{ name: "correction rate %", points: rate, color: COLORS[1] }], label: `${chart.type} correction rate`, time: true, yRange: [0, 100] }))));
 }
 
 function correction(c) {
