@@ -130,6 +130,10 @@ def test_the_deploy_button_moves_production(
     casual = page.locator('section[data-name="tone-casual"]')
     assert casual.locator('tr[data-status="production"]').count() == 1
     assert stack.http.get(f"/models/{seeded['casual']['base']}").json()["status"] == "archived"
+    row.locator('button[data-action="rollback"]').click()
+    page.click("#confirm-ok")
+    base = seeded["casual"]["base"]
+    page.locator(f'tr[data-model-id="{base}"][data-status="production"]').wait_for(timeout=60_000)
 
 
 def test_state_changes_by_session_need_the_csrf_token(
@@ -174,3 +178,23 @@ def test_a_thousand_models_are_paged_and_searched(page: Any, seeded: dict[str, A
     page.locator("#pageinfo", has_text="1–1").wait_for()
     assert page.locator("section[data-name]").count() == 1
     assert page.locator("#next").is_disabled()
+
+
+def test_the_stop_buttons_stop_a_job_and_an_ab_test(
+    page: Any, stack: Stack, seeded: dict[str, Any]
+) -> None:
+    """Last in the module: it ends the A/B test the other tests watch."""
+    log_in(page)
+    page.goto("/ui/training")
+    job = page.locator(f'section[data-job-id="{seeded["job_id"]}"]')
+    job.locator('button[data-action="stop"]').click()
+    page.click("#confirm-ok")
+    job.locator(".badge.stopping").wait_for()
+    assert stack.http.get(f"/train/{seeded['job_id']}/status").json()["stop_requested"] is True
+    page.goto("/ui/abtests")
+    test = page.locator(f'section[data-test-id="{seeded["test_id"]}"]')
+    test.locator('button[data-action="stop"]').click()
+    page.click("#confirm-ok")
+    test.locator(".badge.completed").wait_for(timeout=60_000)
+    assert "stopped" in test.locator(".verdict").inner_text()
+    assert test.locator('button[data-action="stop"]').count() == 0
