@@ -155,6 +155,19 @@ def test_state_changes_by_session_need_the_csrf_token(
         assert forged.get("/models").status_code == 401
 
 
+def test_bad_dashboard_requests_get_a_clear_4xx(stack: Stack, seeded: dict[str, Any]) -> None:
+    assert stack.http.get("/ui/api/models", params={"limit": 0}).status_code == 422
+    assert stack.http.get("/ui/api/abtests", params={"offset": -1}).status_code == 422
+    assert stack.http.get("/ui/api/training", params={"q": "x" * 201}).status_code == 422
+    with httpx.Client(base_url=stack.url) as anonymous:
+        assert anonymous.get("/ui/api/models").status_code == 401
+        assert anonymous.get("/ui/api/session").status_code == 401
+        assert anonymous.get("/ui/nowhere").status_code == 404
+        assert anonymous.get("/ui/models").status_code == 303  # to the login page
+        assert anonymous.post("/ui/login", data={"key": "k" * 1001}).status_code == 422
+        assert anonymous.post("/ui/login", data={}).status_code == 401
+
+
 def test_the_api_docs_work_offline(page: Any) -> None:
     page.goto("/docs")
     page.locator(".swagger-ui .opblock").first.wait_for()
