@@ -33,7 +33,9 @@ function render(job, refresh) {
     el("div", { class: "kv" }, el("b", {}, "dataset "), dataset(job.dataset),
       job.parent_model_id ? el("span", {}, el("b", {}, "improves "), job.parent_model_id) : null),
     job.error_message ? el("p", { class: "notice error" }, job.error_message) : null,
-    el("div", { class: "charts" }, figure("Loss by step", lineChart({ series: [{ name: "loss", points: loss }], label: "loss curve" }))));
+    loss.length
+      ? el("div", { class: "charts" }, figure("Loss by step", lineChart({ series: [{ name: "loss", points: loss }], label: "loss curve" })))
+      : el("p", { class: "muted" }, "No loss reported yet (TrainingStatus events with a loss draw the curve)."));
 }
 
 livePage("/ui/api/training", render, 10);
