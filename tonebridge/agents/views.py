@@ -146,6 +146,10 @@ class FeedbackStatsView(TableView[ModelFeedback]):
     def models(self) -> list[str]:
         return self.keys()
 
+    def state(self, model_id: str) -> ModelFeedback | None:
+        """The model's windows themselves (the dashboard plots their buckets)."""
+        return self.get(model_id)
+
     def progress(self, model_id: str, rules: Sequence[Policy]) -> list[Progress] | None:
         """Where each of ``rules`` that applies to the model stands (``GET /policies``)."""
         state = self.get(model_id)
@@ -164,3 +168,8 @@ class ABTestsView(TableView[ABTestState]):
 
     def tests(self) -> list[str]:
         return self.keys()
+
+    def look(self, test_id: str) -> dict[str, Any] | None:
+        """A running test's decision rows as of now (the dashboard plots them over time)."""
+        state = self.get(test_id)
+        return None if state is None else ab_state.current_look(state)

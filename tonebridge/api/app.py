@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from tonebridge.agents.views import ABTestsView, FeedbackStatsView
 from tonebridge.api.auth import LoopbackHostGuard, check_exposure
 from tonebridge.api.deps import Responses
+from tonebridge.api.docs import DocsPolicy
 from tonebridge.api.errors import install_error_handlers
 from tonebridge.api.guard_store import GuardStore
 from tonebridge.api.metrics import MetricsMiddleware
@@ -27,7 +29,12 @@ from tonebridge.api.routes import (
     rlhf,
     training,
 )
-from tonebridge.api.services import ABTestReader, ApiServices, FeedbackStatsReader
+from tonebridge.api.services import (
+    ABTestReader,
+    ApiServices,
+    FeedbackStatsReader,
+    LossCurveReader,
+)
 from tonebridge.settings import Settings, get_settings
 from tonebridge.storage.db import Database
 
@@ -70,7 +77,8 @@ def create_app(
     settings = settings or get_settings()
     services = ApiServices.build(settings, guard_store)
     check_exposure(services.authenticator, settings.api_host)
-    app = FastAPI(
+    # Swagger UI and ReDoc from fastapi-offline's own copies of their assets, not a CDN.
+    app = FastAPIOffline(
         title="tonebridge",
         version="0.1.0",
         description=DESCRIPTION,
@@ -81,6 +89,7 @@ def create_app(
     if not services.authenticator.enabled:  # open API: only for requests sent to loopback
         app.add_middleware(LoopbackHostGuard, api_host=settings.api_host)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    app.add_middleware(DocsPolicy)
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (training, feedback, evaluation, abtests, registry, rlhf, policies):
@@ -88,7 +97,17 @@ def create_app(
     # Dataset files may be larger than any JSON body: their own limit (and room for framing).
     upload_limit = settings.api_dataset_max_upload_bytes + UPLOAD_FRAMING_BYTES
     app.include_router(datasets.router, responses=_GUARDED, max_body_size=upload_limit)
+    _include_dashboard(app)
     return app
+
+
+def _include_dashboard(app: FastAPI) -> None:
+    """The admin dashboard at /ui: its pages, their JSON and its static assets."""
+    from tonebridge.api.ui import data, pages
+
+    app.include_router(data.router)
+    app.include_router(pages.router)
+    app.mount("/ui/static", pages.static_files(), name="ui-static")
 
 
 def _lifespan(
@@ -108,6 +127,7 @@ def _lifespan(
             services.publisher = publisher or await _open_publisher(services.settings, stack)
             opened = views or await _open_views(services.settings, stack)
             services.feedback_stats, services.ab_tests = opened.feedback_stats, opened.ab_tests
+            services.loss_curves = opened.loss_curves
             services.probes["database"] = database_probe(services.database)
             services.probes["broker"] = broker_probe(services.settings)
             services.probes["guard_store"] = services.guard_store.ping
@@ -141,11 +161,14 @@ class AgentViews:
 
     feedback_stats: FeedbackStatsReader
     ab_tests: ABTestReader
+    loss_curves: LossCurveReader | None = None
 
 
 async def _open_views(settings: Settings, stack: AsyncExitStack) -> AgentViews:
-    stats, tests = FeedbackStatsView(settings), ABTestsView(settings)
-    for view in (stats, tests):
+    from tonebridge.api.ui.losses import LossCurves
+
+    stats, tests, losses = FeedbackStatsView(settings), ABTestsView(settings), LossCurves(settings)
+    for view in (stats, tests, losses):
         await view.start()
         stack.push_async_callback(view.stop)
-    return AgentViews(stats, tests)
+    return AgentViews(stats, tests, losses)

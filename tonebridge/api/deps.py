@@ -12,6 +12,7 @@ from tonebridge.api.auth import Principal, Scope
 from tonebridge.api.routing import idempotency_key_header
 from tonebridge.api.schemas.common import Clean
 from tonebridge.api.services import ApiServices
+from tonebridge.api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS
 
 Responses = dict[int | str, dict[str, Any]]  # an OpenAPI responses table
 
@@ -35,8 +36,13 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates, checks ``scope`` and counts the request."""
 
     async def guard(request: Request, services: Services, credentials: Credentials) -> Principal:
-        token = credentials.credentials if credentials else None
-        principal = services.authenticator.identify(token)
+        principal: Principal | None
+        if credentials is None and COOKIE in request.cookies:
+            principal = session_principal(request, services)
+        else:
+            principal = services.authenticator.identify(
+                credentials.credentials if credentials else None
+            )
         if principal is None:
             msg = "missing or unknown API key (send Authorization: Bearer <key>)"
             raise HTTPException(401, msg, headers={"WWW-Authenticate": "Bearer"})
@@ -46,6 +52,19 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return guard
+
+
+def session_principal(request: Request, services: ApiServices) -> Principal:
+    """The dashboard's session cookie as an admin; a state change also needs its CSRF token."""
+    session = services.sessions.verify(request.cookies.get(COOKIE))
+    if session is None:
+        msg = "the session has expired or is invalid: log in again at /ui/login"
+        raise HTTPException(401, msg)
+    if request.method not in SAFE_METHODS and not services.sessions.csrf_ok(
+        session, request.headers.get(CSRF_HEADER)
+    ):
+        raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header for this session")
+    return session.principal
 
 
 async def enforce_rate_limit(request: Request, services: ApiServices, who: Principal) -> None:

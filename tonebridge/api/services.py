@@ -12,7 +12,10 @@ from tonebridge.api.idempotency import Idempotency
 from tonebridge.api.known_models import KnownModels
 from tonebridge.api.metrics import ApiMetrics
 from tonebridge.api.ratelimit import RateLimiter
+from tonebridge.api.sessions import Sessions
+from tonebridge.api.ui.history import History
 from tonebridge.avro.codec import Record
+from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.policy_progress import Progress
 from tonebridge.decisions.retraining import Policy, policies_in_force
 from tonebridge.errors import ProduceError, StoreError
@@ -21,6 +24,7 @@ from tonebridge.storage import (
     ABTestRepository,
     Database,
     DatasetRepository,
+    FeedbackRepository,
     ModelRepository,
     TrainingJobRepository,
 )
@@ -39,6 +43,8 @@ class FeedbackStatsReader(Protocol):
 
     def models(self) -> list[str]: ...
 
+    def state(self, model_id: str) -> ModelFeedback | None: ...
+
     def progress(self, model_id: str, rules: Sequence[Policy]) -> list[Progress] | None: ...
 
     async def sync(self, timeout_s: float = 2.0) -> None: ...
@@ -49,6 +55,14 @@ class ABTestReader(Protocol):
 
     def test(self, test_id: str) -> dict[str, Any] | None: ...
 
+    def look(self, test_id: str) -> dict[str, Any] | None: ...
+
+
+class LossCurveReader(Protocol):
+    """Each training job's reported losses (``tonebridge.api.ui.losses``)."""
+
+    def curve(self, job_id: str) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True)
 class Repositories:
@@ -56,6 +70,7 @@ class Repositories:
     models: ModelRepository
     datasets: DatasetRepository
     ab_tests: ABTestRepository
+    feedback: FeedbackRepository
 
     @classmethod
     def on(cls, database: Database) -> Repositories:
@@ -64,6 +79,7 @@ class Repositories:
             ModelRepository(database),
             DatasetRepository(database),
             ABTestRepository(database),
+            FeedbackRepository(database),
         )
 
 
@@ -75,6 +91,7 @@ class ApiServices:
     rate_limiter: RateLimiter
     idempotency: Idempotency
     metrics: ApiMetrics
+    sessions: Sessions  # the dashboard's session cookies
     # The retraining policies the worker runs on the same settings (GET /policies).
     policies: tuple[Policy, ...] = ()
     # Set by the app's lifespan (or given to create_app):
@@ -82,9 +99,11 @@ class ApiServices:
     database: Database | None = None
     feedback_stats: FeedbackStatsReader | None = None
     ab_tests: ABTestReader | None = None
+    loss_curves: LossCurveReader | None = None
     # name -> a check that raises when that dependency does not answer (for /readyz)
     probes: dict[str, Probe] = field(default_factory=dict)
     known_models: KnownModels = field(default_factory=KnownModels)
+    ab_history: History = field(default_factory=History)  # the dashboard's A/B plots
 
     @classmethod
     def build(cls, settings: Settings, guard_store: GuardStore | None = None) -> ApiServices:
@@ -96,6 +115,7 @@ class ApiServices:
             rate_limiter=RateLimiter(store, settings.api_rate_limit_per_minute),
             idempotency=Idempotency.of(store, settings),
             metrics=ApiMetrics(),
+            sessions=Sessions(settings.api_admin_keys),
             policies=policies_in_force(settings.retrain_policies_file, settings.retrain_enabled),
         )
 

@@ -251,3 +251,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def current_look(state: ABTestState) -> dict[str, Any] | None:
+    """What a look now would find for a running test with outcomes (effects, always-valid
+    intervals, p-values, SRM), as plain data; None for a finished or empty test."""
+    if state.status != "running" or not any(s.assigned for s in state.stats.arms.values()):
+        return None
+    return evaluate(state.spec, state.stats)[1].to_dict()

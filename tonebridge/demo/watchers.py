@@ -112,3 +112,10 @@ async def announce_api(run: Run, settings: Settings) -> None:
         run.say(f"the API at {url} is not ready (see logs/api.log); the loop goes on without")
         return
     run.say(f"API ready at {url}/docs (try {url}/feedback/stats)")
+    run.say(f"dashboard at {url}/ui (log in with an admin key; {_login_hint(settings)})")
+
+
+def _login_hint(settings: Settings) -> str:
+    if settings.api_admin_keys:
+        return "one of API_ADMIN_KEYS"
+    return "the demo's API has no keys: any key is accepted on loopback"

@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import IntegrityError, NotFoundError
@@ -57,6 +57,11 @@ def to_record(row: Base, record_type: type[RecordT], **renamed: Any) -> RecordT:
     names = [f.name for f in fields(record_type)]  # type: ignore[arg-type]
     values = {name: renamed[name] if name in renamed else getattr(row, name) for name in names}
     return record_type(**values)
+
+
+def matching(column: Any, text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring search; ``%`` and ``_`` in ``text`` match themselves."""
+    return func.lower(column).contains(text.lower(), autoescape=True)
 
 
 def page(statement: Select[Any], limit: int, offset: int) -> Select[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import ConflictError, IntegrityError
@@ -12,6 +12,7 @@ from tonebridge.storage._support import (
     DEFAULT_LIMIT,
     existing_ids,
     get_row,
+    matching,
     page,
     to_record,
 )
@@ -78,15 +79,21 @@ class ABTestRepository:
         *,
         status: ABTestStatus | None = None,
         name: str | None = None,
+        search: str | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[ABTestRecord]:
-        """Newest first; ``status`` and ``name`` (exact) narrow the list."""
+        """Newest first; ``status``, ``name`` (exact) and ``search`` (in the name or the id,
+        any case) narrow the list."""
         query = select(ABTestRow).order_by(ABTestRow.created_at.desc(), ABTestRow.id)
         if status is not None:
             query = query.where(ABTestRow.status == status)
         if name is not None:
             query = query.where(ABTestRow.name == name)
+        if search:
+            query = query.where(
+                or_(matching(ABTestRow.name, search), matching(ABTestRow.id, search))
+            )
         async with self._db.read() as session:
             rows = await session.scalars(page(query, limit, offset))
             return [to_record(row, ABTestRecord) for row in rows]

@@ -86,6 +86,17 @@ class FeedbackRepository:
             rows = await session.execute(query.group_by(Row.model_id))
             return {model_id: int(count) for model_id, count in rows}
 
+    async def latest_corrections(self, model_id: str, limit: int = 10) -> list[FeedbackRecord]:
+        """The model's newest events with a correction text, newest first."""
+        query = (
+            select(Row)
+            .where(Row.model_id == model_id, Row.corrected_text.is_not(None))
+            .order_by(Row.created_at.desc(), Row.id)
+            .limit(max(1, min(limit, 100)))
+        )
+        async with self._db.read() as session:
+            return [_record(row) for row in await session.scalars(query)]
+
     async def _insert(self, session: AsyncSession, candidates: list[Candidate]) -> int:
         if not candidates:
             return 0

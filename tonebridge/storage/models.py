@@ -17,6 +17,7 @@ from tonebridge.storage._support import (
     DEFAULT_LIMIT,
     existing_ids,
     get_row,
+    matching,
     page,
     require_reference,
     to_record,
@@ -157,6 +158,16 @@ class ModelRepository:
         async with self._db.read() as session:
             rows = await session.scalars(page(query, limit, offset))
             return [to_record(row, ModelRecord) for row in rows]
+
+    async def names(
+        self, search: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[str, ...]:
+        """Model names in order, those containing ``search`` (any case) when given."""
+        query = select(ModelRow.name).distinct().order_by(ModelRow.name)
+        if search:
+            query = query.where(matching(ModelRow.name, search))
+        async with self._db.read() as session:
+            return tuple(await session.scalars(page(query, limit, offset)))
 
     async def get_production(self, name: str) -> ModelRecord | None:
         async with self._db.read() as session:

@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tonebridge.errors import ConflictError, IntegrityError, NotFoundError
 from tonebridge.job_kinds import JobKind
-from tonebridge.storage._support import DEFAULT_LIMIT, get_row, page, require_reference, to_record
+from tonebridge.storage._support import (
+    DEFAULT_LIMIT,
+    get_row,
+    matching,
+    page,
+    require_reference,
+    to_record,
+)
 from tonebridge.storage.db import Database
 from tonebridge.storage.dialects import insert_ignoring_duplicates
 from tonebridge.storage.orm import DatasetRow, ModelRow, TrainingJobRow, new_id
@@ -96,10 +103,12 @@ class TrainingJobRepository:
         kind: JobKind | None = None,
         model_type: str | None = None,
         model_id: str | None = None,
+        search: str | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[TrainingJobRecord]:
-        """Newest first; each filter given narrows the list (``model_id``: the model improved)."""
+        """Newest first; each filter given narrows the list (``model_id``: the model improved;
+        ``search``: in the job id, any case)."""
         filters = (
             (Job.status, status),
             (Job.kind, kind),
@@ -107,6 +116,8 @@ class TrainingJobRepository:
             (Job.parent_model_id, model_id),
         )
         where = [column == value for column, value in filters if value is not None]
+        if search:
+            where.append(matching(Job.id, search))
         query = select(Job).where(*where).order_by(Job.created_at.desc(), Job.id)
         async with self._db.read() as session:
             rows = await session.scalars(page(query, limit, offset))

@@ -73,3 +73,13 @@ async def test_winner_must_be_one_of_its_models(database: Database, unique: str)
     with pytest.raises(IntegrityError, match="winner 'ghost' is not a model"):
         await repo.complete(test.id, winner="ghost", results={})
     assert (await repo.set_status(test.id, "completed")).winner is None
+
+
+async def test_search_finds_tests_by_name_or_id(database: Database, unique: str) -> None:
+    a, b = await two_models(database, unique)
+    repo = ABTestRepository(database)
+    await repo.create(name=f"Polite-{unique}", model_a_id=a, model_b_id=b, test_id=f"x-{unique}")
+    await repo.create(name="other", model_a_id=a, model_b_id=b, test_id=f"ab-{unique}")
+    assert [t.id for t in await repo.list(search=f"polite-{unique}")] == [f"x-{unique}"]
+    found = {t.id for t in await repo.list(search=unique)}
+    assert found == {f"x-{unique}", f"ab-{unique}"}

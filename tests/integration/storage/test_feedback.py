@@ -209,3 +209,16 @@ async def test_a_large_batch_is_written_quickly(database: Database, unique: str)
     assert (result.inserted, result.rejected) == (2500, ())
     print(f"{database.dialect}: 2500 feedback events in {elapsed * 1000:.0f} ms")
     assert elapsed < 10.0
+
+
+async def test_latest_corrections_are_the_newest_with_a_correction(
+    database: Database, unique: str
+) -> None:
+    model_id = await new_model(database, unique)
+    repo = FeedbackRepository(database)
+    events = [event(model_id, n, unique) for n in range(4)]
+    events.append(event(model_id, 9, unique, corrected_text=None, feedback_type="rating"))
+    await repo.add_many(events)
+    latest = await repo.latest_corrections(model_id, limit=2)
+    assert [record.id for record in latest] == [f"ev-{unique}-3", f"ev-{unique}-2"]
+    assert await repo.latest_corrections(f"none-{unique}") == []

@@ -132,3 +132,14 @@ async def test_next_version_counts_numeric_versions(database: Database, unique: 
     await add_version(repo, name, "1")
     await add_version(repo, name, "10")
     assert await repo.next_version(name) == "11"
+
+
+async def test_names_are_searched_in_any_case_and_paged(database: Database, unique: str) -> None:
+    repo = ModelRepository(database)
+    for name in (f"Tone-{unique}-a", f"tone-{unique}-b", f"tone-{unique}_%c"):
+        await add_version(repo, name, "1")
+        await add_version(repo, name, "2")
+    found = await repo.names(f"TONE-{unique}", limit=10)
+    assert found == (f"Tone-{unique}-a", f"tone-{unique}-b", f"tone-{unique}_%c")
+    assert await repo.names(f"{unique}_%", limit=10) == (f"tone-{unique}_%c",)  # literal % and _
+    assert await repo.names(f"tone-{unique}", limit=1, offset=1) == (f"tone-{unique}-b",)

@@ -212,3 +212,10 @@ async def test_a_nul_the_database_refuses_is_not_transient(database: Database, u
         await repo.create_from_command(command_id=f"nul-{unique}", kind="sft", base_model="a\x00b")
     assert not is_transient(refused.value)
     assert is_transient(StoreError("database error: connection refused"))
+
+
+async def test_search_finds_jobs_by_id(database: Database, unique: str) -> None:
+    repo = TrainingJobRepository(database)
+    job = await new_job(repo, f"cmd-{unique}")
+    assert [j.id for j in await repo.list(search=job.id[3:12].upper())] == [job.id]
+    assert await repo.list(search=f"no-such-{unique}") == []

@@ -181,3 +181,17 @@ def test_outcomes_before_a_stop_in_the_same_batch_count_and_those_after_are_late
     assert effects.verdict is not None and effects.verdict["samples"]["control"] == 1
     assert len(rejected) == 1 and "is finished" in rejected[0][1].reason()
     assert stopped is not None and stopped.status == "stopped"
+
+
+def test_the_current_look_of_a_running_test_has_its_rows_and_srm() -> None:
+    assert ab_state.current_look(created()) is None  # no outcome yet
+    state, _, _ = feed(created(min_samples=10), outcomes((0.5, 0.6), 30), 1)
+    look = ab_state.current_look(state)
+    assert look is not None and look["kind"] == "continue"
+    [row] = look["rows"]
+    assert (row["arm"], row["metric"]) == ("treatment", "success")
+    assert row["effect"] is not None and row["ci_low"] < row["effect"] < row["ci_high"]
+    assert look["samples"] == {"control": 30, "treatment": 30} and "srm" in look["p_values"]
+    assert ab_state.current_look(state) == look  # looking does not change the state
+    stopped, _, _ = ab_state.apply(state, parts(command_message(stop_test(), 2)))
+    assert stopped is not None and ab_state.current_look(stopped) is None

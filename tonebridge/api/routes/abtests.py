@@ -68,16 +68,16 @@ async def list_ab_tests(
     offset: PageOffset = 0,
 ) -> ABTestPage:
     tests = await services.repos.ab_tests.list(status=status, name=name, limit=limit, offset=offset)
-    return ABTestPage(items=[_results(test) for test in tests], limit=limit, offset=offset)
+    return ABTestPage(items=[results_of(test) for test in tests], limit=limit, offset=offset)
 
 
 @router.get("/{test_id}/results", responses=_ERRORS, summary="An A/B test's state and verdict")
 async def ab_test_results(test_id: TestId, services: Services, _: Admin) -> ABTestResults:
     test = await services.repos.ab_tests.get(test_id)
-    return _results(test, services.ab_tests.test(test_id) if services.ab_tests else None)
+    return results_of(test, services.ab_tests.test(test_id) if services.ab_tests else None)
 
 
-def _results(test: ABTestRecord, live: dict[str, Any] | None = None) -> ABTestResults:
+def results_of(test: ABTestRecord, live: dict[str, Any] | None = None) -> ABTestResults:
     return ABTestResults(
         test_id=test.id,
         name=test.name,
