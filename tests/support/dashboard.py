@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY, INGEST_KEY = "dashboard-admin-key", "dashboard-ingest-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 T = TypeVar("T")
-SCREENSHOTS = ROOT / "docs" / "screenshots"  # the README shows them
+# The README shows the screenshots in docs/screenshots; a run rewrites them only when asked
+# (UPDATE_SCREENSHOTS=1), so that a test run leaves the work tree as it found it.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "tonebridge-screenshots"
+)
 
 
 def chromium() -> str | None:
@@ -262,4 +269,5 @@ def log_in(page: Any, key: str = ADMIN_KEY) -> None:
 
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    png = page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    assert png.startswith(b"\x89PNG") and len(png) > 2_000  # noqa: S101 - a page, not a blank
