@@ -65,13 +65,15 @@ class TrainingResult:
 
 @dataclass(frozen=True, slots=True)
 class RunControl:
-    """Where a run writes, whom it tells about progress, how it learns it must stop and
-    where else it reports (W&B) and loads from (the hub token)."""
+    """Where a run writes, whom it tells about progress, how it learns it must stop,
+    where else it reports (W&B) and loads from (the hub token), and the adapter it continues
+    (``start_adapter``: a saved LoRA adapter folder; None trains a fresh adapter)."""
 
     output_dir: Path
     progress: ProgressSink | None = None
     should_stop: StopSignal | None = None
     tracking: Tracking = NO_TRACKING
+    start_adapter: Path | None = None
 
     def stop_requested(self) -> bool:
         if self.should_stop is None:

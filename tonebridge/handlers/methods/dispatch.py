@@ -51,6 +51,7 @@ def run_training(
     progress: ProgressSink | None = None,
     should_stop: StopSignal | None = None,
     tracking: Tracking = NO_TRACKING,
+    start_adapter: Path | None = None,
 ) -> TrainingResult:
     """Train ``kind`` on ``data``; blocks until the run completes or is stopped.
 
@@ -61,10 +62,12 @@ def run_training(
     ``WANDB_*`` environment is set for the run) and the hub token. Raises
     :class:`TrainingError` (or its :class:`UnsupportedModelError`) with the reason when the
     run cannot be done, among them W&B asked for without ``wandb`` installed.
+    ``start_adapter``: a saved LoRA adapter on ``config.base_model`` that the offline methods
+    continue training (its own rank and targets then apply); rlhf always starts fresh.
     """
     method = method_for(kind)
     config = _checked_config(kind, method, config)
-    run = RunControl(output_dir, progress, should_stop, tracking)
+    run = RunControl(output_dir, progress, should_stop, tracking, start_adapter)
     output_dir.mkdir(parents=True, exist_ok=True)
     with _RUN_LOCK, run_environment(tracking), _torch_threads(config.cpu_threads):
         return method.runner(config, data, run)
