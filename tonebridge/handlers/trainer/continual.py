@@ -57,6 +57,14 @@ async def _parent_of(
         return None
 
 
+def replay_share(plan: Plan, default: float) -> float:
+    """The share of older feedback the job replays: its own option, else ``default``; an
+    evaluation replays none (it scores the window it was given)."""
+    if plan.kind == "evaluate":
+        return 0.0
+    return default if plan.replay_fraction is None else plan.replay_fraction
+
+
 def older_selections(window: FeedbackSelection, ancestry: list[str]) -> list[FeedbackSelection]:
     """The selections of what ``window`` leaves out over ``ancestry`` (its model first)."""
     before = [replace(window, since=None, until=window.since)] if window.since else []

@@ -299,10 +299,9 @@ class JobRunner:
             until=utc_now(),
             corrections_only=plan.format in ("sft", "dpo"),
         )
-        share = plan.replay_fraction
         replay = await continual.replayed(
             self.ctx.feedback, self.ctx.models, self.ctx.jobs, selection,
-            fraction=self.ctx.settings.replay_fraction if share is None else share,
+            fraction=continual.replay_share(plan, self.ctx.settings.replay_fraction),
             seed=int(plan.options.get("seed", 42)),
         )  # fmt: skip
         return await build_from_feedback(
