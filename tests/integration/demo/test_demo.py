@@ -25,6 +25,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[3]
 LOOP_TIMEOUT_S = 300
+ROUND_TIMEOUT_S = 600
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-cache")
 
 
-def demo(tmp_path: Path, cache_dir: Path, *extra: str) -> subprocess.Popen[str]:
+def demo(
+    tmp_path: Path, cache_dir: Path, *extra: str, timeout_s: int = LOOP_TIMEOUT_S
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "POSTGRES_"))}
     env.update(DATA_DIR=str(tmp_path / "var"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("DATABASE_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     argv = [sys.executable, "-m", "tonebridge.cli", "demo", "--quick", "--plain",
             "--data-dir", str(tmp_path / "demo"), "--cache-dir", str(cache_dir),
-            "--timeout", str(LOOP_TIMEOUT_S), *extra]  # fmt: skip
+            "--timeout", str(timeout_s), *extra]  # fmt: skip
     return subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -96,9 +99,10 @@ def test_the_demo_closes_the_loop(tmp_path: Path, cache_dir: Path) -> None:
 def test_a_second_round_keeps_the_old_requests_and_gains_on_the_new(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    proc = demo(tmp_path, cache_dir, "--rounds", "2")
+    # Each round closes its own loop; round 1 trains from scratch, the slow part on a busy CPU.
+    proc = demo(tmp_path, cache_dir, "--rounds", "2", timeout_s=ROUND_TIMEOUT_S)
     try:
-        output, _ = proc.communicate(timeout=2 * LOOP_TIMEOUT_S + 180)
+        output, _ = proc.communicate(timeout=2 * ROUND_TIMEOUT_S + 180)
     finally:
         proc.kill()
     assert proc.returncode == 0, output
