@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tonebridge.errors import TrainingError
-from tonebridge.handlers.methods import SFTConfig, TrainingResult, run_training
+from tonebridge.handlers.methods import DPOConfig, SFTConfig, TrainingResult, run_training
 from tonebridge.handlers.methods.loading import Hardware, load_causal_lm, trainable_adapter
-from tonebridge.handlers.methods.synthetic import SyntheticSplit
+from tonebridge.handlers.methods.synthetic import SyntheticSplit, preference_pairs
 
 ReadAdapter = Callable[[Path], dict[str, torch.Tensor]]
 CPU = Hardware(cuda=False, bf16=False)
@@ -91,3 +91,25 @@ def test_a_continued_run_goes_on_from_the_parents_loss(
     before, after = read_adapter(_adapter_dir(parent)), read_adapter(adapter)
     assert before.keys() == after.keys()
     assert any(not torch.equal(before[name], after[name]) for name in before)  # it trained on
+
+
+def test_dpo_continues_a_parent_adapter_too(
+    parent: TrainingResult,
+    tiny_model: Path,
+    split: SyntheticSplit,
+    tmp_path: Path,
+    read_adapter: ReadAdapter,
+) -> None:
+    config = DPOConfig(
+        base_model=str(tiny_model), batch_size=4, learning_rate=3e-3, max_steps=4,
+        lora_r=4, lora_dropout=0.0, cpu_threads=1,
+    )  # fmt: skip
+    pairs = preference_pairs(split.train[:16])
+    continued = run_training(
+        "dpo", config, pairs, output_dir=tmp_path, start_adapter=_adapter_dir(parent)
+    )
+    adapter = _adapter_dir(continued)
+    assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 16
+    before, after = read_adapter(_adapter_dir(parent)), read_adapter(adapter)
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[name], after[name]) for name in before)
