@@ -360,6 +360,9 @@ def demo(
         Path | None, typer.Option(help="retraining and promotion policies (YAML)")
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds for the loop to close")] = 900.0,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="retraining rounds; after the first the users' needs shift")
+    ] = 1,
 ) -> None:
     """Run the whole loop on this machine with a simulated app and a live view (Ctrl-C stops)."""
     from dataclasses import replace
@@ -377,6 +380,7 @@ def demo(
         keep=keep,
         plain=plain,
         timeout_s=timeout,
+        rounds=rounds,
     )
     options = quick_options(options) if quick else options
     if rate is not None:

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     lora_alpha: int = Field(default=32, ge=1)
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     max_seq_length: int = Field(default=256, ge=8)
+    # Continual training: a retraining replays this share of the feedback older than its
+    # window (its parent's earlier feedback and its ancestors'), so it keeps what they taught.
+    replay_fraction: float = Field(default=0.3, ge=0, le=1)
 
     # --- trainer -------------------------------------------------------------------------
     # How long a job fired by a retraining policy waits for the database sink to store the

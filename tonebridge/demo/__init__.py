@@ -14,6 +14,7 @@ Modules:
 ``supervise``  child processes (and the base build's daemon thread), always stopped
 ``models``     the tiny base model, loading models, generating rewrites
 ``users``      simulated users: rating, acceptance, correction from a rewrite's chrF
+``needs``      what the users ask for, round by round (``--rounds``: the needs shift)
 ``traffic``    which model serves a request (production or an A/B arm)
 ``app``        the simulated ToneBridge app (producer SDK)
 ``observe``    following the command and event topics

@@ -25,6 +25,7 @@ from typing import Any
 from tonebridge.client.producer import EventProducer
 from tonebridge.demo import traffic
 from tonebridge.demo.models import Generator, ModelSource, corpus_chrf, source_of
+from tonebridge.demo.needs import Request
 from tonebridge.demo.story import Story
 from tonebridge.demo.traffic import Assignment, Routing
 from tonebridge.demo.users import UserModel, quality, react
@@ -37,31 +38,10 @@ USERS = 400
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
-    input_text: str
-    tone: str
-    target: str  # what the user wanted: their correction when they correct
-
-
-@dataclass(frozen=True, slots=True)
 class Served:
     request: Request
     output: str
     quality: float
-
-
-def synthetic_requests(
-    pool_size: int, held_out_size: int, seed: int
-) -> tuple[list[Request], list[Request]]:
-    """Requests the app serves, and held-out ones no user ever sends."""
-    from tonebridge.handlers.methods.synthetic import rewrite_split
-
-    split = rewrite_split(pool_size, held_out_size, seed=seed)
-    return [_request(e) for e in split.train], [_request(e) for e in split.held_out]
-
-
-def _request(example: Any) -> Request:
-    return Request(example.input_text, example.transformation_type, example.target_text)
 
 
 def serve_pool(requests: Sequence[Request], outputs: Sequence[str]) -> list[Served]:
@@ -99,6 +79,14 @@ class SimulatedApp:
         self.sources[model_id] = source
         self._changed.set()
 
+    def shift(self, requests: Sequence[Request]) -> None:
+        """The users' needs changed: serve ``requests`` from now on, each model's pool rewritten
+        before it serves again."""
+        self.requests = list(requests)
+        self.pools.clear()
+        self.routing = traffic.on_unready(self.routing)
+        self._changed.set()
+
     def deployed(self, model_id: str) -> None:
         self.routing = traffic.on_deployed(self.routing, model_id)
         self._changed.set()
@@ -125,11 +113,14 @@ class SimulatedApp:
         return {m for m in self.routing.wanted - self.routing.ready if m in self.sources}
 
     async def load_pool(self, model_id: str) -> list[Served]:
-        pairs = [(r.input_text, r.tone) for r in self.requests]
+        requests = self.requests
+        pairs = [(r.input_text, r.tone) for r in requests]
         outputs = await asyncio.to_thread(self.generator.rewrites, self.sources[model_id], pairs)
-        self.pools[model_id] = serve_pool(self.requests, outputs)
+        if requests is not self.requests:
+            return []  # the needs shifted meanwhile: the next pass loads the new requests
+        self.pools[model_id] = serve_pool(requests, outputs)
         self.routing = traffic.on_ready(self.routing, model_id)
-        mean = sum(s.quality for s in self.pools[model_id]) / max(len(self.requests), 1)
+        mean = sum(s.quality for s in self.pools[model_id]) / max(len(requests), 1)
         self.story.note(
             self.clock(), f"app loaded {self.story.label(model_id)}: mean chrF {mean:.1f}"
         )

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from tonebridge.client.producer import EventProducer
 from tonebridge.decisions.promotion import load_promotion
-from tonebridge.demo.app import Request, SimulatedApp, synthetic_requests
+from tonebridge.demo.app import SimulatedApp
 from tonebridge.demo.models import (
     Generator,
     ModelSource,
@@ -27,6 +27,7 @@ from tonebridge.demo.models import (
     register_base,
     source_of_record,
 )
+from tonebridge.demo.needs import NEW_TONE, Needs, needs
 from tonebridge.demo.observe import follow
 from tonebridge.demo.options import DemoOptions
 from tonebridge.demo.screen import log_to_file, refresh, screen
@@ -64,7 +65,7 @@ def start_services(run: Run, stack: Stack) -> None:
         run.say(f"started {name} (pid {child.pid}, log {log})")
 
 
-async def prepare(run: Run, base: Settings) -> tuple[Stack, SimulatedApp, list[Request]]:
+async def prepare(run: Run, base: Settings) -> tuple[Stack, SimulatedApp, Needs]:
     options = run.options
     run.say("starting the stack (broker, database, topics) and the base model")
     stack = await start_stack(options, base, run.supervisor)
@@ -78,11 +79,12 @@ async def prepare(run: Run, base: Settings) -> tuple[Stack, SimulatedApp, list[R
     run.story.set_base(model.id)
     run.story.promotion = load_promotion(options.policies)
     run.say(f"base model {model.name} ({model_dir}) registered")
-    served, held_out = synthetic_requests(options.pool_size, options.held_out_size, options.seed)
+    wanted = needs(options.pool_size, options.held_out_size, options.seed, options.rounds)
+    served = wanted.for_round(1)
     app = SimulatedApp(run.story, Generator(stack.settings), served, run.clock, seed=options.seed)
     app.add_model(model.id, ModelSource(str(model_dir)))
     serve_production(run, app, production)
-    return stack, app, held_out
+    return stack, app, wanted
 
 
 def serve_production(run: Run, app: SimulatedApp, production: ModelRecord) -> None:
@@ -96,9 +98,9 @@ def serve_production(run: Run, app: SimulatedApp, production: ModelRecord) -> No
 
 
 async def close_loop(
-    run: Run, stack: Stack, app: SimulatedApp, supervisor: Supervisor, held_out: list[Request]
+    run: Run, stack: Stack, app: SimulatedApp, supervisor: Supervisor, wanted: Needs
 ) -> None:
-    """Serve traffic until the promoted model is deployed and seen downstream."""
+    """Serve traffic until the promoted model is deployed and seen downstream, every round."""
     settings = stack.settings
     for model_id in app.routing.wanted:
         await app.load_pool(model_id)
@@ -110,12 +112,15 @@ async def close_loop(
             group.create_task(app.load_pools()),
             group.create_task(watch_health(run, supervisor)),
         ]
-        group.create_task(record_base(run, stack, app, held_out))
+        group.create_task(record_base(run, stack, app, wanted.held_out))
         group.create_task(announce_api(run, settings))
         try:
             await go_live(run, stack, app, producer)
             tasks.append(group.create_task(app.serve(producer, run.options.requests_per_s)))
             await wait_closed(run)
+            for number in range(2, run.options.rounds + 1):
+                await next_round(run, app, wanted, number)
+                await wait_closed(run)
         finally:
             for task in tasks:
                 task.cancel()
@@ -143,8 +148,34 @@ async def wait_closed(run: Run) -> None:
         raise DemoFailed(msg) from None
 
 
-async def finish(run: Run, app: SimulatedApp, held_out: list[Request]) -> None:
-    promoted, base = run.story.promoted, run.story.base_model_id
+async def next_round(run: Run, app: SimulatedApp, wanted: Needs, number: int) -> None:
+    """Round ``number - 1`` closed: score it, then the users' needs shift."""
+    await score_round(run, app, wanted)
+    run.story.next_round()
+    run.closed.clear()
+    app.shift(wanted.for_round(number))
+    run.say(f"round {number}: the users' needs shift: {NEW_TONE} rewrites are now as common")
+
+
+async def score_round(run: Run, app: SimulatedApp, wanted: Needs) -> None:
+    """Held-out chrF, old and new requests, of the round's starting and promoted models."""
+    story = run.story
+    if story.promoted is None or story.base_model_id is None:
+        return
+    story.ladder = story.ladder or [story.base_model_id]
+    story.ladder.append(story.promoted)
+    for model_id in [m for m in story.ladder if m not in story.scores]:
+        run.say(f"scoring {story.label(model_id)} on the held-out requests, old and new")
+        old = await app.held_out_chrf([model_id], wanted.held_out_old)
+        new = await app.held_out_chrf([model_id], wanted.held_out_new)
+        story.scores[model_id] = (old[model_id], new[model_id])
+
+
+async def finish(run: Run, app: SimulatedApp, wanted: Needs) -> None:
+    if run.options.rounds > 1:
+        await score_round(run, app, wanted)
+        return
+    promoted, base, held_out = run.story.promoted, run.story.base_model_id, wanted.held_out
     if promoted is None or base is None:
         return
     run.say(f"scoring {run.story.label(promoted)} on {len(held_out)} held-out requests")
@@ -159,10 +190,10 @@ async def run_demo(options: DemoOptions, base: Settings, console: Console) -> in
         with screen(console, run.story, options.plain, run.clock, run.notes) as update:
             refresher = asyncio.create_task(refresh(update))
             try:
-                stack, app, held_out = await prepare(run, base)
+                stack, app, wanted = await prepare(run, base)
                 start_services(run, stack)
-                await close_loop(run, stack, app, run.supervisor, held_out)
-                await finish(run, app, held_out)
+                await close_loop(run, stack, app, run.supervisor, wanted)
+                await finish(run, app, wanted)
             except* DemoFailed as failed:
                 run.say(f"FAILED: {failed.exceptions[0]}")
             finally:

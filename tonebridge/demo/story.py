@@ -7,6 +7,7 @@ the result. ``Story.apply`` returns one timeline line per noteworthy event (or N
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,14 @@ class Story:
     held_out: dict[str, float] = field(default_factory=dict)  # model id -> corpus chrF
     timeline: list[tuple[float, str]] = field(default_factory=list)
     promotion: PromotionPolicy = DEFAULT_POLICY  # what the worker judges new models by
+    # --rounds: the rounds already closed (as they ended), the policies' commands so far, the
+    # production model each round started from (then the last promoted), and their held-out
+    # chrF on the old and on the new requests.
+    round: int = 1
+    past: list[Story] = field(default_factory=list)
+    commands: list[Record] = field(default_factory=list)
+    ladder: list[str] = field(default_factory=list)
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def label(self, model_id: str | None) -> str:
         if model_id is None:
@@ -94,6 +103,19 @@ class Story:
             kept = "the production model did better" if verdict.get("winner_arm") else "no winner"
             return f"the A/B test ended {verdict['decision']} ({kept}): production stays"
         return None
+
+    def next_round(self) -> None:
+        """The round closed: keep it as it ended, and follow the next retraining (which may have
+        been requested already, for the model just promoted)."""
+        closed = copy.copy(self)
+        closed.past = []
+        self.past.append(closed)
+        self.round += 1
+        self.training = self.registered = self.test = self.verdict = None
+        self.deploy_command = self.deployed = None
+        self.arms, self.p_values = {}, {}
+        fired = [c for c in self.commands if c["model_id"] == self.production]
+        self.trigger = fired[0] if fired else None
 
     def note(self, at_s: float, text: str) -> str:
         self.timeline.append((at_s, text))
@@ -140,7 +162,11 @@ def _arm_live(state: Any) -> ArmLive:
 
 
 def _training_command(story: Story, record: Record, at_s: float) -> str | None:
-    if story.trigger is not None or not str(record["requested_by"]).startswith(POLICY_REQUESTER):
+    if not str(record["requested_by"]).startswith(POLICY_REQUESTER):
+        return None
+    story.commands.append(record)
+    later_round_elsewhere = story.round > 1 and record["model_id"] != story.production
+    if story.trigger is not None or later_round_elsewhere:
         return None
     story.trigger = record
     return (

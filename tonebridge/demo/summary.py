@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tonebridge.decisions.promotion import p_text
+from tonebridge.demo.needs import NEW_TONE, OLD_TONES
 from tonebridge.demo.story import Story
 
 
@@ -105,13 +106,41 @@ def held_out_line(story: Story, count: int) -> str | None:
     )
 
 
+def round_lines(story: Story) -> list[str | None]:
+    """What one round trained, tested and deployed."""
+    return [trained_line(story), registered_line(story), ab_line(story), deployed_line(story)]
+
+
+def scores_line(story: Story, number: int) -> str | None:
+    """Round ``number``'s held-out chrF on the old and the new requests: before -> after."""
+    if len(story.ladder) <= number:
+        return None
+    before, after = story.ladder[number - 1], story.ladder[number]
+    if before not in story.scores or after not in story.scores:
+        return None
+    (old_0, new_0), (old_1, new_1) = story.scores[before], story.scores[after]
+    was, now = story.label(before), story.label(after)
+    return (
+        f"Round {number} held-out chrF: old requests ({', '.join(OLD_TONES)}) {was} {old_0:.1f} "
+        f"-> {now} {old_1:.1f} ({old_1 - old_0:+.1f}); new requests ({NEW_TONE}) {was} "
+        f"{new_0:.1f} -> {now} {new_1:.1f} ({new_1 - new_0:+.1f})"
+    )
+
+
+def rounds_lines(story: Story) -> list[str | None]:
+    """Every round: its header, what it did, and its held-out scores."""
+    lines: list[str | None] = []
+    for number, closed in enumerate([*story.past, story], start=1):
+        lines.append(f"Round {number}:")
+        lines.extend(f"  {line}" for line in round_lines(closed) if line is not None)
+        lines.append(scores_line(story, number))
+    return lines
+
+
 def summary_lines(story: Story, total_s: float, held_out_count: int) -> list[str]:
-    lines = [
-        trained_line(story),
-        registered_line(story),
-        ab_line(story),
-        deployed_line(story),
-        held_out_line(story, held_out_count),
-        f"Total time: {duration(total_s)}",
-    ]
+    if story.past:
+        lines = rounds_lines(story)
+    else:
+        lines = [*round_lines(story), held_out_line(story, held_out_count)]
+    lines.append(f"Total time: {duration(total_s)}")
     return [line for line in lines if line is not None]

@@ -84,6 +84,11 @@ def on_ready(routing: Routing, model_id: str) -> Routing:
     return replace(routing, ready=routing.ready | {model_id})
 
 
+def on_unready(routing: Routing) -> Routing:
+    """No model can serve until it is loaded again (the requests changed)."""
+    return replace(routing, ready=frozenset())
+
+
 def route(routing: Routing, draw: float) -> Assignment | None:
     """The assignment of one request, from a uniform ``draw`` in [0, 1); None: nothing ready."""
     test = routing.test

@@ -8,8 +8,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tonebridge.demo.app import Request, SimulatedApp
+from tonebridge.demo.app import SimulatedApp
 from tonebridge.demo.models import log_base_run
+from tonebridge.demo.needs import Request
 from tonebridge.demo.session import DemoFailed, Run
 from tonebridge.demo.stack import Stack
 from tonebridge.demo.supervise import Supervisor

@@ -323,3 +323,22 @@ async def test_bad_list_queries_are_422_naming_the_parameter(
     response = await client.get("/train", params=params, headers=ADMIN)
     assert response.status_code == 422
     assert f"query.{field}" in response.json()["message"]
+
+
+async def test_continual_training_options_travel_in_the_command(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    body = {**TRAIN, "start_from": "base", "replay_fraction": 0.5}
+    assert (await client.post("/train", json=body, headers=ADMIN)).status_code == 202
+    [command] = await read_topic(api_settings, TRAINING_COMMANDS_TOPIC)
+    config = json.loads(command.record["config_json"])
+    assert config == {"epochs": 1, "start_from": "base", "replay_fraction": 0.5}
+
+
+@pytest.mark.parametrize(("field", "value"), [("start_from", "scratch"), ("replay_fraction", 1.5)])
+async def test_bad_continual_training_options_are_a_422(
+    client: httpx.AsyncClient, field: str, value: object
+) -> None:
+    response = await client.post("/train", json={**TRAIN, field: value}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", field]

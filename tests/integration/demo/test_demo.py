@@ -6,6 +6,7 @@ MLflow sqlite store, tiny model) with ``--quick`` sizes.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -24,6 +25,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[3]
 LOOP_TIMEOUT_S = 300
+ROUND_TIMEOUT_S = 600
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +34,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-cache")
 
 
-def demo(tmp_path: Path, cache_dir: Path) -> subprocess.Popen[str]:
+def demo(
+    tmp_path: Path, cache_dir: Path, *extra: str, timeout_s: int = LOOP_TIMEOUT_S
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "POSTGRES_"))}
     env.update(DATA_DIR=str(tmp_path / "var"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("DATABASE_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     argv = [sys.executable, "-m", "tonebridge.cli", "demo", "--quick", "--plain",
             "--data-dir", str(tmp_path / "demo"), "--cache-dir", str(cache_dir),
-            "--timeout", str(LOOP_TIMEOUT_S)]  # fmt: skip
+            "--timeout", str(timeout_s), *extra]  # fmt: skip
     return subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -90,6 +94,51 @@ def test_the_demo_closes_the_loop(tmp_path: Path, cache_dir: Path) -> None:
     assert rows["tests"] == [("completed",)]
     assert rows["jobs"][0] == ("completed",)
     assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_second_round_keeps_the_old_requests_and_gains_on_the_new(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    # Each round closes its own loop; round 1 trains from scratch, the slow part on a busy CPU.
+    proc = demo(tmp_path, cache_dir, "--rounds", "2", timeout_s=ROUND_TIMEOUT_S)
+    try:
+        output, _ = proc.communicate(timeout=2 * ROUND_TIMEOUT_S + 180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output
+    summary = output.split("\nSummary\n", 1)[1]
+    assert "Round 1:" in summary and "Round 2:" in summary, summary
+    assert "Deployed: v2 is production (seen by the downstream watcher)" in summary
+    first, second = _round_scores(summary, 1), _round_scores(summary, 2)
+    assert first["v1"][0] > first["base"][0] + 10.0, summary  # round 1 learned the old tones
+    assert second["v2"][0] >= second["v1"][0], summary  # round 2 kept them...
+    assert second["v2"][1] > second["v1"][1], summary  # ...and gained on the new tone
+    rows = _database_rows(tmp_path / "demo" / "tonebridge.db")
+    assert [v for v, _ in rows["versions"][:3]] == ["base", "1", "2"], output
+    continued = _job_metrics(tmp_path / "demo" / "tonebridge.db")
+    assert continued[:2] == [(0.0, 0.0), (1.0, continued[1][1])], continued
+    assert continued[1][1] > 0  # round 2 replayed older feedback
+
+
+def _round_scores(summary: str, number: int) -> dict[str, tuple[float, float]]:
+    """``{model label: (old requests chrF, new requests chrF)}`` from a round's scores line."""
+    line = next(x for x in summary.splitlines() if f"Round {number} held-out chrF" in x)
+    old, new = line.split("; new requests")
+    scores: dict[str, list[float]] = {}
+    for part in (old, new):
+        words = part.replace("->", " ").split()
+        labels = [w for w in words if w == "base" or (w[0] == "v" and w[1:].isdigit())]
+        for label in labels:
+            scores.setdefault(label, []).append(float(words[words.index(label) + 1]))
+    return {label: (pair[0], pair[1]) for label, pair in scores.items()}
+
+
+def _job_metrics(path: Path) -> list[tuple[float, float]]:
+    """(continued_parent, replayed) of every training job, oldest first."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT metrics FROM training_jobs ORDER BY created_at").fetchall()
+    metrics = [json.loads(row[0] or "{}") for row in rows]
+    return [(m.get("continued_parent", -1.0), m.get("replayed", -1.0)) for m in metrics]
 
 
 def _held_out(summary: str) -> tuple[float, float]:

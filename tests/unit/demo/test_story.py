@@ -238,3 +238,55 @@ def test_a_model_the_worker_will_not_promote_is_a_dead_end() -> None:
     )
     story.promotion = PromotionPolicy(require_significant=False)
     assert story.dead_end() is None
+
+
+def _second_round(story: Story) -> None:
+    """Round 2 on top of :func:`closed_loop`: v2 ("new") retrained into v3 ("newer")."""
+    test = promotion_test_id("newer", "reg-2")
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("TrainingStatus", {**status("completed", 30), "job_id": "job-2"}),
+        ("ModelRegistered", {**registered(), "model_id": "newer", "version": "3",
+                             "job_id": "job-2", "feedback_count": 90}),
+        ("ABTestCommand", {**ab_create(), "test_id": test,
+                           "arms": [{"arm_id": CONTROL, "model_id": "new", "weight": 0.5},
+                                    {"arm_id": TREATMENT, "model_id": "newer", "weight": 0.5}]}),
+        ("ABTestVerdict", {**verdict(), "test_id": test, "winner_model_id": "newer"}),
+        ("ModelChanged", changed("newer")),
+    ]  # fmt: skip
+    for name, record in events:
+        story.apply(name, record, 200.0)
+    story.watch({**changed("newer"), "version": "3"}, "ModelChanged", 201.0)
+
+
+def test_a_next_round_keeps_the_closed_one_and_follows_the_next_retraining() -> None:
+    story = closed_loop()
+    early = {**command(), "model_id": "new", "reason": "fired before the round ended"}
+    story.apply("TrainingCommand", early, 105.0)  # the first round's trigger stays
+    assert story.trigger == command()
+    story.next_round()
+    assert (story.round, story.promoted, story.registered, story.test) == (2, None, None, None)
+    assert story.trigger == early  # the promoted model's retraining, requested already
+    assert story.past[0].promoted == "new" and story.past[0].registered == registered()
+    _second_round(story)
+    assert story.promoted == "newer" and story.training is not None
+    assert story.training.job_id == "job-2"
+    assert story.past[0].registered is not None  # the closed round is not overwritten
+    assert story.past[0].registered["model_id"] == "new"
+
+
+def test_the_summary_prints_every_round_with_old_and_new_scores() -> None:
+    story = closed_loop()
+    story.next_round()
+    _second_round(story)
+    story.ladder = ["base-id", "new", "newer"]
+    story.scores = {"base-id": (1.0, 0.5), "new": (40.0, 20.0), "newer": (41.5, 55.0)}
+    text = "\n".join(summary_lines(story, 300.0, 48))
+    assert text.index("Round 1:") < text.index("Deployed: v2") < text.index("Round 2:")
+    assert "Deployed: v3 is production" in text
+    assert (
+        "Round 1 held-out chrF: old requests (polite, formal) base 1.0 -> v2 40.0 (+39.0); "
+        "new requests (friendly) base 0.5 -> v2 20.0 (+19.5)"
+    ) in text
+    assert "Round 2 held-out chrF: old requests (polite, formal) v2 40.0 -> v3 41.5 (+1.5)" in text
+    assert "new requests (friendly) v2 20.0 -> v3 55.0 (+35.0)" in text
+    assert "Held-out chrF on" not in text  # the one-round line gives way to the rounds'

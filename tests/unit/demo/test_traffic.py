@@ -77,3 +77,13 @@ def test_one_test_at_a_time_and_stop_ends_it() -> None:
 def test_deploying_changes_what_serves_outside_tests(model: str) -> None:
     routing = ready(on_deployed(Routing(), "prod"), "prod", "new")
     assert route(on_deployed(routing, model), 0.3) == Assignment(model)
+
+
+def test_after_a_shift_nothing_serves_until_loaded_again() -> None:
+    from tonebridge.demo import traffic
+
+    routing = traffic.on_ready(traffic.on_deployed(traffic.Routing(), "m"), "m")
+    assert traffic.route(routing, 0.3) == traffic.Assignment("m")
+    shifted = traffic.on_unready(routing)
+    assert traffic.route(shifted, 0.3) is None
+    assert shifted.wanted == frozenset({"m"})  # still wanted: the app loads it again

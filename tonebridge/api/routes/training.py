@@ -56,7 +56,7 @@ async def start_training(
         model_type=body.model_type,
         dataset_id=body.dataset_id,
         feedback_since=body.feedback_since,
-        config=body.hyperparameters,
+        config={**body.hyperparameters, **body.trainer_options()},
         reason=body.reason,
     )
     url = "/train/{job_id}/status"

@@ -22,6 +22,7 @@ from pydantic import (
 
 from tonebridge import rules
 from tonebridge.api.schemas.common import Id, Reason, Strict
+from tonebridge.decisions.continual import StartFrom
 from tonebridge.errors import InvalidEventError
 from tonebridge.job_kinds import OfflineKind
 
@@ -96,6 +97,24 @@ class TrainRequest(JobRequest):
     """Fine-tune a LoRA adapter (``sft``, ``qlora``) or align with ``dpo``, ``kto`` or ``orpo``."""
 
     method: OfflineKind = "sft"
+    start_from: StartFrom = Field(
+        default="parent",
+        description="parent: continue the adapter of model_id (when it has one on this base); "
+        "base: train a fresh adapter on the base model.",
+    )
+    replay_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the feedback older than the job's window to replay with it "
+        "(default: the deployment's REPLAY_FRACTION).",
+    )
+
+    def trainer_options(self) -> dict[str, Any]:
+        """The continual-training options given, as the trainer reads them from ``config_json``
+        (one left out takes the trainer's default)."""
+        given = self.model_fields_set & {"start_from", "replay_fraction"}
+        return {name: getattr(self, name) for name in sorted(given)}
 
 
 class RLHFRequest(JobRequest):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tonebridge.handlers.datasets.checks import check_rows
 from tonebridge.handlers.datasets.formats import (
     DatasetFormat,
     Example,
+    FeedbackLike,
     Limits,
     Lineage,
     build_examples,
@@ -50,6 +52,7 @@ class BuiltDataset:
     validation_path: Path
     dataset_id: str
     lineage: Lineage
+    replayed: int = 0  # older feedback events mixed in (continual training), not in lineage
 
 
 def lineage_dict(lineage: Lineage) -> dict[str, Any]:
@@ -89,17 +92,23 @@ async def build_from_feedback(
     out_dir: Path,
     name: str,
     limits: Limits | None = None,
+    replay: Sequence[FeedbackLike] = (),
 ) -> BuiltDataset:
-    """Select feedback, build ``fmt`` rows, split, write and store them."""
+    """Select feedback, build ``fmt`` rows, split, write and store them.
+
+    ``replay``: older feedback mixed in before the split (continual training); the lineage
+    still describes the selection, and the rows record how many were replayed.
+    """
     limits = limits or Limits()
-    rows = await feedback.for_training(selection)
+    rows = [*await feedback.for_training(selection), *replay]
     summary = await feedback.lineage(selection)
     lineage = Lineage(summary.first_event_time, summary.last_event_time, summary.count)
     parts = split(build_examples(rows, fmt, limits), limits.validation_fraction)
-    source = {"source": "feedback", "selection": selection_dict(selection)}
-    return await _store(
+    source = {"source": "feedback", "selection": selection_dict(selection), "replayed": len(replay)}
+    built = await _store(
         datasets, fmt, parts.train, parts.validation, out_dir, name, lineage, source
     )
+    return replace(built, replayed=len(replay))
 
 
 async def import_file(

@@ -65,8 +65,9 @@ class TrainingResult:
 
 @dataclass(frozen=True, slots=True)
 class RunControl:
-    """Where a run writes, whom it tells about progress, how it learns it must stop and
-    where else it reports (W&B) and loads from (the hub token).
+    """Where a run writes, whom it tells about progress, how it learns it must stop,
+    where else it reports (W&B) and loads from (the hub token), and the adapter it continues
+    (``start_adapter``: a saved LoRA adapter folder; None trains a fresh adapter).
 
     In one process of a distributed run (:mod:`~tonebridge.handlers.methods.rank`),
     ``trainer_options`` are extra ``TrainingArguments`` (``ddp_backend``, ``deepspeed``) and
@@ -79,6 +80,7 @@ class RunControl:
     tracking: Tracking = NO_TRACKING
     trainer_options: Mapping[str, object] = field(default_factory=dict)
     callbacks: tuple[Any, ...] = ()
+    start_adapter: Path | None = None
 
     def stop_requested(self) -> bool:
         if self.should_stop is None:

@@ -55,6 +55,7 @@ def run_training(
     should_stop: StopSignal | None = None,
     tracking: Tracking = NO_TRACKING,
     parallel: Parallelism = SINGLE_PROCESS,
+    start_adapter: Path | None = None,
 ) -> TrainingResult:
     """Train ``kind`` on ``data``; blocks until the run completes or is stopped.
 
@@ -66,8 +67,10 @@ def run_training(
     :class:`TrainingError` (or its :class:`UnsupportedModelError`) with the reason when the
     run cannot be done, among them W&B asked for without ``wandb`` installed. ``parallel``:
     the processes the run trains in (:class:`Parallelism`; this one alone by default).
+    ``start_adapter``: a saved LoRA adapter on ``config.base_model`` that the offline methods
+    continue training (its own rank and targets then apply); rlhf always starts fresh.
     """
-    run = RunControl(output_dir, progress, should_stop, tracking)
+    run = RunControl(output_dir, progress, should_stop, tracking, start_adapter=start_adapter)
     if parallel.distributed:
         config = _checked_config(kind, method_for(kind), config)
         with _RUN_LOCK:

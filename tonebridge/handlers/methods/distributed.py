@@ -171,6 +171,7 @@ def write_job(
         "output_dir": str(run.output_dir),
         "run_name": run.tracking.run_name,
         "deepspeed_config": str(deepspeed.resolve()) if deepspeed else None,
+        "start_adapter": str(run.start_adapter) if run.start_adapter else None,
     }
     path = directory / "job.json"
     path.write_text(json.dumps(spec), encoding="utf-8")

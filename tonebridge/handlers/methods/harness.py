@@ -60,11 +60,12 @@ def fit_adapter(
     kind: str, config: TrainingConfig, run: RunControl, fit: Fit, records: list[dict[str, Any]]
 ) -> TrainingResult:
     """What every offline method does: load the model, train a LoRA adapter on ``records``
-    with trl, and save it unless stopped."""
+    with trl (a fresh one, or ``run.start_adapter`` continued), and save it unless stopped."""
     prepare(config)
     hardware = loading.detect_hardware()
     tokenizer = loading.load_tokenizer(config.base_model, token=run.tracking.huggingface_token)
-    model = loading.load_causal_lm(config, hardware, token=run.tracking.huggingface_token)
+    base = loading.load_causal_lm(config, hardware, token=run.tracking.huggingface_token)
+    model, peft_config = loading.trainable_adapter(base, config, run.start_adapter)
     common = trainer_arguments(
         config, run.output_dir / "trainer", hardware, run.tracking, run.trainer_options
     )
@@ -74,7 +75,7 @@ def fit_adapter(
             args=fit.trl_args(hardware, common),
             train_dataset=Dataset.from_list(records),
             processing_class=tokenizer,
-            peft_config=loading.lora_config(config),
+            peft_config=peft_config,
         )
     outcome = run_phase(trainer, ProgressCallback(run, fit.phase))
     return finish(kind, config, trainer, outcome, run)

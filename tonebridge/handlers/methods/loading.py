@@ -7,10 +7,11 @@ functions, so that importing :mod:`tonebridge.handlers.methods` stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
-from peft import LoraConfig, TaskType, prepare_model_for_kbit_training
+from peft import LoraConfig, PeftModel, TaskType, prepare_model_for_kbit_training
 from pydantic import SecretStr
 from transformers import (
     AutoModelForCausalLM,
@@ -169,3 +170,18 @@ def lora_config(config: TrainingConfig, task_type: TaskType = TaskType.CAUSAL_LM
         bias="none",
         task_type=task_type,
     )
+
+
+def trainable_adapter(
+    model: PreTrainedModel, config: TrainingConfig, start: Path | None
+) -> tuple[Any, LoraConfig | None]:
+    """What trl trains: ``model`` and a fresh LoRA config, or ``model`` with the saved adapter
+    ``start`` loaded trainable (and no config: the adapter brings its own rank and targets)."""
+    if start is None:
+        return model, lora_config(config)
+    try:
+        continued = PeftModel.from_pretrained(model, str(start), is_trainable=True)
+    except (OSError, ValueError, KeyError) as exc:
+        msg = f"cannot continue the adapter in {start}: {exc}"
+        raise TrainingError(msg) from exc
+    return continued, None

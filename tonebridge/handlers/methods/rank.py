@@ -117,9 +117,11 @@ def run_rank(spec_path: Path, settings: Settings) -> None:
     report = RankReport(directory / f"rank-{settings.rank}.json", settings)
     tracking = Tracking.from_settings(settings, spec["run_name"])
     with progress_sink(directory, main) as sink:
+        start = spec.get("start_adapter")
         run = RunControl(
-            Path(spec["output_dir"]), sink, stop, tracking, trainer_options(spec), (report,)
-        )
+            Path(spec["output_dir"]), sink, stop, tracking, trainer_options(spec), (report,),
+            start_adapter=None if start is None else Path(start),
+        )  # fmt: skip
         result = run_with(spec["kind"], config, rows, run)
     if main:
         write_json_atomically(directory / "result.json", distributed.result_json(result))

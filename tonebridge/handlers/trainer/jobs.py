@@ -26,7 +26,7 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from tonebridge.handlers.datasets.files import (
 from tonebridge.handlers.methods.control import ProgressUpdate, TrainingResult
 from tonebridge.handlers.methods.registry import runner_rows
 from tonebridge.handlers.registry.store import Registry
-from tonebridge.handlers.trainer import outcome
+from tonebridge.handlers.trainer import continual, outcome
 from tonebridge.handlers.trainer.intake import check_training_command, printable
 from tonebridge.handlers.trainer.metrics import TrainerMetrics
 from tonebridge.handlers.trainer.plan import Plan, job_values, make_plan, parse_config
@@ -299,6 +299,11 @@ class JobRunner:
             until=utc_now(),
             corrections_only=plan.format in ("sft", "dpo"),
         )
+        replay = await continual.replayed(
+            self.ctx.feedback, self.ctx.models, self.ctx.jobs, selection,
+            fraction=continual.replay_share(plan, self.ctx.settings.replay_fraction),
+            seed=int(plan.options.get("seed", 42)),
+        )  # fmt: skip
         return await build_from_feedback(
             self.ctx.feedback,
             self.ctx.datasets,
@@ -307,6 +312,7 @@ class JobRunner:
             out_dir=out_dir,
             name=f"{plan.kind}-{plan.job.id}",
             limits=plan.limits,
+            replay=replay,
         )
 
     async def _train(
@@ -319,9 +325,10 @@ class JobRunner:
         config = make_config(plan.kind, plan.base_model, plan.options, settings=self.ctx.settings)
         tracking = Tracking.from_settings(self.ctx.settings, f"{plan.kind}-{plan.job.id}")
         rows = runner_rows(plan.kind, data.train)
+        start = await continual.start_adapter(self.ctx.registry, plan, output_dir / "parent")
         relay = ProgressRelay(asyncio.get_running_loop(), self._progress_writer(running))
         try:
-            return await asyncio.to_thread(
+            result = await asyncio.to_thread(
                 run_training,
                 plan.kind,
                 config,
@@ -331,9 +338,12 @@ class JobRunner:
                 should_stop=running.stop,
                 tracking=tracking,
                 parallel=Parallelism.from_settings(self.ctx.settings),
+                start_adapter=start,
             )
         finally:
             await relay.close()
+        continued = {"continued_parent": float(start is not None), "replayed": float(data.replayed)}
+        return replace(result, metrics={**result.metrics, **continued})
 
     def _progress_writer(self, running: RunningJob) -> Any:
         async def write(update: ProgressUpdate) -> None:

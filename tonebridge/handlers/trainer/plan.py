@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tonebridge.avro.codec import Record
+from tonebridge.decisions.continual import StartFrom, replay_fraction, start_from
 from tonebridge.errors import InvalidEventError, TrainingError
 from tonebridge.handlers.datasets.formats import DatasetFormat, Limits
 from tonebridge.handlers.evaluation import EvalConfig
@@ -28,6 +29,8 @@ TRAINER_KEYS = {
     "eval_max_examples": "held-out rows evaluated (default 256)",
     "eval_max_new_tokens": "length of generated rewrites (default 48)",
     "bootstrap_samples": "paired bootstrap resamples (default 1000)",
+    "start_from": "parent (default: continue the parent's adapter) or base (a fresh adapter)",
+    "replay_fraction": "share of older feedback replayed (default: the REPLAY_FRACTION setting)",
 }
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -47,6 +50,8 @@ class Plan:
     options: dict[str, Any]
     limits: Limits
     eval_config: EvalConfig
+    start_from: StartFrom = "parent"
+    replay_fraction: float | None = None  # None: the deployment's setting
 
     @property
     def format(self) -> DatasetFormat:
@@ -87,6 +92,17 @@ def _limits(options: dict[str, Any]) -> Limits:
     )
 
 
+def _continual(options: dict[str, Any]) -> tuple[StartFrom, float | None]:
+    """``start_from`` and ``replay_fraction``; TrainingError naming a bad one."""
+    share = options.get("replay_fraction")
+    try:
+        return start_from(options.get("start_from")), None if share is None else replay_fraction(
+            share
+        )
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
 def _eval_config(options: dict[str, Any]) -> EvalConfig:
     defaults = EvalConfig()
     return EvalConfig(
@@ -116,6 +132,7 @@ async def make_plan(models: ModelRepository, job: TrainingJobRecord, command: Re
     if command["kind"] == "evaluate" and parent is None:
         msg = "evaluate needs model_id: the model to evaluate"
         raise TrainingError(msg)
+    start, share = _continual(trainer)
     return Plan(
         job=job,
         command_id=command["command_id"],
@@ -128,6 +145,8 @@ async def make_plan(models: ModelRepository, job: TrainingJobRecord, command: Re
         options=runner,
         limits=_limits(trainer),
         eval_config=_eval_config(trainer),
+        start_from=start,
+        replay_fraction=share,
     )
 
 

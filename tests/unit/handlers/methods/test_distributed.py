@@ -33,6 +33,7 @@ from tonebridge.handlers.methods.distributed import (
     result_from_json,
     result_json,
     torchrun_command,
+    write_job,
     zero_stage,
 )
 from tonebridge.handlers.methods.tracking import Tracking
@@ -120,6 +121,18 @@ def test_torchrun_runs_the_rank_module_on_a_free_port(tmp_path: Path) -> None:
     assert command[1:3] == ["-m", "torch.distributed.run"]
     assert "--standalone" in command and "--nproc-per-node=4" in command
     assert command[-3:] == ["-m", RANK_MODULE, str(tmp_path / "job.json")]
+
+
+@pytest.mark.parametrize("parent", [None, "parent-adapter"])
+def test_the_job_file_tells_the_ranks_which_adapter_they_continue(
+    tmp_path: Path, parent: str | None
+) -> None:
+    start = None if parent is None else tmp_path / parent
+    run = RunControl(tmp_path / "out", start_adapter=start)
+    config = TrainingConfig(base_model="local/tiny")
+    spec = json.loads(write_job(tmp_path, "sft", config, [], run, Parallelism(2)).read_text())
+    assert spec["start_adapter"] == (None if start is None else str(start))
+    assert spec["output_dir"] == str(tmp_path / "out")
 
 
 def test_the_ranks_import_this_checkout_and_get_the_secrets(tmp_path: Path) -> None:
