@@ -64,7 +64,9 @@ class ArmSpec:
 @dataclass(frozen=True, slots=True)
 class ABSpec:
     """``min_samples`` per arm and metric gates every decision and is also the burn-in of the
-    plug-in variances; ``max_samples`` per arm (optional) ends a test as no_difference."""
+    plug-in variances; ``max_samples`` per arm (optional) ends a test as no_difference.
+    ``expected_samples`` per arm (optional) is the planned size when nothing caps it: with
+    either, the horizon-aware test of :mod:`tonebridge.stats.horizon` decides."""
 
     test_id: str
     arms: tuple[ArmSpec, ...]
@@ -76,6 +78,7 @@ class ABSpec:
     mixture_sd: float = 0.1
     srm_alpha: float = 0.001
     max_samples: int | None = None
+    expected_samples: int | None = None
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -90,6 +93,11 @@ class ABSpec:
     @property
     def treatments(self) -> tuple[str, ...]:
         return tuple(a.arm_id for a in self.arms if a.arm_id != self.control)
+
+    @property
+    def horizon(self) -> int | None:
+        """Samples per arm (the smallest) the test plans for: a cap, or else an expectation."""
+        return self.max_samples if self.max_samples is not None else self.expected_samples
 
     def model_of(self, arm_id: str) -> str:
         return next(a.model_id for a in self.arms if a.arm_id == arm_id)
@@ -106,6 +114,7 @@ class ABSpec:
             "mixture_sd": self.mixture_sd,
             "srm_alpha": self.srm_alpha,
             "max_samples": self.max_samples,
+            "expected_samples": self.expected_samples,
         }
 
     @classmethod
@@ -127,6 +136,7 @@ def _problem(spec: ABSpec) -> str | None:
         (spec.correction in ("holm", "bh"), "correction must be holm or bh"),
         (spec.mixture_sd > 0.0, "mixture_sd must be positive"),
         (spec.max_samples is None or spec.max_samples >= spec.min_samples, "max < min samples"),
+        (spec.expected_samples is None or spec.expected_samples >= 2, "expected_samples < 2"),
     ]
     return next((message for ok, message in checks if not ok), None)
 
@@ -137,7 +147,7 @@ def spec_from_command(record: Mapping[str, Any]) -> ABSpec:
     optional = {
         k: record[k]
         for k in ("alpha", "min_samples", "control_arm", "correction", "mixture_sd")
-        + ("srm_alpha", "max_samples")
+        + ("srm_alpha", "max_samples", "expected_samples")
         if k in record
     }
     return ABSpec(
