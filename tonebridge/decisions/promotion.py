@@ -85,6 +85,9 @@ class PromotionPolicy(BaseModel):
     # A newer better candidate stops the name's running promotion test and takes its place
     # (else it waits, registered, until that test ends).
     supersede: bool = True
+    # Planned samples per arm (the smaller arm): the test then decides with the horizon-aware
+    # test (tonebridge.stats.horizon), more powerful by that size than the default mSPRT.
+    expected_samples: int | None = Field(default=None, ge=2)
 
     @model_validator(mode="after")
     def _distinct_metrics(self) -> PromotionPolicy:
@@ -251,6 +254,7 @@ def create_command(
         reason=f"{version} beats its parent: {judgement.reason}",
         event_id=effect_id("create", test_id),
         event_time=registered["event_time"],
+        expected_samples=policy.expected_samples,
     )
 
 

@@ -129,12 +129,20 @@ def _create_command(test_id: str, body: ABTestRequest) -> Record:
         min_samples=body.min_samples,
         control_arm=body.control_arm or body.arms[0].arm_id,
         reason=body.reason,
+        expected_samples=body.expected_samples,
     )
 
 
 def _config(body: ABTestRequest) -> dict[str, object]:
     control = body.control_arm or body.arms[0].arm_id
-    return {"alpha": body.alpha, "min_samples": body.min_samples, "control_arm": control}
+    config: dict[str, object] = {
+        "alpha": body.alpha,
+        "min_samples": body.min_samples,
+        "control_arm": control,
+    }
+    if body.expected_samples is not None:
+        config["expected_samples"] = body.expected_samples
+    return config
 
 
 async def _find(services: ApiServices, test_id: str) -> ABTestRecord | None:

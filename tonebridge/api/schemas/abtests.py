@@ -37,6 +37,12 @@ class ABTestRequest(Strict):
     min_samples: int = Field(default=100, ge=1, le=10_000_000, description="Per arm.")
     control_arm: Id | None = Field(default=None, description="Defaults to the first arm.")
     reason: Reason | None = None
+    expected_samples: int | None = Field(
+        default=None,
+        ge=2,
+        le=10_000_000,
+        description="Planned samples per arm (the smallest): the horizon-aware test decides.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ABTestRequest:
