@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from tests.agents.conftest import MemoryVerdicts, eventually
@@ -80,3 +81,18 @@ async def test_unknown_tests_and_arms_are_dead_lettered(worker: Worker) -> None:
     assert "'ghost' is not an arm" in reasons[0]
     state = worker.abtests.table.get("ab-1")
     assert state is not None and state.stats.arms["treatment"].assigned == 1
+
+
+async def test_a_test_with_a_horizon_is_decided_by_the_horizon_aware_test(worker: Worker) -> None:
+    outbox = cast(MemoryOutbox, worker.abtests.outbox)
+    await define(worker, {**create_test(min_samples=20), "expected_samples": 200})
+    async with worker.agents["judge_ab_tests"].test_context() as ctx:
+        records = arms(200, (0.2, 0.8))
+        for start in range(0, len(records), 40):
+            await put(ctx, INFERENCE_OUTCOMES_TOPIC, records[start : start + 40])
+        await eventually(lambda: bool(outbox.on(ABTEST_VERDICTS_TOPIC)))
+    [verdict] = outbox.on(ABTEST_VERDICTS_TOPIC)
+    assert (verdict["decision"], verdict["winner_model_id"]) == ("winner", "ab-1-new")
+    assert verdict["reason"].endswith("(horizon test)")
+    assert json.loads(verdict["results_json"])["test"] == "horizon"
+    assert verdict["ci_low"] <= verdict["effect"] <= verdict["ci_high"]
