@@ -38,6 +38,20 @@ class Sums:
     sq_c: np.ndarray
     sq_t: np.ndarray
     shift: np.ndarray
+    covariate: Covariate | None = None
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """Running per-arm sums of the covariate (less its first value), its squares and its
+    products with the metric (also shifted), for CUPED."""
+
+    sx_c: np.ndarray
+    sx_t: np.ndarray
+    sxx_c: np.ndarray
+    sxx_t: np.ndarray
+    sxy_c: np.ndarray
+    sxy_t: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -56,27 +70,51 @@ TREATMENT_WINS, CONTROL_WINS, SRM, NO_DIFFERENCE = 1, 2, 3, 4
 
 
 def spec_for(
-    binary: bool, weights: tuple[float, float] = (1.0, 1.0), **limits: int | None
+    binary: bool, weights: tuple[float, float] = (1.0, 1.0), **limits: int | str | None
 ) -> ABSpec:
     metric = MetricSpec("success", "binary") if binary else MetricSpec("rating", "continuous")
     arms = (ArmSpec("a", "m-a", weights[0]), ArmSpec("b", "m-b", weights[1]))
     return ABSpec("sim", arms, (metric,), **limits)  # type: ignore[arg-type]
 
 
-def running(treated: np.ndarray, y: np.ndarray) -> Sums:
+def _split(treated: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative sums of ``v`` over the control's and the treatment's events."""
+    return np.cumsum(np.where(treated, 0.0, v), axis=1), np.cumsum(
+        np.where(treated, v, 0.0), axis=1
+    )
+
+
+def running(treated: np.ndarray, y: np.ndarray, x: np.ndarray | None = None) -> Sums:
     shift = y[:, :1]
     d = y - shift
     n_t = np.cumsum(treated, axis=1)
     n_c = np.arange(1, treated.shape[1] + 1) - n_t
-    dt, dc = np.where(treated, d, 0.0), np.where(treated, 0.0, d)
-    return Sums(
-        n_c, n_t, np.cumsum(dc, axis=1) + n_c * shift, np.cumsum(dt, axis=1) + n_t * shift,
-        np.cumsum(dc * dc, axis=1), np.cumsum(dt * dt, axis=1), shift,
-    )  # fmt: skip
+    (sum_c, sum_t), (sq_c, sq_t) = _split(treated, d), _split(treated, d * d)
+    cov = None
+    if x is not None:
+        dx = x - x[:, :1]
+        cov = Covariate(*_split(treated, dx), *_split(treated, dx * dx), *_split(treated, dx * d))
+    return Sums(n_c, n_t, sum_c + n_c * shift, sum_t + n_t * shift, sq_c, sq_t, shift, cov)
+
+
+def cuped(s: Sums, cov: Covariate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(effect, v_c, v_t) as tonebridge.stats.comoments.cuped_inputs computes them."""
+    dy_c, dy_t = s.sum_c / s.n_c - s.shift, s.sum_t / s.n_t - s.shift  # shifted means
+    dx_c, dx_t = cov.sx_c / s.n_c, cov.sx_t / s.n_t
+    m2x_c, m2x_t = cov.sxx_c - s.n_c * dx_c**2, cov.sxx_t - s.n_t * dx_t**2
+    cxy_c, cxy_t = cov.sxy_c - s.n_c * dx_c * dy_c, cov.sxy_t - s.n_t * dx_t * dy_t
+    m2y_c, m2y_t = s.sq_c - s.n_c * dy_c**2, s.sq_t - s.n_t * dy_t**2
+    theta = np.where(m2x_c + m2x_t > 0, (cxy_c + cxy_t) / (m2x_c + m2x_t), 0.0)
+    v_c = (m2y_c - 2 * theta * cxy_c + theta**2 * m2x_c) / (s.n_c - 1)
+    v_t = (m2y_t - 2 * theta * cxy_t + theta**2 * m2x_t) / (s.n_t - 1)
+    effect = dy_t - dy_c - theta * (dx_t - dx_c)
+    return effect, np.maximum(v_c, 0.0), np.maximum(v_t, 0.0)
 
 
 def inputs(s: Sums, binary: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(effect, v_c, v_t) as tonebridge.stats.sequential.*_inputs compute them."""
+    if s.covariate is not None:
+        return cuped(s, s.covariate)
     mean_c, mean_t = s.sum_c / s.n_c, s.sum_t / s.n_t
     if binary:
         sm_c, sm_t = (s.sum_c + 0.5) / (s.n_c + 1.0), (s.sum_t + 0.5) / (s.n_t + 1.0)
@@ -117,7 +155,9 @@ def look_p(s: Sums, binary: bool, spec: ABSpec, horizon: bool) -> tuple[np.ndarr
     forces the mSPRT (the product's test before it used the horizon)."""
     effect, v_c, v_t = inputs(s, binary)
     ready = (s.n_c >= spec.min_samples) & (s.n_t >= spec.min_samples)
-    if not binary:
+    if s.covariate is not None:
+        ready &= (s.n_c >= 3) & (s.n_t >= 3)
+    if s.covariate is not None or not binary:
         ready &= v_c + v_t > 0.0
     if not horizon or spec.horizon is None:
         variance = v_c / s.n_c + v_t / s.n_t
@@ -166,24 +206,23 @@ def decisions(s: Sums, binary: bool, spec: ABSpec, horizon: bool = True) -> Deci
     return Decisions(at, kind, p_min, srm_min)
 
 
-def observation(binary: bool, value: float) -> ArmObservation:
-    return (
-        ArmObservation({"success": value != 0.0})
-        if binary
-        else ArmObservation({}, {"rating": value})
-    )
+def observation(binary: bool, value: float, x: float | None = None) -> ArmObservation:
+    if binary:
+        return ArmObservation({"success": value != 0.0}, {}, x)
+    return ArmObservation({}, {"rating": value}, x)
 
 
 def product_run(
-    spec: ABSpec, treated: np.ndarray, y: np.ndarray, binary: bool
+    spec: ABSpec, treated: np.ndarray, y: np.ndarray, binary: bool, x: np.ndarray | None = None
 ) -> tuple[int, int, list[float], list[float]]:
     """``abtest.add`` then ``decide.evaluate`` after every event, until a final decision:
     (look, kind, always-valid p-value per look, SRM p-value per look)."""
     state, key = abtest.initial(spec), f"b/{spec.metrics[0].name}"
     ps: list[float] = []
     srms: list[float] = []
-    for j, (is_t, value) in enumerate(zip(treated.tolist(), y.tolist(), strict=True)):
-        state = abtest.add(state, "b" if is_t else "a", observation(binary, value))
+    xs = [None] * len(y) if x is None else x.tolist()
+    for j, (is_t, value, cov) in enumerate(zip(treated.tolist(), y.tolist(), xs, strict=True)):
+        state = abtest.add(state, "b" if is_t else "a", observation(binary, value, cov))
         state, decision = decide.evaluate(spec, state)
         ps.append(decision.p_values[key])
         srms.append(decision.p_values["srm"])
@@ -199,15 +238,22 @@ def _kind(kind: str, arm: str | None) -> int:
 
 
 def check_every_look(
-    spec: ABSpec, treated: np.ndarray, y: np.ndarray, binary: bool, tests: int
+    spec: ABSpec,
+    treated: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    tests: int,
+    x: np.ndarray | None = None,
 ) -> int:
     """Run the product's path on the first ``tests`` tests of a block; every look's p-values
     and the decision must be the vectorised ones. Returns the number of looks compared."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        fast = decisions(running(treated, y), binary, spec)
+        fast = decisions(running(treated, y, x), binary, spec)
     looks = 0
     for i in range(min(tests, treated.shape[0])):
-        at, kind, ps, srms = product_run(spec, treated[i], y[i], binary)
+        at, kind, ps, srms = product_run(
+            spec, treated[i], y[i], binary, None if x is None else x[i]
+        )
         stop = len(ps)
         np.testing.assert_allclose(ps, fast.p_value[i, :stop], rtol=1e-6, atol=1e-12)
         np.testing.assert_allclose(srms, fast.srm_p_value[i, :stop], rtol=1e-6, atol=1e-12)

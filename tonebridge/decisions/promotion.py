@@ -88,6 +88,9 @@ class PromotionPolicy(BaseModel):
     # Planned samples per arm (the smaller arm): the test then decides with the horizon-aware
     # test (tonebridge.stats.horizon), more powerful by that size than the default mSPRT.
     expected_samples: int | None = Field(default=None, ge=2)
+    # The outcomes' metrics entry holding a pre-exposure covariate (e.g. the user's mean
+    # rating before the test): every metric is then compared CUPED-adjusted.
+    covariate: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _distinct_metrics(self) -> PromotionPolicy:
@@ -255,6 +258,7 @@ def create_command(
         event_id=effect_id("create", test_id),
         event_time=registered["event_time"],
         expected_samples=policy.expected_samples,
+        covariate=policy.covariate,
     )
 
 

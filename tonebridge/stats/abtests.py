@@ -18,6 +18,7 @@ from typing import Any
 from tonebridge.errors import InvalidEventError
 from tonebridge.stats import arms
 from tonebridge.stats.arms import ArmObservation, ArmState
+from tonebridge.stats.comoments import CoMoments, cuped_inputs
 from tonebridge.stats.fixed import FixedResult, two_proportion_ztest, welch_ttest
 from tonebridge.stats.horizon import horizon_counts, horizon_sprt
 from tonebridge.stats.moments import Moments
@@ -147,12 +148,20 @@ def sequential(spec: ABSpec, arm: str, inputs: Inputs | None) -> SequentialResul
     return horizon_sprt(inputs, (h[spec.control], h[arm]), spec.alpha, spec.mixture_sd)
 
 
+def _adjusted(spec: ABSpec, arm: str, metric: MetricSpec, state: ABState) -> Inputs | None:
+    """CUPED inputs: only outcomes that carried the covariate count (see ABSpec)."""
+    c = state.arms[spec.control].adjusted.get(metric.name, CoMoments())
+    t = state.arms[arm].adjusted.get(metric.name, CoMoments())
+    return cuped_inputs(c, t, spec.min_samples)
+
+
 def _compare_binary(
     spec: ABSpec, arm: str, metric: MetricSpec, state: ABState, reference: bool
 ) -> Comparison:
     c = state.arms[spec.control].binary.get(metric.name, Proportion())
     t = state.arms[arm].binary.get(metric.name, Proportion())
-    seq = sequential(spec, arm, binary_inputs(c, t, spec.min_samples))
+    plain = None if spec.covariate else binary_inputs(c, t, spec.min_samples)
+    seq = sequential(spec, arm, _adjusted(spec, arm, metric, state) if spec.covariate else plain)
     c_rate = c.successes / c.trials if c.trials else None
     t_rate = t.successes / t.trials if t.trials else None
     fixed = two_proportion_ztest(c, t, spec.alpha) if reference else None
@@ -164,7 +173,8 @@ def _compare_continuous(
 ) -> Comparison:
     c = state.arms[spec.control].continuous.get(metric.name, Moments())
     t = state.arms[arm].continuous.get(metric.name, Moments())
-    seq = sequential(spec, arm, continuous_inputs(c, t, spec.min_samples))
+    plain = None if spec.covariate else continuous_inputs(c, t, spec.min_samples)
+    seq = sequential(spec, arm, _adjusted(spec, arm, metric, state) if spec.covariate else plain)
     c_mean = c.mean if c.n else None
     t_mean = t.mean if t.n else None
     fixed = welch_ttest(c, t, spec.alpha) if reference else None

@@ -66,7 +66,10 @@ class ABSpec:
     """``min_samples`` per arm and metric gates every decision and is also the burn-in of the
     plug-in variances; ``max_samples`` per arm (optional) ends a test as no_difference.
     ``expected_samples`` per arm (optional) is the planned size when nothing caps it: with
-    either, the horizon-aware test of :mod:`tonebridge.stats.horizon` decides."""
+    either, the horizon-aware test of :mod:`tonebridge.stats.horizon` decides. ``covariate``
+    (optional) names the ``metrics`` entry of an outcome that holds a pre-exposure covariate:
+    every metric is then compared CUPED-adjusted (:mod:`tonebridge.stats.comoments`), on the
+    outcomes that carry it."""
 
     test_id: str
     arms: tuple[ArmSpec, ...]
@@ -79,6 +82,7 @@ class ABSpec:
     srm_alpha: float = 0.001
     max_samples: int | None = None
     expected_samples: int | None = None
+    covariate: str | None = None
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -115,6 +119,7 @@ class ABSpec:
             "srm_alpha": self.srm_alpha,
             "max_samples": self.max_samples,
             "expected_samples": self.expected_samples,
+            "covariate": self.covariate,
         }
 
     @classmethod
@@ -137,6 +142,7 @@ def _problem(spec: ABSpec) -> str | None:
         (spec.mixture_sd > 0.0, "mixture_sd must be positive"),
         (spec.max_samples is None or spec.max_samples >= spec.min_samples, "max < min samples"),
         (spec.expected_samples is None or spec.expected_samples >= 2, "expected_samples < 2"),
+        (spec.covariate is None or spec.covariate not in names, "covariate is also a metric"),
     ]
     return next((message for ok, message in checks if not ok), None)
 
@@ -147,7 +153,7 @@ def spec_from_command(record: Mapping[str, Any]) -> ABSpec:
     optional = {
         k: record[k]
         for k in ("alpha", "min_samples", "control_arm", "correction", "mixture_sd")
-        + ("srm_alpha", "max_samples", "expected_samples")
+        + ("srm_alpha", "max_samples", "expected_samples", "covariate")
         if k in record
     }
     return ABSpec(

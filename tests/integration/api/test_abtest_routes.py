@@ -154,14 +154,17 @@ async def test_tests_are_listed_newest_first_with_filters_and_pages(
     assert too_many.status_code == 422 and "query.limit" in too_many.json()["message"]
 
 
-async def test_a_planned_size_travels_with_the_create_command(
+async def test_a_planned_size_and_a_covariate_travel_with_the_create_command(
     client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
 ) -> None:
-    body = {"name": "planned", "arms": await _arms(database, unique), "expected_samples": 5000}
+    arms = await _arms(database, unique)
+    body = {"name": "planned", "arms": arms, "expected_samples": 5000, "covariate": "prior"}
     response = await client.post("/ab-test", json=body, headers=ADMIN)
     assert response.status_code == 202, response.text
     [command] = await read_topic(api_settings, ABTEST_COMMANDS_TOPIC)
     assert command.record["expected_samples"] == 5000
-    assert spec_from_command(command.record).horizon == 5000
-    too_small = {**body, "expected_samples": 1}
-    assert (await client.post("/ab-test", json=too_small, headers=ADMIN)).status_code == 422
+    spec = spec_from_command(command.record)
+    assert (spec.horizon, spec.covariate) == (5000, "prior")
+    for bad in ({"expected_samples": 1}, {"covariate": "success"}):
+        response = await client.post("/ab-test", json={**body, **bad}, headers=ADMIN)
+        assert response.status_code == 422, bad

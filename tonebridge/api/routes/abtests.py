@@ -130,6 +130,7 @@ def _create_command(test_id: str, body: ABTestRequest) -> Record:
         control_arm=body.control_arm or body.arms[0].arm_id,
         reason=body.reason,
         expected_samples=body.expected_samples,
+        covariate=body.covariate,
     )
 
 
@@ -142,6 +143,8 @@ def _config(body: ABTestRequest) -> dict[str, object]:
     }
     if body.expected_samples is not None:
         config["expected_samples"] = body.expected_samples
+    if body.covariate is not None:
+        config["covariate"] = body.covariate
     return config
 
 

@@ -43,6 +43,10 @@ class ABTestRequest(Strict):
         le=10_000_000,
         description="Planned samples per arm (the smallest): the horizon-aware test decides.",
     )
+    covariate: MetricName | None = Field(
+        default=None,
+        description="The outcomes' metrics key holding a pre-exposure covariate (CUPED).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ABTestRequest:
@@ -58,6 +62,9 @@ class ABTestRequest(Strict):
             raise ValueError(msg)
         if len({m.name for m in self.metrics}) != len(self.metrics):
             msg = "metric names must be unique"
+            raise ValueError(msg)
+        if self.covariate is not None and self.covariate in {m.name for m in self.metrics}:
+            msg = "the covariate cannot also be a metric"
             raise ValueError(msg)
         return self
 
