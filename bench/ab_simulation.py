@@ -1,12 +1,15 @@
 """A/B statistics by simulation, and the throughput of the folds the agents call per event.
 
     python bench/ab_simulation.py [--sims 1000] [--horizon 5000] [--check 20] [--seed 1]
+        [--sections aa,power,cuped,product,srm,throughput]
 
 The decision tables (A/A, power side by side with the peers, CUPED) come from
 :mod:`bench.ab_peers`: the product's decision after every event, vectorised over tests by
 :mod:`bench.ab_engine` and checked against ``abtest.add`` -> ``decide.evaluate`` on every look
-of the first ``--check`` tests of every row. The SRM table is vectorised and checked on sampled
-looks. Prints Markdown tables (docs/benchmarks.md, "A/B statistics").
+of the first ``--check`` tests of every row; ``product`` runs scenarios the engine does not
+cover (three arms, a guardrail) on the product's path alone, looking after every batch. The
+SRM table is vectorised and checked on sampled looks. Prints Markdown tables
+(docs/benchmarks.md, "A/B statistics").
 """
 
 from __future__ import annotations
@@ -200,6 +203,16 @@ def throughput_table(n: int) -> Iterator[str]:
     )
 
 
+SECTIONS: dict[str, Callable[[argparse.Namespace], Iterator[str]]] = {
+    "aa": lambda a: ab_peers.a_a_table(a.sims, a.horizon, a.check, a.seed),
+    "power": lambda a: ab_peers.power_table(a.sims, a.horizon, a.seed),
+    "cuped": lambda a: ab_peers.cuped_table(a.sims, a.horizon, a.check, a.seed),
+    "product": lambda a: ab_peers.product_table(a.sims, a.product_horizon, a.product_every, a.seed),
+    "srm": srm_table,
+    "throughput": lambda a: throughput_table(a.throughput_events),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=1000)
@@ -208,16 +221,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000, help="per SRM simulation")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--throughput-events", type=int, default=100_000)
+    parser.add_argument("--product-horizon", type=int, default=1000, help="product-only table")
+    parser.add_argument("--product-every", type=int, default=20, help="events between looks")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated")
     args = parser.parse_args()
     started = time.perf_counter()
-    for section in (
-        ab_peers.a_a_table(args.sims, args.horizon, args.check, args.seed),
-        ab_peers.power_table(args.sims, args.horizon, args.seed),
-        ab_peers.cuped_table(args.sims, args.horizon, args.check, args.seed),
-        srm_table(args),
-        throughput_table(args.throughput_events),
-    ):
-        for line in section:
+    for name in args.sections.split(","):
+        for line in SECTIONS[name](args):
             print(line, flush=True)
     print(f"\n(ran in {time.perf_counter() - started:.0f} s)")
 
