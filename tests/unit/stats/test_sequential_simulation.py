@@ -73,3 +73,13 @@ def test_cuped_keeps_the_rate_and_adds_power() -> None:
     real, _ = peers.cuped_rates(0.7, 0.1, HORIZON, 300, 20240607)
     plain, adjusted = (np.concatenate(real[m].decided).mean() for m in ("plain", "CUPED"))
     assert adjusted > plain + 0.15  # variance halved: about 0.55 -> 0.85
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_the_vectorised_msprt_is_the_products_without_a_horizon(binary: bool) -> None:
+    rng = np.random.default_rng(20240608)
+    treated = rng.random((3, 1500)) < 0.5
+    y = rng.random(treated.shape) < 0.2 if binary else rng.lognormal(4.0, 1.0, treated.shape)
+    spec = engine.spec_for(binary)
+    assert spec.horizon is None
+    assert engine.check_every_look(spec, treated, y.astype(float), binary, 3) >= 1500
