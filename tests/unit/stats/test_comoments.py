@@ -8,10 +8,11 @@ import statsmodels.api as sm
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tonebridge.errors import InvalidEventError
 from tonebridge.stats import arms, comoments
 from tonebridge.stats.arms import ArmObservation, ArmState
 from tonebridge.stats.comoments import CoMoments, cuped_inputs
-from tonebridge.stats.spec import MetricSpec
+from tonebridge.stats.spec import ABSpec, ArmSpec, MetricSpec
 
 values = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False)
 pairs = st.lists(st.tuples(values, values), max_size=40)
@@ -87,3 +88,11 @@ def test_arms_fold_the_covariate_with_every_metric_of_an_outcome_that_carries_it
     assert ArmState.from_dict(one_by_one.to_dict()) == one_by_one
     legacy = {k: v for k, v in one_by_one.to_dict().items() if k != "adjusted"}
     assert ArmState.from_dict(legacy).adjusted == {}
+
+
+def test_a_spec_names_a_covariate_that_is_not_a_metric() -> None:
+    arms_ = (ArmSpec("a", "m1"), ArmSpec("b", "m2"))
+    spec = ABSpec("t", arms_, covariate="prior")
+    assert ABSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(InvalidEventError, match="covariate is also a metric"):
+        ABSpec("t", arms_, covariate="success")
