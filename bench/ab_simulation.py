@@ -1,11 +1,15 @@
 """A/B statistics by simulation, and the throughput of the folds the agents call per event.
 
-    python bench/ab_simulation.py [--sims 2000] [--events 10000] [--seed 1]
+    python bench/ab_simulation.py [--sims 1000] [--horizon 5000] [--check 20] [--seed 1]
+        [--sections aa,power,cuped,product,srm,throughput]
 
-Every simulated test is looked at after every event once both arms have ``--burn-in`` values
-(ABSpec.min_samples). The statistics are vectorised with numpy over tests and looks; before
-counting, each vectorised statistic is checked against the library function on sampled looks.
-Prints Markdown tables (docs/benchmarks.md, "A/B statistics").
+The decision tables (A/A, power side by side with the peers, CUPED) come from
+:mod:`bench.ab_peers`: the product's decision after every event, vectorised over tests by
+:mod:`bench.ab_engine` and checked against ``abtest.add`` -> ``decide.evaluate`` on every look
+of the first ``--check`` tests of every row; ``product`` runs scenarios the engine does not
+cover (three arms, a guardrail) on the product's path alone, looking after every batch. The
+SRM table is vectorised and checked on sampled looks. Prints Markdown tables
+(docs/benchmarks.md, "A/B statistics").
 """
 
 from __future__ import annotations
@@ -15,19 +19,16 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
 from scipy import special
 
+from bench import ab_peers
 from tonebridge.stats import abtests as abtest
 from tonebridge.stats import arms, decide, feedback, windows
 from tonebridge.stats.arms import ArmObservation
-from tonebridge.stats.moments import Moments
-from tonebridge.stats.proportion import Proportion
-from tonebridge.stats.sequential import sequential_binary, sequential_continuous
 from tonebridge.stats.spec import ABSpec, ArmSpec, MetricSpec
 from tonebridge.stats.srm import log_bayes_factor
 
@@ -39,128 +40,10 @@ X = TypeVar("X")
 BLOCK = 200  # simulated tests per numpy block (memory: ~20 arrays of BLOCK x events)
 
 
-@dataclass(frozen=True)
-class Block:
-    """Running per-arm sums of one block of simulated tests: shape (tests, events)."""
-
-    n_c: np.ndarray
-    n_t: np.ndarray
-    sum_c: np.ndarray
-    sum_t: np.ndarray
-    sq_c: np.ndarray
-    sq_t: np.ndarray
-
-
-@dataclass(frozen=True)
-class Outcome:
-    sequential_hit: np.ndarray  # per test: rejected at some look
-    sequential_at: np.ndarray  # per test: events seen at the first rejection (-1: never)
-    naive_hit: np.ndarray
-    fixed_hit: np.ndarray  # one z-test at the last event
-    sequential_positive: np.ndarray  # the first rejection had a positive effect
-
-
-def running(treated: np.ndarray, y: np.ndarray) -> Block:
-    n_t = np.cumsum(treated, axis=1)
-    n_c = np.arange(1, treated.shape[1] + 1) - n_t
-    yt, yc = np.where(treated, y, 0.0), np.where(treated, 0.0, y)
-    return Block(
-        n_c, n_t, np.cumsum(yc, axis=1), np.cumsum(yt, axis=1),
-        np.cumsum(yc * yc, axis=1), np.cumsum(yt * yt, axis=1),
-    )  # fmt: skip
-
-
-def mixture_log_lr(effect: np.ndarray, v_c: np.ndarray, v_t: np.ndarray, b: Block) -> np.ndarray:
-    """tonebridge.stats.sequential.mixture_sprt, vectorised."""
-    variance = v_c / b.n_c + v_t / b.n_t
-    r = MIXTURE_SD**2 * 0.5 * (v_c + v_t) / variance
-    log_lr: np.ndarray = 0.5 * (effect * effect / variance * r / (1.0 + r) - np.log1p(r))
-    return log_lr
-
-
-def binary_stats(b: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(effect, mSPRT log LR, naive pooled z) at every look."""
-    rate_c, rate_t = b.sum_c / b.n_c, b.sum_t / b.n_t
-    sm_c, sm_t = (b.sum_c + 0.5) / (b.n_c + 1.0), (b.sum_t + 0.5) / (b.n_t + 1.0)
-    effect = rate_t - rate_c
-    log_lr = mixture_log_lr(effect, sm_c * (1 - sm_c), sm_t * (1 - sm_t), b)
-    pooled = (b.sum_c + b.sum_t) / (b.n_c + b.n_t)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / b.n_c + 1 / b.n_t))
-    return effect, log_lr, np.divide(effect, se, out=np.zeros_like(se), where=se > 0)
-
-
-def continuous_stats(b: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean_c, mean_t = b.sum_c / b.n_c, b.sum_t / b.n_t
-    v_c = np.maximum(b.sq_c - b.n_c * mean_c**2, 0.0) / (b.n_c - 1)
-    v_t = np.maximum(b.sq_t - b.n_t * mean_t**2, 0.0) / (b.n_t - 1)
-    effect = mean_t - mean_c
-    return effect, mixture_log_lr(effect, v_c, v_t, b), effect / np.sqrt(v_c / b.n_c + v_t / b.n_t)
-
-
 def agree(what: str, library: float, vectorised: float) -> None:
     if not math.isclose(library, vectorised, rel_tol=1e-7, abs_tol=1e-7):
         msg = f"vectorised {what} {vectorised} differs from the library's {library}"
         raise RuntimeError(msg)
-
-
-def library_log_lr(b: Block, i: int, j: int, binary: bool) -> float:
-    n_c, n_t = int(b.n_c[i, j]), int(b.n_t[i, j])
-    if binary:
-        c, t = Proportion(round(b.sum_c[i, j]), n_c), Proportion(round(b.sum_t[i, j]), n_t)
-        seq = sequential_binary(c, t, alpha=ALPHA, mixture_sd=MIXTURE_SD)
-    else:
-        mc, mt = (
-            _moments(n_c, b.sum_c[i, j], b.sq_c[i, j]),
-            _moments(n_t, b.sum_t[i, j], b.sq_t[i, j]),
-        )
-        seq = sequential_continuous(mc, mt, alpha=ALPHA, mixture_sd=MIXTURE_SD)
-    return math.nan if seq is None else seq.log_lr
-
-
-def _moments(n: int, total: float, squares: float) -> Moments:
-    return Moments(n, total / n, max(squares - n * (total / n) ** 2, 0.0))
-
-
-def check_against_library(
-    b: Block, log_lr: np.ndarray, binary: bool, rng: np.random.Generator
-) -> None:
-    """The vectorised statistic must be the library's, at sampled looks."""
-    rows, cols = np.nonzero(np.isfinite(log_lr) & (b.n_c >= 2) & (b.n_t >= 2))
-    for k in rng.choice(rows.size, size=min(20, rows.size), replace=False):
-        i, j = int(rows[k]), int(cols[k])
-        agree("mSPRT log LR", library_log_lr(b, i, j, binary), float(log_lr[i, j]))
-
-
-def outcome(b: Block, stats: tuple[np.ndarray, np.ndarray, np.ndarray], burn_in: int) -> Outcome:
-    effect, log_lr, z = stats
-    ready = (b.n_c >= burn_in) & (b.n_t >= burn_in)
-    seq = ready & (log_lr > math.log(1 / ALPHA))
-    z_crit = special.ndtri(1 - ALPHA / 2)
-    first = np.where(seq.any(axis=1), seq.argmax(axis=1), -1)
-    positive = np.take_along_axis(effect, np.maximum(first, 0)[:, None], axis=1)[:, 0] > 0
-    return Outcome(
-        np.asarray(seq.any(axis=1)), np.where(first >= 0, first + 1, -1),
-        (ready & (np.abs(z) > z_crit)).any(axis=1), np.asarray(np.abs(z[:, -1]) > z_crit), positive,
-    )  # fmt: skip
-
-
-Draw = Callable[[np.random.Generator, np.ndarray], np.ndarray]
-
-
-def simulate(draw: Draw, binary: bool, sims: int, events: int, burn_in: int, seed: int) -> Outcome:
-    rng = np.random.default_rng(seed)
-    parts = []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, sims, BLOCK):
-            treated = rng.random((min(BLOCK, sims - start), events)) < 0.5
-            block = running(treated, draw(rng, treated))
-            stats = binary_stats(block) if binary else continuous_stats(block)
-            if start == 0:
-                check_against_library(block, stats[1], binary, rng)
-            parts.append(outcome(block, stats, burn_in))
-    return Outcome(
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in Outcome.__dataclass_fields__)
-    )
 
 
 def row(*cells: str) -> str:
@@ -170,63 +53,6 @@ def row(*cells: str) -> str:
 def rate_and_se(hits: np.ndarray) -> str:
     p = float(hits.mean())
     return f"{p:.4f} ± {math.sqrt(p * (1 - p) / hits.size):.4f}"
-
-
-def bernoulli(p_control: float, lift: float) -> Draw:
-    return lambda rng, t: (rng.random(t.shape) < np.where(t, p_control + lift, p_control)).astype(
-        float
-    )
-
-
-def normal(shift: float) -> Draw:
-    return lambda rng, t: rng.normal(0.0, 1.0, t.shape) + np.where(t, shift, 0.0)
-
-
-def lognormal(_: float = 0.0) -> Draw:
-    return lambda rng, t: rng.lognormal(4.0, 0.8, t.shape)  # latency-like, skewed
-
-
-def a_a_table(args: argparse.Namespace) -> Iterator[str]:
-    yield (
-        f"A/A: {args.sims} tests per row, {args.events} events each (arms 50/50), looked at after"
-        f" every event from {args.burn_in} per arm on; alpha = {ALPHA}; rate ± Monte-Carlo SE.\n"
-    )
-    yield "| metric | always-valid mSPRT | naive z-test, every event | z-test once, at the end |"
-    yield "|---|---|---|---|"
-    rows = [("binary, p = 0.10", bernoulli(0.10, 0.0), True),
-            ("continuous, normal", normal(0.0), False),
-            ("continuous, lognormal (skewed)", lognormal(), False)]  # fmt: skip
-    for k, (name, draw, binary) in enumerate(rows):
-        o = simulate(draw, binary, args.sims, args.events, args.burn_in, args.seed + k)
-        yield row(
-            name, rate_and_se(o.sequential_hit), rate_and_se(o.naive_hit), rate_and_se(o.fixed_hit)
-        )
-
-
-def power_table(args: argparse.Namespace) -> Iterator[str]:
-    sims = max(args.sims // 2, 100)
-    yield (
-        f"\nA/B: {sims} tests per row, {args.events} events at most; power = share decided"
-        " (always-valid) within the horizon; events to decision counted over both arms.\n"
-    )
-    yield row(
-        "metric", "effect", "power, mSPRT", "right sign", "mean / median events to decision",
-        "power, z-test once at the end",
-    )  # fmt: skip
-    yield "|---|---|---|---|---|---|"
-    rows = [
-        (f"binary 0.10 -> {0.10 + d:.2f}", f"+{d:.2f}", bernoulli(0.10, d), True)
-        for d in (0.01, 0.02, 0.03)
-    ]
-    rows += [("continuous normal, sd 1", f"+{d} sd", normal(d), False) for d in (0.05, 0.1, 0.2)]
-    for k, (name, effect, draw, binary) in enumerate(rows):
-        o = simulate(draw, binary, sims, args.events, args.burn_in, args.seed + 100 + k)
-        at = o.sequential_at[o.sequential_hit]
-        timing = f"{at.mean():.0f} / {np.median(at):.0f}" if at.size else "-"
-        right = f"{o.sequential_positive[o.sequential_hit].mean():.3f}" if at.size else "-"
-        yield row(
-            name, effect, rate_and_se(o.sequential_hit), right, timing, rate_and_se(o.fixed_hit)
-        )
 
 
 def srm_log_bf(n_c: np.ndarray, n_t: np.ndarray, k: float = 100.0) -> np.ndarray:
@@ -377,22 +203,31 @@ def throughput_table(n: int) -> Iterator[str]:
     )
 
 
+SECTIONS: dict[str, Callable[[argparse.Namespace], Iterator[str]]] = {
+    "aa": lambda a: ab_peers.a_a_table(a.sims, a.horizon, a.check, a.seed),
+    "power": lambda a: ab_peers.power_table(a.sims, a.horizon, a.seed),
+    "cuped": lambda a: ab_peers.cuped_table(a.sims, a.horizon, a.check, a.seed),
+    "product": lambda a: ab_peers.product_table(a.sims, a.product_horizon, a.product_every, a.seed),
+    "srm": srm_table,
+    "throughput": lambda a: throughput_table(a.throughput_events),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=2000)
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--burn-in", type=int, default=100)
+    parser.add_argument("--sims", type=int, default=1000)
+    parser.add_argument("--horizon", type=int, default=5000, help="per arm")
+    parser.add_argument("--check", type=int, default=20, help="tests per row on the product path")
+    parser.add_argument("--events", type=int, default=10_000, help="per SRM simulation")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--throughput-events", type=int, default=100_000)
+    parser.add_argument("--product-horizon", type=int, default=1000, help="product-only table")
+    parser.add_argument("--product-every", type=int, default=20, help="events between looks")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated")
     args = parser.parse_args()
     started = time.perf_counter()
-    for section in (
-        a_a_table(args),
-        power_table(args),
-        srm_table(args),
-        throughput_table(args.throughput_events),
-    ):
-        for line in section:
+    for name in args.sections.split(","):
+        for line in SECTIONS[name](args):
             print(line, flush=True)
     print(f"\n(ran in {time.perf_counter() - started:.0f} s)")
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any, cast
 
@@ -109,3 +110,18 @@ async def test_an_idle_test_ends_by_the_timer_once_with_no_traffic(worker: Worke
         await put(ctx, INFERENCE_OUTCOMES_TOPIC, [outcome(n=1)])
         await eventually(lambda: len(outbox.on(DEADLETTER_TOPIC)) == 1)
     assert "finished (stopped)" in outbox.on(DEADLETTER_TOPIC)[0]["reason"]
+
+
+async def test_a_test_with_a_horizon_is_decided_by_the_horizon_aware_test(worker: Worker) -> None:
+    outbox = cast(MemoryOutbox, worker.abtests.outbox)
+    await define(worker, {**create_test(min_samples=20), "expected_samples": 200})
+    async with worker.agents["judge_ab_tests"].test_context() as ctx:
+        records = arms(200, (0.2, 0.8))
+        for start in range(0, len(records), 40):
+            await put(ctx, INFERENCE_OUTCOMES_TOPIC, records[start : start + 40])
+        await eventually(lambda: bool(outbox.on(ABTEST_VERDICTS_TOPIC)))
+    [verdict] = outbox.on(ABTEST_VERDICTS_TOPIC)
+    assert (verdict["decision"], verdict["winner_model_id"]) == ("winner", "ab-1-new")
+    assert verdict["reason"].endswith("(horizon test)")
+    assert json.loads(verdict["results_json"])["test"] == "horizon"
+    assert verdict["ci_low"] <= verdict["effect"] <= verdict["ci_high"]

@@ -37,6 +37,7 @@ COMMAND_FIELDS: dict[str, TextRule] = {
     "name": OPTIONAL_LABEL,
     "control_arm": OPTIONAL_ID,
     "reason": OPTIONAL_TEXT,
+    "covariate": TextRule(rules.METADATA_KEY_LENGTH, required=False),  # a key of metrics
 }
 ARM_FIELDS: dict[str, TextRule] = {"arm_id": ID, "model_id": ID}
 

@@ -186,9 +186,9 @@ def _checked_outcome(state: ABTestState | None, record: Mapping[str, Any]) -> Ma
 def _outcomes(
     state: ABTestState, records: Sequence[Mapping[str, Any]]
 ) -> tuple[ABTestState, Effects]:
-    metrics = state.spec.metrics
+    metrics, covariate = state.spec.metrics, state.spec.covariate
     pairs: list[tuple[str, ArmObservation]] = [
-        (str(r["arm_id"]), observation_from_outcome(r, metrics)) for r in records
+        (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
     ]
     stats, decision = evaluate(state.spec, abtest.add_many(state.stats, pairs))
     at_ms = max(_ms(r["event_time"]) for r in records)

@@ -94,6 +94,12 @@ class PromotionPolicy(BaseModel):
     max_samples: int | None = Field(default=None, ge=2)
     max_duration_seconds: int | None = Field(default=14 * DAY_S, gt=0)
     idle_timeout_seconds: int | None = Field(default=DAY_S, gt=0)
+    # Planned samples per arm (the smaller arm): the test then decides with the horizon-aware
+    # test (tonebridge.stats.horizon), more powerful by that size than the default mSPRT.
+    expected_samples: int | None = Field(default=None, ge=2)
+    # The outcomes' metrics entry holding a pre-exposure covariate (e.g. the user's mean
+    # rating before the test): every metric is then compared CUPED-adjusted.
+    covariate: str | None = Field(default=None, min_length=1)
 
     @field_validator("max_duration_seconds", "idle_timeout_seconds", mode="before")
     @classmethod
@@ -271,6 +277,8 @@ def create_command(
         reason=f"{version} beats its parent: {judgement.reason}",
         event_id=effect_id("create", test_id),
         event_time=registered["event_time"],
+        expected_samples=policy.expected_samples,
+        covariate=policy.covariate,
     )
 
 

@@ -18,8 +18,10 @@ A/B tests (one state per test):
     abtest        ABState = arms + running always-valid bounds; ``checkpoint`` = one look
     decide        ``decide``/``evaluate`` -> verdict.Decision (``verdict_fields()`` for Avro)
     sequential    mSPRT (always-valid p-values, confidence sequences)
+    horizon       the horizon-aware always-valid test, for a spec with a horizon
+    comoments     joint moments of a metric and a pre-exposure covariate; CUPED inputs
     srm           sample-ratio mismatch, sequential (Dirichlet-multinomial) and chi-square
     fixed         two-proportion z-test, Welch t-test (reference only)
     multiple      Holm, Benjamini-Hochberg
-    moments, proportion   the per-metric folds
+    moments, proportion, comoments   the per-metric folds
 """

@@ -18,16 +18,20 @@ from typing import Any
 from tonebridge.errors import InvalidEventError
 from tonebridge.stats import arms
 from tonebridge.stats.arms import ArmObservation, ArmState
+from tonebridge.stats.comoments import CoMoments, cuped_inputs
 from tonebridge.stats.fixed import FixedResult, two_proportion_ztest, welch_ttest
+from tonebridge.stats.horizon import horizon_counts, horizon_sprt
 from tonebridge.stats.moments import Moments
 from tonebridge.stats.proportion import Proportion
 from tonebridge.stats.sequential import (
+    Inputs,
     RunningBound,
     SequentialResult,
+    binary_inputs,
     bound_add,
     bound_merge,
-    sequential_binary,
-    sequential_continuous,
+    continuous_inputs,
+    msprt,
 )
 from tonebridge.stats.spec import ABSpec, MetricSpec
 from tonebridge.stats.srm import SrmResult, srm_test
@@ -135,14 +139,29 @@ def merge(a: ABState, b: ABState) -> ABState:
     )
 
 
+def sequential(spec: ABSpec, arm: str, inputs: Inputs | None) -> SequentialResult | None:
+    """The always-valid test of one comparison: horizon-aware when the spec has a horizon,
+    else the mSPRT."""
+    if spec.horizon is None:
+        return msprt(inputs, spec.alpha, spec.mixture_sd)
+    h = horizon_counts({a.arm_id: a.weight for a in spec.arms}, spec.horizon)
+    return horizon_sprt(inputs, (h[spec.control], h[arm]), spec.alpha, spec.mixture_sd)
+
+
+def _adjusted(spec: ABSpec, arm: str, metric: MetricSpec, state: ABState) -> Inputs | None:
+    """CUPED inputs: only outcomes that carried the covariate count (see ABSpec)."""
+    c = state.arms[spec.control].adjusted.get(metric.name, CoMoments())
+    t = state.arms[arm].adjusted.get(metric.name, CoMoments())
+    return cuped_inputs(c, t, spec.min_samples)
+
+
 def _compare_binary(
     spec: ABSpec, arm: str, metric: MetricSpec, state: ABState, reference: bool
 ) -> Comparison:
     c = state.arms[spec.control].binary.get(metric.name, Proportion())
     t = state.arms[arm].binary.get(metric.name, Proportion())
-    seq = sequential_binary(
-        c, t, alpha=spec.alpha, mixture_sd=spec.mixture_sd, min_samples=spec.min_samples
-    )
+    plain = None if spec.covariate else binary_inputs(c, t, spec.min_samples)
+    seq = sequential(spec, arm, _adjusted(spec, arm, metric, state) if spec.covariate else plain)
     c_rate = c.successes / c.trials if c.trials else None
     t_rate = t.successes / t.trials if t.trials else None
     fixed = two_proportion_ztest(c, t, spec.alpha) if reference else None
@@ -154,9 +173,8 @@ def _compare_continuous(
 ) -> Comparison:
     c = state.arms[spec.control].continuous.get(metric.name, Moments())
     t = state.arms[arm].continuous.get(metric.name, Moments())
-    seq = sequential_continuous(
-        c, t, alpha=spec.alpha, mixture_sd=spec.mixture_sd, min_samples=spec.min_samples
-    )
+    plain = None if spec.covariate else continuous_inputs(c, t, spec.min_samples)
+    seq = sequential(spec, arm, _adjusted(spec, arm, metric, state) if spec.covariate else plain)
     c_mean = c.mean if c.n else None
     t_mean = t.mean if t.n else None
     fixed = welch_ttest(c, t, spec.alpha) if reference else None

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tonebridge.stats import moments, proportion
+from tonebridge.stats import comoments, moments, proportion
+from tonebridge.stats.comoments import CoMoments
 from tonebridge.stats.moments import Moments
 from tonebridge.stats.proportion import Proportion
 from tonebridge.stats.spec import SUCCESS, MetricSpec
@@ -21,6 +22,7 @@ class ArmObservation:
 
     binary: Mapping[str, bool] = field(default_factory=dict)
     continuous: Mapping[str, float] = field(default_factory=dict)
+    covariate: float | None = None  # the pre-exposure covariate the outcome carried, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +30,15 @@ class ArmState:
     assigned: int = 0  # requests served by the arm, for the sample-ratio check
     binary: Mapping[str, Proportion] = field(default_factory=dict)
     continuous: Mapping[str, Moments] = field(default_factory=dict)
+    # per metric, with the covariate: only observations that carried it (CUPED)
+    adjusted: Mapping[str, CoMoments] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "assigned": self.assigned,
             "binary": {k: v.to_dict() for k, v in self.binary.items()},
             "continuous": {k: v.to_dict() for k, v in self.continuous.items()},
+            "adjusted": {k: v.to_dict() for k, v in self.adjusted.items()},
         }
 
     @classmethod
@@ -42,6 +47,7 @@ class ArmState:
             int(data["assigned"]),
             {k: Proportion.from_dict(v) for k, v in data["binary"].items()},
             {k: Moments.from_dict(v) for k, v in data["continuous"].items()},
+            {k: CoMoments.from_dict(v) for k, v in (data.get("adjusted") or {}).items()},
         )
 
 
@@ -54,10 +60,11 @@ def _metric_value(record: Mapping[str, Any], name: str) -> float | None:
 
 
 def observation_from_outcome(
-    record: Mapping[str, Any], metrics: Sequence[MetricSpec]
+    record: Mapping[str, Any], metrics: Sequence[MetricSpec], covariate: str | None = None
 ) -> ArmObservation:
     """Read a decoded InferenceOutcome record: ``success`` from its field, any other metric
-    from its ``metrics`` map; a binary metric from the map counts as a success when non-zero."""
+    from its ``metrics`` map; a binary metric from the map counts as a success when non-zero.
+    The covariate, when the test names one, is the ``metrics`` entry of that name."""
     binary: dict[str, bool] = {}
     continuous: dict[str, float] = {}
     for metric in metrics:
@@ -68,7 +75,23 @@ def observation_from_outcome(
             binary[metric.name] = value != 0.0
         else:
             continuous[metric.name] = value
-    return ArmObservation(binary, continuous)
+    x = _metric_value(record, covariate) if covariate else None
+    return ArmObservation(binary, continuous, x)
+
+
+def _adjusted(
+    adjusted: Mapping[str, CoMoments], observations: Iterable[ArmObservation]
+) -> Mapping[str, CoMoments]:
+    """Fold each metric with the covariate, for the observations that carry one."""
+    out: dict[str, CoMoments] | None = None
+    for obs in observations:
+        if obs.covariate is None:
+            continue
+        out = dict(adjusted) if out is None else out
+        pairs = [*((k, float(v)) for k, v in obs.binary.items()), *obs.continuous.items()]
+        for name, y in pairs:
+            out[name] = comoments.add(out.get(name, CoMoments()), obs.covariate, y)
+    return adjusted if out is None else out
 
 
 def initial() -> ArmState:
@@ -86,10 +109,12 @@ def add(state: ArmState, obs: ArmObservation) -> ArmState:
         continuous = dict(continuous)
         for name, x in obs.continuous.items():
             continuous[name] = moments.add(continuous.get(name, Moments()), x)
-    return ArmState(state.assigned + 1, binary, continuous)
+    adjusted = _adjusted(state.adjusted, (obs,))
+    return ArmState(state.assigned + 1, binary, continuous, adjusted)
 
 
 def add_many(state: ArmState, observations: Iterable[ArmObservation]) -> ArmState:
+    observations = list(observations)
     successes = {k: v.successes for k, v in state.binary.items()}
     trials = {k: v.trials for k, v in state.binary.items()}
     continuous = {k: [v.n, v.mean, v.m2] for k, v in state.continuous.items()}
@@ -111,6 +136,7 @@ def add_many(state: ArmState, observations: Iterable[ArmObservation]) -> ArmStat
         assigned,
         {k: Proportion(successes[k], n) for k, n in trials.items()},
         {k: Moments(int(n), mean, m2) for k, (n, mean, m2) in continuous.items()},
+        _adjusted(state.adjusted, observations),
     )
 
 
@@ -126,6 +152,7 @@ def merge(a: ArmState, b: ArmState) -> ArmState:
         a.assigned + b.assigned,
         _merge_maps(a.binary, b.binary, proportion.merge),
         _merge_maps(a.continuous, b.continuous, moments.merge),
+        _merge_maps(a.adjusted, b.adjusted, comoments.merge),
     )
 
 

@@ -42,6 +42,7 @@ class SequentialResult:
     p_value: float  # 1 / LR of this look; the always-valid p-value is the running minimum
     ci_low: float
     ci_high: float
+    test: str = "msprt"  # which test: "msprt", or "horizon" (tonebridge.stats.horizon)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +63,47 @@ def _smoothed_variance(p: Proportion) -> float:
     return rate * (1.0 - rate)
 
 
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What every test of a difference needs: the effect, per-arm variances and counts."""
+
+    effect: float
+    v_c: float
+    v_t: float
+    n_c: int
+    n_t: int
+
+    @property
+    def variance(self) -> float:
+        return self.v_c / self.n_c + self.v_t / self.n_t
+
+    def tau2(self, mixture_sd: float) -> float:
+        return mixture_sd * mixture_sd * 0.5 * (self.v_c + self.v_t)
+
+
+def binary_inputs(control: Proportion, treatment: Proportion, min_samples: int) -> Inputs | None:
+    n_c, n_t = control.trials, treatment.trials
+    if n_c < max(min_samples, 1) or n_t < max(min_samples, 1):
+        return None
+    effect = treatment.successes / n_t - control.successes / n_c
+    return Inputs(effect, _smoothed_variance(control), _smoothed_variance(treatment), n_c, n_t)
+
+
+def continuous_inputs(control: Moments, treatment: Moments, min_samples: int) -> Inputs | None:
+    if control.n < max(min_samples, 2) or treatment.n < max(min_samples, 2):
+        return None
+    v_c, v_t = control.m2 / (control.n - 1), treatment.m2 / (treatment.n - 1)
+    if v_c + v_t <= 0.0:
+        return None  # constant values: no variance to plug in
+    return Inputs(treatment.mean - control.mean, v_c, v_t, control.n, treatment.n)
+
+
+def msprt(inputs: Inputs | None, alpha: float, mixture_sd: float) -> SequentialResult | None:
+    if inputs is None:
+        return None
+    return mixture_sprt(inputs.effect, inputs.variance, inputs.tau2(mixture_sd), alpha)
+
+
 def sequential_binary(
     control: Proportion,
     treatment: Proportion,
@@ -71,13 +113,7 @@ def sequential_binary(
     min_samples: int = 2,
 ) -> SequentialResult | None:
     """mSPRT for a difference of rates; ``mixture_sd`` is in units of the outcome's std."""
-    n_c, n_t = control.trials, treatment.trials
-    if n_c < max(min_samples, 1) or n_t < max(min_samples, 1):
-        return None
-    v_c, v_t = _smoothed_variance(control), _smoothed_variance(treatment)
-    effect = treatment.successes / n_t - control.successes / n_c
-    tau2 = mixture_sd * mixture_sd * 0.5 * (v_c + v_t)
-    return mixture_sprt(effect, v_c / n_c + v_t / n_t, tau2, alpha)
+    return msprt(binary_inputs(control, treatment, min_samples), alpha, mixture_sd)
 
 
 def sequential_continuous(
@@ -89,14 +125,7 @@ def sequential_continuous(
     min_samples: int = 2,
 ) -> SequentialResult | None:
     """mSPRT for a difference of means; ``mixture_sd`` is in units of the pooled std."""
-    if control.n < max(min_samples, 2) or treatment.n < max(min_samples, 2):
-        return None
-    v_c, v_t = control.m2 / (control.n - 1), treatment.m2 / (treatment.n - 1)
-    if v_c + v_t <= 0.0:
-        return None  # constant values: no variance to plug in
-    tau2 = mixture_sd * mixture_sd * 0.5 * (v_c + v_t)
-    effect = treatment.mean - control.mean
-    return mixture_sprt(effect, v_c / control.n + v_t / treatment.n, tau2, alpha)
+    return msprt(continuous_inputs(control, treatment, min_samples), alpha, mixture_sd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,12 @@ class ABSpec:
     plug-in variances; ``max_samples`` per arm (optional) ends a test as no_difference.
     ``max_duration_seconds`` (from the create command's event time) and
     ``idle_timeout_seconds`` (since the latest outcome, or the start) end a test by time
-    (:mod:`tonebridge.decisions.abtest_limits`)."""
+    (:mod:`tonebridge.decisions.abtest_limits`).
+    ``expected_samples`` per arm (optional) is the planned size when nothing caps it: with
+    either, the horizon-aware test of :mod:`tonebridge.stats.horizon` decides. ``covariate``
+    (optional) names the ``metrics`` entry of an outcome that holds a pre-exposure covariate:
+    every metric is then compared CUPED-adjusted (:mod:`tonebridge.stats.comoments`), on the
+    outcomes that carry it."""
 
     test_id: str
     arms: tuple[ArmSpec, ...]
@@ -81,6 +86,8 @@ class ABSpec:
     max_samples: int | None = None
     max_duration_seconds: int | None = None
     idle_timeout_seconds: int | None = None
+    expected_samples: int | None = None
+    covariate: str | None = None
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -95,6 +102,11 @@ class ABSpec:
     @property
     def treatments(self) -> tuple[str, ...]:
         return tuple(a.arm_id for a in self.arms if a.arm_id != self.control)
+
+    @property
+    def horizon(self) -> int | None:
+        """Samples per arm (the smallest) the test plans for: a cap, or else an expectation."""
+        return self.max_samples if self.max_samples is not None else self.expected_samples
 
     def model_of(self, arm_id: str) -> str:
         return next(a.model_id for a in self.arms if a.arm_id == arm_id)
@@ -113,6 +125,8 @@ class ABSpec:
             "max_samples": self.max_samples,
             "max_duration_seconds": self.max_duration_seconds,
             "idle_timeout_seconds": self.idle_timeout_seconds,
+            "expected_samples": self.expected_samples,
+            "covariate": self.covariate,
         }
 
     @classmethod
@@ -136,6 +150,8 @@ def _problem(spec: ABSpec) -> str | None:
         (spec.max_samples is None or spec.max_samples >= spec.min_samples, "max < min samples"),
         (_positive(spec.max_duration_seconds), "max_duration_seconds must be positive"),
         (_positive(spec.idle_timeout_seconds), "idle_timeout_seconds must be positive"),
+        (spec.expected_samples is None or spec.expected_samples >= 2, "expected_samples < 2"),
+        (spec.covariate is None or spec.covariate not in names, "covariate is also a metric"),
     ]
     return next((message for ok, message in checks if not ok), None)
 
@@ -151,6 +167,7 @@ def spec_from_command(record: Mapping[str, Any]) -> ABSpec:
         k: record[k]
         for k in ("alpha", "min_samples", "control_arm", "correction", "mixture_sd")
         + ("srm_alpha", "max_samples", "max_duration_seconds", "idle_timeout_seconds")
+        + ("expected_samples", "covariate")
         if k in record
     }
     return ABSpec(

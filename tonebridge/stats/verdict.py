@@ -34,6 +34,7 @@ class MetricRow:
     adjusted_p_value: float  # Holm (guardrails, and primaries by default) or BH
     direction: Literal["better", "worse", "none"]  # significant direction for the treatment
     fixed_p_value: float | None  # the fixed-horizon test's, for reference only
+    test: str | None = None  # the always-valid test: "msprt" or "horizon"
 
     @classmethod
     def build(
@@ -50,6 +51,7 @@ class MetricRow:
             c.control_value, c.treatment_value, effect,
             ci[0] if ci else None, ci[1] if ci else None, p_value, adjusted, direction,
             c.fixed.p_value if c.fixed is not None else None,
+            c.sequential.test if c.sequential is not None else None,
         )  # fmt: skip
 
 
@@ -68,6 +70,7 @@ class Decision:
     reason: str
     rows: tuple[MetricRow, ...]
     srm: SrmResult
+    test: str | None = None  # the always-valid test that decided: "msprt" or "horizon"
 
     @property
     def is_final(self) -> bool:
@@ -92,7 +95,7 @@ class Decision:
             row.metric if row else None, row.effect if row else None,
             row.ci_low if row else None, row.ci_high if row else None, p_values,
             {a.arm_id: n for a, n in zip(spec.arms, srm.counts, strict=True)},
-            reason, rows, srm,
+            reason, rows, srm, row.test if row else None,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +119,7 @@ class Decision:
             "p_values": dict(self.p_values),
             "samples": dict(self.samples),
             "results_json": json.dumps(self.to_dict(), allow_nan=False, sort_keys=True),
-            "reason": self.reason,
+            "reason": self.reason if self.test is None else f"{self.reason} ({self.test} test)",
         }
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.integration.api.helpers import ADMIN, add_model, read_topic
 from tonebridge.settings import Settings
+from tonebridge.stats.spec import spec_from_command
 from tonebridge.storage.abtests import ABTestRepository
 from tonebridge.storage.db import Database
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC
@@ -188,3 +189,19 @@ async def test_tests_are_listed_newest_first_with_filters_and_pages(
     assert await listed(name=f"other-{unique}") == []
     too_many = await client.get("/ab-test", params={"limit": 501}, headers=ADMIN)
     assert too_many.status_code == 422 and "query.limit" in too_many.json()["message"]
+
+
+async def test_a_planned_size_and_a_covariate_travel_with_the_create_command(
+    client: httpx.AsyncClient, api_settings: Settings, database: Database, unique: str
+) -> None:
+    arms = await _arms(database, unique)
+    body = {"name": "planned", "arms": arms, "expected_samples": 5000, "covariate": "prior"}
+    response = await client.post("/ab-test", json=body, headers=ADMIN)
+    assert response.status_code == 202, response.text
+    [command] = await read_topic(api_settings, ABTEST_COMMANDS_TOPIC)
+    assert command.record["expected_samples"] == 5000
+    spec = spec_from_command(command.record)
+    assert (spec.horizon, spec.covariate) == (5000, "prior")
+    for bad in ({"expected_samples": 1}, {"covariate": "success"}):
+        response = await client.post("/ab-test", json={**body, **bad}, headers=ADMIN)
+        assert response.status_code == 422, bad

@@ -67,3 +67,9 @@ def test_a_bad_command_is_refused_naming_the_field(change: dict[str, Any], reaso
     with pytest.raises(InvalidEventError) as raised:
         check_item(AB_TEST_COMMAND, {**create_test(), **change}, T0, SKEW)
     assert reason in str(raised.value)
+
+
+def test_the_covariate_is_a_metrics_key() -> None:
+    check_command({**create_test(), "covariate": "prior_rating"}, T0, SKEW)
+    with pytest.raises(InvalidEventError, match="covariate contains a NUL"):
+        check_command({**create_test(), "covariate": "prior\x00"}, T0, SKEW)

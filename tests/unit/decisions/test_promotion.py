@@ -291,3 +291,15 @@ def test_a_promotion_test_id_cannot_be_guessed_from_the_model_id() -> None:
     assert test_id != promotion_test_id("m-new", "another-registration")
     assert len(test_id) <= 64
     rules.check_text(test_id, "test_id", rules.ID)
+
+
+def test_a_planned_size_and_a_covariate_reach_the_test() -> None:
+    policy = PromotionPolicy(expected_samples=5000, covariate="prior_rating")
+    step = on_registered(policy, registered(), "m-prod")
+    assert isinstance(step, StartTest)
+    decoded = decode(encode("ABTestCommand", step.command), "ABTestCommand").record
+    spec = spec_from_command(decoded)
+    assert (spec.expected_samples, spec.horizon, spec.covariate) == (5000, 5000, "prior_rating")
+    default = on_registered(DEFAULT_POLICY, registered(), "m-prod")
+    assert isinstance(default, StartTest)
+    assert spec_from_command(default.command).horizon is None

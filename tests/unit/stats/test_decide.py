@@ -152,3 +152,17 @@ def test_a_streamed_a_b_test_is_decided_once_enough_is_seen() -> None:
     assert (decision.kind, decision.arm, decision.metric) == ("winner", "b", "success")
     assert min(decision.samples.values()) >= SPEC.min_samples
     assert sum(decision.samples.values()) < 10_000
+
+
+def test_the_decision_names_its_test_and_a_horizon_decides_sooner() -> None:
+    # 0.10 -> 0.122 with 3,000 per arm (z = 2.72): past the horizon-aware boundary (2.66 at
+    # the horizon), short of the mSPRT's (3.06)
+    arms_now = state(a=arm(3000, 300), b=arm(3000, 366))
+    plain = decide(SPEC, arms_now)
+    planned = decide(replace(SPEC, expected_samples=3000), arms_now)
+    assert plain.kind == "continue" and {r.test for r in plain.rows} == {"msprt"}
+    assert (planned.kind, planned.arm, planned.test) == ("winner", "b", "horizon")
+    assert planned.verdict_fields()["reason"] == "b wins on success (horizon test)"
+    assert json.loads(planned.verdict_fields()["results_json"])["test"] == "horizon"
+    assert planned.ci_low is not None and planned.ci_high is not None
+    assert planned.ci_low < planned.effect < planned.ci_high  # type: ignore[operator]

@@ -1,103 +1,85 @@
-"""Small simulations, fixed seeds: checked after every event, the always-valid test keeps its
-false-positive rate while a naive repeated test does not, and a real effect is found.
+"""Simulations with fixed seeds: checked after every event, the product's decision keeps its
+false-positive rate (mSPRT, and the horizon-aware test) while a naive z-test does not, and a
+real effect is found.
 
-Data and running sums come from numpy; every look calls the library's own functions.
+The rates come from ``bench/ab_engine.py``, the decision path vectorised over tests; it is
+checked here against ``abtest.add`` -> ``decide.evaluate`` on every look of whole tests.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
+import pytest
 
-from tonebridge.stats.fixed import two_proportion_ztest, welch_ttest
-from tonebridge.stats.moments import Moments
-from tonebridge.stats.proportion import Proportion
-from tonebridge.stats.sequential import sequential_binary, sequential_continuous
+from bench import ab_engine as engine
+from bench import ab_peers as peers
+from bench.ab_peers import Scenario
 
 ALPHA = 0.05
-BURN_IN = 100  # per arm, as ABSpec.min_samples
-SIMULATIONS = 200
-EVENTS = 1600
-
-Sums = tuple[int, float, float]  # count, sum, sum of squares of one arm so far
-Look = Callable[[Sums, Sums], tuple[bool, bool]]  # (always-valid, naive) reject at this look
-
-
-def binary_look(c: Sums, t: Sums) -> tuple[bool, bool]:
-    control, treatment = Proportion(int(c[1]), c[0]), Proportion(int(t[1]), t[0])
-    seq = sequential_binary(control, treatment, alpha=ALPHA, min_samples=BURN_IN)
-    naive = two_proportion_ztest(control, treatment, ALPHA)
-    return (seq is not None and seq.p_value < ALPHA), (naive is not None and naive.p_value < ALPHA)
-
-
-def moments_of(sums: Sums) -> Moments:
-    n, total, squares = sums
-    mean = total / n
-    return Moments(n, mean, max(squares - n * mean * mean, 0.0))
-
-
-def continuous_look(c: Sums, t: Sums) -> tuple[bool, bool]:
-    control, treatment = moments_of(c), moments_of(t)
-    seq = sequential_continuous(control, treatment, alpha=ALPHA, min_samples=BURN_IN)
-    naive = welch_ttest(control, treatment, ALPHA)
-    return (seq is not None and seq.p_value < ALPHA), (naive is not None and naive.p_value < ALPHA)
-
-
-def running_sums(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-    return np.cumsum(mask), np.cumsum(values * mask), np.cumsum(values**2 * mask)
-
-
-def rejections(arm: np.ndarray, values: np.ndarray, look: Look) -> tuple[bool, bool]:
-    """Look after every event once both arms passed the burn-in; (always-valid, naive)."""
-    n_t, sum_t, sq_t = running_sums(values, arm)
-    n_c, sum_c, sq_c = running_sums(values, 1 - arm)
-    seq_hit = naive_hit = False
-    for i in np.flatnonzero((n_c >= BURN_IN) & (n_t >= BURN_IN)):
-        control = (int(n_c[i]), float(sum_c[i]), float(sq_c[i]))
-        seq, naive = look(control, (int(n_t[i]), float(sum_t[i]), float(sq_t[i])))
-        seq_hit, naive_hit = seq_hit or seq, naive_hit or naive
-        if seq_hit and naive_hit:
-            break
-    return seq_hit, naive_hit
-
-
-Draw = Callable[[np.random.Generator, int], np.ndarray]
-
-
-def a_a_rates(draw: Draw, look: Look, seed: int) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    hits = [
-        rejections(rng.integers(0, 2, EVENTS), draw(rng, EVENTS), look) for _ in range(SIMULATIONS)
-    ]
-    return float(np.mean([h[0] for h in hits])), float(np.mean([h[1] for h in hits]))
+SIMULATIONS = 1000
+HORIZON = 1000  # per arm
 
 
 def ceiling(rate: float, runs: int) -> float:
-    """Rate plus three Monte-Carlo standard errors."""
-    return rate + 3.0 * math.sqrt(rate * (1.0 - rate) / runs)
+    """Rate plus two Monte-Carlo standard errors."""
+    return rate + 2.0 * math.sqrt(rate * (1.0 - rate) / runs)
 
 
-def test_binary_a_a_checked_after_every_event() -> None:
-    draw: Draw = lambda rng, n: (rng.random(n) < 0.2).astype(float)  # noqa: E731
-    always_valid, naive = a_a_rates(draw, binary_look, seed=20240601)
-    assert always_valid <= ceiling(ALPHA, SIMULATIONS)
-    assert naive > ceiling(ALPHA, SIMULATIONS) + 0.1  # about 0.28 with this seed
+def rates(scenario: Scenario, seed: int) -> dict[str, float]:
+    tallies, checked = peers.simulate(scenario, HORIZON, SIMULATIONS, seed, naive=True, check=3)
+    assert checked >= 3 * HORIZON  # three whole tests, every look compared
+    return {m: float(np.concatenate(t.decided).mean()) for m, t in tallies.items()}
 
 
-def test_continuous_a_a_checked_after_every_event() -> None:
-    draw: Draw = lambda rng, n: rng.normal(5.0, 2.0, n)  # noqa: E731
-    always_valid, naive = a_a_rates(draw, continuous_look, seed=20240602)
-    assert always_valid <= ceiling(ALPHA, SIMULATIONS)
-    assert naive > ceiling(ALPHA, SIMULATIONS) + 0.1
+@pytest.mark.parametrize(
+    ("scenario", "seed"),
+    [
+        (Scenario("binary", peers.bernoulli(0.2), True), 20240601),
+        (Scenario("normal", lambda rng, t: rng.normal(5.0, 2.0, t.shape), False), 20240602),
+        (Scenario("80/20", peers.bernoulli(0.1), True, (4.0, 1.0)), 20240604),
+    ],
+)
+def test_a_a_checked_after_every_event(scenario: Scenario, seed: int) -> None:
+    found = rates(scenario, seed)
+    assert found["horizon-aware"] <= ceiling(ALPHA, SIMULATIONS)
+    assert found["mSPRT (today)"] <= ceiling(ALPHA, SIMULATIONS)
+    assert found["naive"] > ceiling(ALPHA, SIMULATIONS) + 0.1  # about 0.3
+
+
+def test_the_vectorised_path_is_the_products_on_a_real_effect() -> None:
+    rng = np.random.default_rng(20240605)
+    spec = engine.spec_for(True, max_samples=600)
+    treated = rng.random((4, 1400)) < 0.5
+    success = (rng.random(treated.shape) < np.where(treated, 0.25, 0.15)).astype(float)
+    assert engine.check_every_look(spec, treated, success, True, 4) > 1000
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decided = engine.decisions(engine.running(treated, success), True, spec)
+    assert (decided.kind == engine.TREATMENT_WINS).sum() >= 3
 
 
 def test_a_real_effect_is_detected() -> None:
-    rng = np.random.default_rng(20240603)
-    found = 0
-    for _ in range(30):
-        arm = rng.integers(0, 2, 5000)
-        success = (rng.random(arm.size) < np.where(arm == 1, 0.16, 0.10)).astype(float)
-        found += rejections(arm, success, binary_look)[0]
-    assert found >= 27
+    tallies, _ = peers.simulate(Scenario("+0.06", peers.bernoulli(0.10, 0.06), True), 2500, 200, 3)
+    for method in ("horizon-aware", "mSPRT (today)"):
+        assert np.concatenate(tallies[method].decided).mean() >= 0.9
+        assert np.concatenate(tallies[method].up).mean() >= 0.9
+
+
+def test_cuped_keeps_the_rate_and_adds_power() -> None:
+    null, checked = peers.cuped_rates(0.7, 0.0, HORIZON, SIMULATIONS, 20240606, check=2)
+    assert checked >= 2 * HORIZON  # the CUPED path, every look compared
+    assert np.concatenate(null["CUPED"].decided).mean() <= ceiling(ALPHA, SIMULATIONS)
+    real, _ = peers.cuped_rates(0.7, 0.1, HORIZON, 300, 20240607)
+    plain, adjusted = (np.concatenate(real[m].decided).mean() for m in ("plain", "CUPED"))
+    assert adjusted > plain + 0.15  # variance halved: about 0.55 -> 0.85
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_the_vectorised_msprt_is_the_products_without_a_horizon(binary: bool) -> None:
+    rng = np.random.default_rng(20240608)
+    treated = rng.random((3, 1500)) < 0.5
+    y = rng.random(treated.shape) < 0.2 if binary else rng.lognormal(4.0, 1.0, treated.shape)
+    spec = engine.spec_for(binary)
+    assert spec.horizon is None
+    assert engine.check_every_look(spec, treated, y.astype(float), binary, 3) >= 1500

@@ -132,6 +132,8 @@ def _create_command(test_id: str, body: ABTestRequest) -> Record:
         max_samples=body.max_samples,
         max_duration_seconds=body.max_duration_seconds,
         idle_timeout_seconds=body.idle_timeout_seconds,
+        expected_samples=body.expected_samples,
+        covariate=body.covariate,
     )
 
 
@@ -143,12 +145,17 @@ def _limits(body: ABTestRequest) -> dict[str, int | None]:
 
 def _config(body: ABTestRequest) -> dict[str, object]:
     control = body.control_arm or body.arms[0].arm_id
-    return {
+    config: dict[str, object] = {
         "alpha": body.alpha,
         "min_samples": body.min_samples,
         "control_arm": control,
         **_limits(body),
     }
+    if body.expected_samples is not None:
+        config["expected_samples"] = body.expected_samples
+    if body.covariate is not None:
+        config["covariate"] = body.covariate
+    return config
 
 
 async def _find(services: ApiServices, test_id: str) -> ABTestRecord | None:

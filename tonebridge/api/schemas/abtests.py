@@ -57,6 +57,16 @@ class ABTestRequest(Strict):
         le=YEAR_S,
         description="The test ends as no_traffic when no outcome came for this long.",
     )
+    expected_samples: int | None = Field(
+        default=None,
+        ge=2,
+        le=10_000_000,
+        description="Planned samples per arm (the smallest): the horizon-aware test decides.",
+    )
+    covariate: MetricName | None = Field(
+        default=None,
+        description="The outcomes' metrics key holding a pre-exposure covariate (CUPED).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ABTestRequest:
@@ -75,6 +85,9 @@ class ABTestRequest(Strict):
             raise ValueError(msg)
         if self.max_samples is not None and self.max_samples < self.min_samples:
             msg = f"max_samples ({self.max_samples}) must be at least min_samples"
+            raise ValueError(msg)
+        if self.covariate is not None and self.covariate in {m.name for m in self.metrics}:
+            msg = "the covariate cannot also be a metric"
             raise ValueError(msg)
         return self
 
