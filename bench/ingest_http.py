@@ -210,6 +210,12 @@ async def cpu_window(pid: int, start: float, end: float) -> float:
     return cpu_seconds(pid) - first
 
 
+async def idle_cpu(server: Server, seconds: float = 3.0) -> float:
+    """CPU seconds per second the server spends with no request (its background tasks)."""
+    now = time.perf_counter()
+    return await cpu_window(server.process.pid, now, now + seconds) / seconds
+
+
 def quantile(values: list[float], q: int) -> float:
     if len(values) < 2:
         return float("nan")
@@ -276,6 +282,10 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     servers = [start_tonebridge(settings, data), start_bare(settings, bare_topic, data)]
     try:
         await asyncio.gather(*(wait_ready(s) for s in servers))
+        await asyncio.sleep(2)  # let start-up work settle before the idle reading
+        for server in servers:
+            idle = await idle_cpu(server)
+            print(f"{server.name}: {1000 * idle:.0f} ms CPU per second idle", flush=True)
         for batch in args.batch:
             for clients in args.clients:
                 print(f"{'single events' if batch == 1 else f'batches of {batch}'}, "

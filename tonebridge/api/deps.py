@@ -22,7 +22,9 @@ bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def get_services(request: Request) -> ApiServices:
+async def get_services(request: Request) -> ApiServices:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop (and
+    # GIL hand-offs with the event loop) on every request.
     services: ApiServices = request.app.state.services
     return services
 
