@@ -83,8 +83,11 @@ def create_app(
         app.add_middleware(LoopbackHostGuard, api_host=settings.api_host)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     install_error_handlers(app)
+    # Ingestion first: a request is matched against the routes in order, and it is the
+    # busiest by far.
+    app.include_router(feedback.router, responses=_GUARDED)
     app.include_router(health.router)
-    for module in (training, feedback, evaluation, abtests, registry, rlhf, policies):
+    for module in (training, evaluation, abtests, registry, rlhf, policies):
         app.include_router(module.router, responses=_GUARDED)
     # Dataset files may be larger than any JSON body: their own limit (and room for framing).
     upload_limit = settings.api_dataset_max_upload_bytes + UPLOAD_FRAMING_BYTES
