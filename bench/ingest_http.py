@@ -156,7 +156,8 @@ class Cell:
 
 async def client(http: aiohttp.ClientSession, server: Server, batch: int, until: float,
                  measure_from: float, cell: Cell, rng: random.Random) -> None:  # fmt: skip
-    """Post, wait for the answer, post again, until ``until``; counted from ``measure_from``."""
+    """Post, wait for the answer, post again, until ``until``; answers count from
+    ``measure_from``."""
     while (start := time.perf_counter()) < until:
         events = [event(rng) for _ in range(batch)]
         body = {"events": events} if batch > 1 else events[0]
@@ -169,8 +170,8 @@ async def client(http: aiohttp.ClientSession, server: Server, batch: int, until:
         end = time.perf_counter()
         if payload is not None:
             server.accepted.update(payload["event_ids"])
-        if start < measure_from or end > until:
-            continue
+        if not measure_from <= end <= until:
+            continue  # counted: the answers that arrive within the measured seconds
         if payload is None:
             cell.error(str(status))
             continue
