@@ -40,7 +40,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tonebridge.broker import EmbeddedBroker  # noqa: E402
+from bench.worker_progress import Progress, decided_tests, decisions  # noqa: E402
+from tonebridge.broker import EmbeddedBroker, free_port  # noqa: E402
 from tonebridge.client.packing import pack  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
 from tonebridge.topics.abtests import ABTEST_COMMANDS_TOPIC, ABTEST_VERDICTS_TOPIC  # noqa: E402
@@ -58,6 +59,9 @@ from tonebridge.topics.tables import (  # noqa: E402
 from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC  # noqa: E402
 
 PER_MESSAGE = 500  # events per EventBatch, as the producer SDK packs them (--per-message)
+# Outcomes per arm before a test's first look: its always-valid test is computed and it may
+# decide, as in production (the backlog's tests are A/A, so they rarely do).
+MIN_SAMPLES = 100
 MODELS = [f"bench-model-{i}" for i in range(16)]
 TYPES = ["formal", "casual", "polite"]
 LISTENED = (ABTEST_VERDICTS_TOPIC, TRAINING_COMMANDS_TOPIC)  # the decisions a run waits for
@@ -67,7 +71,7 @@ policies:
   - name: enough-corrections
     kind: min_corrections
     threshold: 200
-    models: ["latency-*"]
+    models: ["latency-*", "bench-model-*"]
 """
 
 
@@ -125,9 +129,13 @@ def outcome(rng: random.Random, test_id: str, p: tuple[float, float]) -> dict[st
 class Sender:
     """Packs records per partition into EventBatch messages, as the producer SDK does."""
 
-    def __init__(self, settings: Settings, per_message: int = PER_MESSAGE) -> None:
+    def __init__(
+        self, settings: Settings, per_message: int = PER_MESSAGE, progress: Progress | None = None
+    ) -> None:
         self.settings = settings
         self.per_message = per_message
+        self.progress = progress  # counts the messages each agent has to apply
+        self.messages: dict[TopicSpec, int] = {}
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             enable_idempotence=False,
@@ -152,6 +160,9 @@ class Sender:
             for m in pack(events, self.per_message, 16 * 1024 * 1024, counts)
         ]
         await asyncio.gather(*futures)
+        self.messages[spec] = self.messages.get(spec, 0) + len(futures)
+        if self.progress is not None:
+            self.progress.count(spec, len(futures))
         return len(records)
 
 
@@ -169,13 +180,14 @@ def with_retries(rng: random.Random, records: list[dict[str, Any]], retries: flo
 
 async def produce_backlog(
     settings: Settings, feedback: int, outcomes: int, per_message: int, retries: float = 0.0
-) -> None:
+) -> dict[TopicSpec, int]:
+    """Produce the backlog; returns the messages sent per topic."""
     rng = random.Random(7)
     tests = [f"bench-aa-{i}" for i in range(16)]
     async with Sender(settings, per_message) as sender:
         await sender.send(
             ABTEST_COMMANDS_TOPIC,
-            [create_command(t, (f"{t}-0", f"{t}-1"), 10**9) for t in tests],
+            [create_command(t, (f"{t}-0", f"{t}-1"), MIN_SAMPLES) for t in tests],
         )
         records = with_retries(rng, list(feedback_records(rng, feedback, MODELS)), retries)
         for i in range(0, len(records), 50_000):
@@ -184,6 +196,7 @@ async def produce_backlog(
         results = with_retries(rng, results, retries)
         for start in range(0, len(results), 50_000):
             await sender.send(INFERENCE_OUTCOMES_TOPIC, results[start : start + 50_000])
+    return sender.messages
 
 
 def partitions(settings: Settings, *specs: TopicSpec) -> list[TopicPartition]:
@@ -235,6 +248,7 @@ def start_worker(settings: Settings, data: Path, *args: str) -> subprocess.Popen
         "DATA_DIR": str(data),
         "DATABASE_URL": settings.sqlalchemy_url,
         "RETRAIN_POLICIES_FILE": str(settings.retrain_policies_file or ""),
+        "METRICS_PORT": str(settings.metrics_port),
         "PYTHONPATH": str(ROOT),
     }
     log = (data / f"{settings.worker_id}.log").open("wb")
@@ -258,6 +272,10 @@ class Changelogs:
             self.cpu_first = self.cpu_first or now
             self.cpu_last = now
 
+    def reached(self, expected: tuple[int, int], feedback_only: bool) -> bool:
+        counts = self.counts()
+        return counts[0] == expected[0] if feedback_only else counts == expected
+
     def counts(self) -> tuple[int, int]:
         feedback = sum(
             v["overall"]["all_time"]["count"] for v in self.values[FEEDBACK_TABLE].values()
@@ -269,8 +287,11 @@ class Changelogs:
         )
         return feedback, outcomes
 
-    async def follow_until(self, expected: tuple[int, int], timeout_s: float) -> None:
-        """Read until the counts reach ``expected`` (what was produced)."""
+    async def follow_until(
+        self, expected: tuple[int, int], timeout_s: float, feedback_only: bool = False
+    ) -> None:
+        """Read until the counts reach ``expected`` (what was produced); only the feedback
+        count where tests decided (a decided test keeps no arm counts)."""
         topics = {changelog_topic(self.settings, t): t for t in self.values}
         consumer = AIOKafkaConsumer(
             *topics,
@@ -282,7 +303,7 @@ class Changelogs:
         await consumer.start()
         deadline = time.monotonic() + timeout_s
         try:
-            while self.counts() != expected:
+            while not self.reached(expected, feedback_only):
                 if time.monotonic() > deadline:
                     msg = f"counts {self.counts()} did not reach {expected} in {timeout_s}s"
                     raise TimeoutError(msg)
@@ -317,17 +338,20 @@ async def dead_letters(settings: Settings) -> list[str]:
 
 
 async def measure_worker(
-    settings: Settings, expected: tuple[int, int], pid: int
+    settings: Settings, expected: tuple[int, int], progress: Progress
 ) -> dict[str, float]:
-    """Events per second from the worker's first table write to the one completing the counts,
-    and the worker's CPU seconds over about the same span (seen from here, when each changelog
-    poll returns: a contention-proof measure of the work done)."""
-    logs = Changelogs(settings, pid)
-    await logs.follow_until(expected, timeout_s=900)
-    span = logs.last - logs.first
+    """Events per second from the worker's first applied message to the moment it has applied
+    every message produced (its ``/metrics``, polled every 20 ms), and its CPU seconds over
+    the same span (a contention-proof measure of the work done); then checks its counts."""
+    await progress.first_applied(timeout_s=300)
+    span, cpu = await progress.all_applied(timeout_s=900)
+    status = await decided_tests(settings)
+    logs = Changelogs(settings)
+    await logs.follow_until(expected, 120, feedback_only="decided" in status.values())
     events = sum(expected)
-    cpu = logs.cpu_last - logs.cpu_first
-    return {"events": events, "seconds": span, "rate": events / span, "cpu": cpu}
+    decided = sum(value == "decided" for value in status.values())
+    return {"events": events, "seconds": span, "rate": events / span, "cpu": cpu,
+            "decided": decided}  # fmt: skip
 
 
 async def tests_known(settings: Settings, tests: list[str], timeout_s: float) -> None:
@@ -357,6 +381,8 @@ class Latency:
         self.decided: asyncio.Queue[str] = asyncio.Queue()
         self.started = time.perf_counter()
         self.when: dict[str, list[float]] = {"verdict": [], "training": []}  # s into the run
+        self.verdicts: set[str] = set()  # the tests whose verdict arrived
+        self.since = datetime.now(UTC)
 
     async def listen(self, settings: Settings) -> None:
         consumer = AIOKafkaConsumer(
@@ -375,16 +401,21 @@ class Latency:
                 for event in read_merged(message.value, LISTENED).items:
                     kind = "verdict" if event.name == "ABTestVerdict" else "training"
                     caused = event.record["event_time"]
+                    if caused < self.since:
+                        continue  # caused by the backlog (its policies), not by this run
                     self.waits[kind].append((now - caused).total_seconds() * 1000)
                     self.in_worker[kind].append((sent - caused).total_seconds() * 1000)
                     self.when[kind].append(time.perf_counter() - self.started)
                     if kind == "verdict":
                         self.decided.put_nowait(event.record["test_id"])
+                        self.verdicts.add(event.record["test_id"])
         finally:
             await consumer.stop()
 
 
-async def latency(settings: Settings, seconds: float, rate: int) -> tuple[Latency, tuple[int, int]]:
+async def latency(
+    settings: Settings, seconds: float, rate: int, progress: Progress
+) -> tuple[Latency, tuple[int, int]]:
     """Produce at ``rate`` events/s; time from an event to the verdict/command it causes.
 
     Half the events are feedback on 10 models (a policy retrains after every 200
@@ -399,8 +430,8 @@ async def latency(settings: Settings, seconds: float, rate: int) -> tuple[Latenc
     measured = Latency()
     listener = asyncio.create_task(measured.listen(settings))
     produced = [0, 0]
-    async with Sender(settings) as sender:
-        creates = [create_command(t, (f"{t}-0", f"{t}-1"), 100) for t in tests]
+    async with Sender(settings, progress=progress) as sender:
+        creates = [create_command(t, (f"{t}-0", f"{t}-1"), MIN_SAMPLES) for t in tests]
         await sender.send(ABTEST_COMMANDS_TOPIC, creates)
         await tests_known(settings, tests, 30)  # the API creates a test before routing to it
         tick, per_tick = 0.01, rate // 100
@@ -414,7 +445,7 @@ async def latency(settings: Settings, seconds: float, rate: int) -> tuple[Latenc
                 tests.append(f"latency-test-{created}")
                 created += 1
                 await sender.send(ABTEST_COMMANDS_TOPIC, [create_command(tests[-1], (
-                    f"{tests[-1]}-0", f"{tests[-1]}-1"), 100)])  # fmt: skip
+                    f"{tests[-1]}-0", f"{tests[-1]}-1"), MIN_SAMPLES)])  # fmt: skip
             half = per_tick // 2
             batch = [outcome(rng, rng.choice(tests), (0.3, 0.6)) for _ in range(half)]
             produced[1] += await sender.send(INFERENCE_OUTCOMES_TOPIC, batch)
@@ -423,9 +454,23 @@ async def latency(settings: Settings, seconds: float, rate: int) -> tuple[Latenc
             pause = start + (n + 1) * tick - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
-    await asyncio.sleep(2)  # the last verdicts' way back
+    await progress.all_applied(timeout_s=120)
+    await every_verdict(settings, measured, timeout_s=30)
     listener.cancel()
     return measured, (produced[0], produced[1])
+
+
+async def every_verdict(settings: Settings, measured: Latency, timeout_s: float) -> None:
+    """Wait until the verdict of every latency test the worker decided has arrived."""
+    status = await decided_tests(settings)
+    decided = {t for t, s in status.items() if s == "decided" and t.startswith("latency-test-")}
+    deadline = time.monotonic() + timeout_s
+    while missing := decided - measured.verdicts:
+        if time.monotonic() > deadline:
+            msg = f"{len(missing)} of {len(decided)} decided tests sent no verdict: {missing}"
+            raise TimeoutError(msg)
+        await asyncio.sleep(0.05)  # the listener fills measured.verdicts
+    print(f"latency tests decided: {len(decided)}, every verdict arrived")
 
 
 TREND_S = 10
@@ -494,7 +539,9 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     await prepare_database(base)
     await create_topics(base)
     t = time.perf_counter()
-    await produce_backlog(base, args.feedback, args.outcomes, args.per_message, args.retries)
+    backlog = await produce_backlog(
+        base, args.feedback, args.outcomes, args.per_message, args.retries
+    )
     sent = round(args.feedback * args.retries) + round(args.outcomes * args.retries)
     print(f"produced {args.feedback:,} feedback + {args.outcomes:,} outcomes (+ {sent:,} retries) "
           f"in {time.perf_counter() - t:.1f}s ({args.per_message} events per message)")  # fmt: skip
@@ -504,18 +551,23 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     print(f"raw aiokafka + fastavro decode: {events:,} events in {seconds:.2f}s "
           f"= {raw_rate:,.0f} events/s; CPU {1e6 * raw_cpu / events:.1f} us/event")  # fmt: skip
 
-    a = base.model_copy(update={"worker_id": "bench-a"})
+    a = base.model_copy(update={"worker_id": "bench-a", "metrics_port": free_port()})
     worker = start_worker(a, data, "--no-sink")
+    progress = Progress(a.metrics_port, worker.pid)
+    for spec, messages in backlog.items():
+        progress.count(spec, messages)
     try:
-        result = await measure_worker(a, (args.feedback, args.outcomes), worker.pid)
+        result = await measure_worker(a, (args.feedback, args.outcomes), progress)
         cpu_per_event = 1e6 * result["cpu"] / result["events"]
+        verdicts, fires = decisions(a.metrics_port)
         print(f"worker (stats + A/B, tables, 1 process): {result['events']:,.0f} events "
               f"in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s, "
               f"ratio to raw {result['rate'] / raw_rate:.2f}; CPU {cpu_per_event:.1f} us/event, "
-              f"CPU ratio to raw {raw_cpu / result['cpu']:.2f}")  # fmt: skip
+              f"CPU ratio to raw {raw_cpu / result['cpu']:.2f}; {verdicts} verdicts, "
+              f"{fires} training commands from policies")  # fmt: skip
         extra = (0, 0)
         if not args.skip_latency:
-            measured, extra = await latency(a, args.latency_seconds, args.rate)
+            measured, extra = await latency(a, args.latency_seconds, args.rate, progress)
             for kind, values in measured.waits.items():
                 sent = measured.in_worker[kind]
                 print(f"latency to {kind} at {args.rate:,} events/s: n={len(values)} "
@@ -531,12 +583,14 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     if args.skip_sink:
         return
 
-    b = base.model_copy(update={"worker_id": "bench-b"})
+    b = base.model_copy(update={"worker_id": "bench-b", "metrics_port": free_port()})
     expected = (args.feedback + extra[0], args.outcomes + extra[1])
     worker = start_worker(b, data)
+    sink = Progress(b.metrics_port, worker.pid)
+    sink.sent.update(progress.sent)  # what worker a applied: the backlog and the latency run
     try:
         started = time.perf_counter()
-        result = await measure_worker(b, expected, worker.pid)
+        result = await measure_worker(b, expected, sink)
         print(f"worker with the SQLite sink in the same process: stats {result['events']:,} "
               f"events in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s")  # fmt: skip
         while (rows := await db_rows(b)) < expected[0]:

@@ -124,11 +124,12 @@ def api(
         import uvicorn
         from uvicorn.config import LOGGING_CONFIG
 
-        from tonebridge.api.app import create_app
+        from tonebridge.api.app import create_app, settle_heap
         from tonebridge.observability.logs import json_logging_config
 
     settings = _process_settings(log_json, api_host=host, api_port=port)
     application = create_app(settings)  # refuses a non-loopback address without API keys
+    settle_heap()
     # JSON: uvicorn's own loggers (server, access) go through the same JSON handler.
     json_lines = settings.log_format == "json"
     log_config = json_logging_config(log_level) if json_lines else LOGGING_CONFIG

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tonebridge.api.auth import Principal, Scope
-from tonebridge.api.routing import idempotency_key_header
+from tonebridge.api.routing import bearer_token, idempotency_key_header
 from tonebridge.api.schemas.common import Clean
 from tonebridge.api.services import ApiServices
 from tonebridge.api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS
@@ -24,7 +24,9 @@ bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def get_services(request: Request) -> ApiServices:
+async def get_services(request: Request) -> ApiServices:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop (and
+    # GIL hand-offs with the event loop) on every request.
     services: ApiServices = request.app.state.services
     return services
 
@@ -36,20 +38,10 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates, checks ``scope`` and counts the request."""
 
     async def guard(request: Request, services: Services, credentials: Credentials) -> Principal:
-        principal: Principal | None
         if credentials is None and COOKIE in request.cookies:
-            principal = session_principal(request, services)
-        else:
-            principal = services.authenticator.identify(
-                credentials.credentials if credentials else None
-            )
-        if principal is None:
-            msg = "missing or unknown API key (send Authorization: Bearer <key>)"
-            raise HTTPException(401, msg, headers={"WWW-Authenticate": "Bearer"})
-        if not principal.allows(scope):
-            raise HTTPException(403, f"this API key lacks the {scope.value!r} scope")
-        await enforce_rate_limit(request, services, principal)
-        return principal
+            return await admit(request, services, session_principal(request, services), scope)
+        token = credentials.credentials if credentials else None
+        return await authorize(request, services, token, scope)
 
     return guard
 
@@ -67,6 +59,37 @@ def session_principal(request: Request, services: ApiServices) -> Principal:
     return session.principal
 
 
+async def ingest_services(request: Request) -> ApiServices:
+    """The services, once the request is authorized for ``ingest`` and within its rate limit.
+
+    The ingest routes' one dependency: FastAPI's work per dependency is most of the cost of
+    a small request, so this one reads the bearer token itself (the routes declare the
+    scheme with :data:`INGEST_SECURITY`) and takes the services from the app."""
+    services: ApiServices = request.app.state.services
+    await authorize(request, services, bearer_token(request), Scope.INGEST)
+    return services
+
+
+async def authorize(
+    request: Request, services: ApiServices, token: str | None, scope: Scope
+) -> Principal:
+    """401 without a known key, 403 without ``scope``, 429 over the rate limit."""
+    return await admit(request, services, services.authenticator.identify(token), scope)
+
+
+async def admit(
+    request: Request, services: ApiServices, principal: Principal | None, scope: Scope
+) -> Principal:
+    """``principal`` (None: nobody known) if it has ``scope`` and is within its rate limit."""
+    if principal is None:
+        msg = "missing or unknown API key (send Authorization: Bearer <key>)"
+        raise HTTPException(401, msg, headers={"WWW-Authenticate": "Bearer"})
+    if not principal.allows(scope):
+        raise HTTPException(403, f"this API key lacks the {scope.value!r} scope")
+    await enforce_rate_limit(request, services, principal)
+    return principal
+
+
 async def enforce_rate_limit(request: Request, services: ApiServices, who: Principal) -> None:
     bucket = who.key_id
     if not services.authenticator.enabled and request.client is not None:
@@ -78,7 +101,9 @@ async def enforce_rate_limit(request: Request, services: ApiServices, who: Princ
 
 
 Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
-Ingest = Annotated[Principal, Depends(requires(Scope.INGEST))]
+Ingesting = Annotated[ApiServices, Depends(ingest_services)]
+# What the ``bearer`` dependency would add to an operation's OpenAPI (``openapi_extra``).
+INGEST_SECURITY: dict[str, Any] = {"security": [{bearer.scheme_name: []}]}
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]

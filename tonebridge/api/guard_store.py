@@ -10,11 +10,12 @@ memory store also holds at most a set number of them, and Redis is bounded by th
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tonebridge.errors import StoreUnavailableError
 
@@ -53,7 +54,12 @@ class MemoryGuardStore:
     """Per-process store, bounded: expired entries are purged as the store is used, and when
     ``max_values`` values or ``max_windows`` rate-limit windows are held, the oldest written
     goes first (an evicted window restarts its count; an evicted reply can no longer be
-    replayed)."""
+    replayed).
+
+    Expiries wait in a heap, soonest first, so each operation drops only what has expired by
+    then: a periodic scan of every entry would cost in proportion to the entries held (up to
+    ``max_values``, kept a day) and stall every request in flight while it ran.
+    """
 
     def __init__(
         self,
@@ -68,19 +74,22 @@ class MemoryGuardStore:
         self._values: dict[str, tuple[bytes, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
         self._max_values, self._max_windows = max_values, max_windows
-        self._ops = 0
+        # (expiry, 0 for a value or 1 for a window, full key) of each write, soonest first; an
+        # item whose entry was rewritten or evicted since is skipped when it comes up.
+        self._expiries: list[tuple[float, int, str]] = []
 
     async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
-        self._maybe_purge()
+        self._purge()
         now, full = self._clock(), self._prefix + key
         count, expires = self._counters.get(full, (0, 0.0))
         if expires <= now:
             count, expires = 0, now + window_s
+            self._expire_at(expires, 1, full)
         _bounded_set(self._counters, full, (count + 1, expires), self._max_windows)
         return count + 1, expires - now
 
     async def put_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
-        self._maybe_purge()
+        self._purge()
         existing = self._live(self._prefix + key)
         if existing is None:
             await self.put(key, value, ttl_s)
@@ -89,6 +98,7 @@ class MemoryGuardStore:
     async def put(self, key: str, value: bytes, ttl_s: int) -> None:
         entry = (value, self._clock() + ttl_s)
         _bounded_set(self._values, self._prefix + key, entry, self._max_values)
+        self._expire_at(entry[1], 0, self._prefix + key)
 
     async def delete(self, key: str) -> None:
         self._values.pop(self._prefix + key, None)
@@ -99,6 +109,7 @@ class MemoryGuardStore:
     async def close(self) -> None:
         self._values.clear()
         self._counters.clear()
+        self._expiries.clear()
 
     def __len__(self) -> int:
         """Values and windows held (expired ones included until purged)."""
@@ -110,14 +121,24 @@ class MemoryGuardStore:
             return None
         return entry[0]
 
-    def _maybe_purge(self) -> None:
-        # A full scan every 1024 operations keeps memory bounded at O(1) amortised cost.
-        self._ops += 1
-        if self._ops % 1024:
-            return
-        now = self._clock()
-        self._values = {k: v for k, v in self._values.items() if v[1] > now}
-        self._counters = {k: c for k, c in self._counters.items() if c[1] > now}
+    def _purge(self) -> None:
+        """Drop every entry that has expired; costs only the heap items that come due."""
+        now, heap = self._clock(), self._expiries
+        while heap and heap[0][0] <= now:
+            _, kind, full = heapq.heappop(heap)
+            entries: dict[str, Any] = self._counters if kind else self._values
+            entry = entries.get(full)
+            if entry is not None and entry[1] <= now:
+                del entries[full]
+
+    def _expire_at(self, when: float, kind: int, full: str) -> None:
+        heapq.heappush(self._expiries, (when, kind, full))
+        # Rewritten and evicted entries leave items behind: rebuild from the live entries
+        # once they are most of the heap (amortised O(log n) a write).
+        if len(self._expiries) > 2 * (len(self._values) + len(self._counters)) + 1024:
+            self._expiries = [(e[1], 0, k) for k, e in self._values.items()]
+            self._expiries += [(c[1], 1, k) for k, c in self._counters.items()]
+            heapq.heapify(self._expiries)
 
 
 def _bounded_set(entries: dict[str, _T], key: str, value: _T, limit: int) -> None:

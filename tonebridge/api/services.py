@@ -104,6 +104,8 @@ class ApiServices:
     probes: dict[str, Probe] = field(default_factory=dict)
     known_models: KnownModels = field(default_factory=KnownModels)
     ab_history: History = field(default_factory=History)  # the dashboard's A/B plots
+    # The repositories on ``database``, built once rather than on every request.
+    _repos: tuple[Database, Repositories] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, guard_store: GuardStore | None = None) -> ApiServices:
@@ -124,7 +126,9 @@ class ApiServices:
         if self.database is None:
             msg = "the API has no database (the app was not started)"
             raise StoreError(msg)
-        return Repositories.on(self.database)
+        if self._repos is None or self._repos[0] is not self.database:
+            self._repos = (self.database, Repositories.on(self.database))
+        return self._repos[1]
 
     async def publish(self, spec: TopicSpec, records: Sequence[Record], event: str) -> None:
         """Produce and wait for the broker's acknowledgement (acks=all); count them."""

@@ -37,6 +37,23 @@ async def test_each_key_gets_its_own_budget_then_429_with_retry_after(
         assert other_key.status_code == 422  # counted separately: reached validation
 
 
+async def test_the_ingest_routes_are_limited_per_key_too(
+    broker: EmbeddedBroker, unique: str, tmp_path: Path, database: Database, guard_store: GuardStore
+) -> None:
+    """The ingest routes check key, scope and limit in one dependency of their own."""
+    settings = api_settings_for(broker, unique, tmp_path, api_rate_limit_per_minute=2)
+    async with running_client(settings, database, guard_store=guard_store) as client:
+        codes = [
+            (await client.post(path, json={}, headers=INGEST)).status_code
+            for path in ("/feedback", "/outcomes", "/feedback")
+        ]
+        assert codes == [422, 422, 429]  # the first two reached validation
+        refused = await client.post("/outcomes", json={}, headers=INGEST)
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert (await client.post("/feedback", json={})).status_code == 401
+        assert (await client.post("/feedback", json={}, headers=ADMIN)).status_code == 422
+
+
 async def test_without_keys_on_loopback_everything_is_open(
     broker: EmbeddedBroker, unique: str, tmp_path: Path, database: Database
 ) -> None:
@@ -44,6 +61,7 @@ async def test_without_keys_on_loopback_everything_is_open(
     async with running_client(settings, database) as client:
         assert (await client.get("/models")).status_code == 200
         assert (await client.get("/models", headers=ADMIN)).status_code == 200
+        assert (await client.post("/feedback", json={})).status_code == 422  # reached validation
 
 
 async def test_api_instances_share_limits_through_redis(

@@ -185,3 +185,21 @@ async def test_a_model_registered_after_a_refusal_is_accepted(
     assert (await client.post("/feedback", json=event, headers=INGEST)).status_code == 422
     await add_model(database, f"late-{unique}", model_id=model_id)
     assert (await client.post("/feedback", json=event, headers=INGEST)).status_code == 202
+
+
+async def test_the_ingest_routes_document_their_key_and_answer_json(
+    client: httpx.AsyncClient,
+) -> None:
+    """The ingest routes read the bearer token and write the 202 body themselves (for speed):
+    the spec still names the scheme and the body, and the body is the documented JSON."""
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/feedback", "/outcomes"):
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == [{"HTTPBearer": []}]
+        schema = operation["responses"]["202"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/IngestAccepted"}
+    event = feedback()
+    answer = await client.post("/feedback", json=event, headers=INGEST)
+    assert answer.status_code == 202
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"accepted": 1, "event_ids": [event["event_id"]]}

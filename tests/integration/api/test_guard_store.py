@@ -68,10 +68,33 @@ async def test_memory_store_purges_expired_entries() -> None:
     now = [0.0]
     store = MemoryGuardStore(clock=lambda: now[0])
     for i in range(1023):
-        await store.put_if_absent(f"k{i}", b"v", 1)
+        await store.put_if_absent(f"k{i}", b"v", 1 + i % 2)
+    await store.incr_window("w", 1)
+    now[0] = 1.5
+    await store.put_if_absent("last", b"v", 1)  # any operation drops what has expired
+    assert len(store._values) == 512 and "last" in store._values and not store._counters
     now[0] = 5.0
-    await store.put_if_absent("last", b"v", 1)  # the 1024th operation triggers a purge
-    assert list(store._values) == ["last"]
+    await store.incr_window("w2", 10)
+    assert list(store._values) == [] and list(store._counters) == ["w2"]
+
+
+async def test_memory_store_keeps_a_rewritten_entry_to_its_new_expiry() -> None:
+    now = [0.0]
+    store = MemoryGuardStore(clock=lambda: now[0])
+    assert await store.put_if_absent("idem", b"in flight", 2) is None
+    await store.put("idem", b"done", 100)
+    now[0] = 50.0  # past the first expiry, whose heap item comes up and is skipped
+    assert await store.put_if_absent("idem", b"again", 2) == b"done"
+
+
+async def test_memory_store_expiry_heap_stays_bounded() -> None:
+    """Rewrites and evictions leave heap items behind; the heap is rebuilt from the live
+    entries before they pile up."""
+    store = MemoryGuardStore(max_values=10)
+    for i in range(20_000):
+        await store.put(f"k{i % 50}", b"v", 3600)
+    assert len(store._values) == 10
+    assert len(store._expiries) <= 2 * 10 + 1024 + 1
 
 
 def test_redis_is_chosen_when_a_host_is_set() -> None:

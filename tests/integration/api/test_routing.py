@@ -92,3 +92,22 @@ async def test_a_malformed_key_is_422(
         )
     assert response.status_code == 422
     assert "Idempotency-Key" in response.json()["message"]
+
+
+async def test_a_malformed_key_is_refused_as_before_with_the_other_errors(
+    broker: EmbeddedBroker, unique: str, tmp_path: Path, database: Database
+) -> None:
+    """A malformed key is served by the route with the header check (well-formed and absent
+    keys by its twin without it): after authentication, and beside the body's errors."""
+    settings = api_settings_for(broker, unique, tmp_path)
+    malformed = {"Idempotency-Key": "has space"}
+    async with running_client(settings, database) as client:
+        anonymous = await client.post("/feedback", json={}, headers=malformed)
+        both = await client.post("/feedback", json={}, headers={**INGEST, **malformed})
+        plain = await client.post("/feedback", json={}, headers=INGEST)
+    assert anonymous.status_code == 401
+    assert both.status_code == plain.status_code == 422
+    where = [tuple(error["loc"]) for error in both.json()["detail"]]
+    assert ("header", "Idempotency-Key") in where
+    assert any(loc[0] == "body" for loc in where)
+    assert all(loc[0] == "body" for loc in (tuple(e["loc"]) for e in plain.json()["detail"]))
