@@ -264,21 +264,42 @@ def check_every_look(
     return looks
 
 
-def growthbook_p(s: Sums, binary: bool, alpha: float, tuning: float) -> np.ndarray:
-    """GrowthBook's sequential two-sided test of an absolute difference, at every look
-    (gbstats.frequentist.tests.SequentialTwoSidedTTest: Waudby-Smith et al. 2023, eq. 155)."""
+def _growthbook(
+    s: Sums, binary: bool, alpha: float, tuning: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+    """(effect, variance, total n, rho^2, valid) of GrowthBook's sequential test, as
+    gbstats.frequentist.tests.SequentialTwoSidedTTest computes them (absolute difference).
+    ``valid`` is False where gbstats' ``compute_result`` returns its uninformative output
+    (p = 1, CI [0, 0]): a control mean of 0 or an arm's variance <= 0."""
     mean_c, mean_t = s.sum_c / s.n_c, s.sum_t / s.n_t
     if binary:
         v_c, v_t = mean_c * (1 - mean_c), mean_t * (1 - mean_t)
     else:
         _, v_c, v_t = inputs(s, binary)
     variance = v_c / s.n_c + v_t / s.n_t
-    n = s.n_c + s.n_t
-    rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning
-    st2 = (mean_t - mean_c) ** 2 * n / variance
+    rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning  # eq. 161
+    valid = (mean_c != 0) & (v_c > 0) & (v_t > 0)
+    return mean_t - mean_c, variance, s.n_c + s.n_t, rho2, valid
+
+
+def growthbook_p(s: Sums, binary: bool, alpha: float, tuning: float) -> np.ndarray:
+    """GrowthBook's sequential two-sided test of an absolute difference, at every look
+    (gbstats.frequentist.tests.SequentialTwoSidedTTest: Waudby-Smith et al. 2023, eq. 155)."""
+    effect, variance, n, rho2, valid = _growthbook(s, binary, alpha, tuning)
+    st2 = effect**2 * n / variance
     tr2p1 = n * rho2 + 1
     log_e = rho2 * st2 / (2 * tr2p1) - 0.5 * np.log(tr2p1)
-    return np.where(variance > 0, np.minimum(1.0, np.exp(-log_e)), 1.0)
+    return np.where(valid, np.minimum(1.0, np.exp(-log_e)), 1.0)
+
+
+def growthbook_ci(
+    s: Sums, binary: bool, alpha: float, tuning: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same test's confidence sequence (Waudby-Smith et al. 2023, eq. 9): (lower, upper)."""
+    effect, variance, n, rho2, valid = _growthbook(s, binary, alpha, tuning)
+    tr2p1 = n * rho2 + 1
+    width = np.sqrt(variance * n * 2 * tr2p1 * np.log(np.sqrt(tr2p1) / alpha) / (n * n * rho2))
+    return np.where(valid, effect - width, 0.0), np.where(valid, effect + width, 0.0)
 
 
 def z_at_horizon(
