@@ -136,13 +136,22 @@ class Harness:
     async def base_model(self, tiny_model: Path) -> ModelRecord:
         return await self.models.ensure_base(f"tone-{self.unique}", str(tiny_model))
 
-    async def feedback(self, model_id: str, count: int = 48) -> None:
-        """Users corrected echoed inputs into the synthetic task's rewrites."""
-        examples = rewrite_split(count, 0).train
+    async def feedback(
+        self,
+        model_id: str,
+        count: int = 48,
+        *,
+        start: int = 0,
+        at: datetime = T0,
+        prefix: str = "fb",
+    ) -> None:
+        """Users corrected echoed inputs into the synthetic task's rewrites: ``count`` events
+        from ``at`` on, one a minute, on the examples ``start`` to ``start + count``."""
+        examples = rewrite_split(start + count, 0).train[start:]
         events = [
             {
-                "event_id": f"fb-{self.unique}-{n}",
-                "event_time": T0 + timedelta(minutes=n),
+                "event_id": f"{prefix}-{self.unique}-{n}",
+                "event_time": at + timedelta(minutes=n),
                 "user_id": "user",
                 "model_id": model_id,
                 "input_text": ex.input_text,

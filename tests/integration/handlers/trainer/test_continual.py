@@ -11,7 +11,6 @@ import pytest
 
 from tests.support.trainer import FAST, T0, Harness, RunningTrainer, command
 from tonebridge.decisions.continual import replay_count
-from tonebridge.handlers.methods.synthetic import rewrite_split
 from tonebridge.handlers.trainer import continual
 from tonebridge.handlers.trainer.plan import make_plan
 from tonebridge.storage import DatasetRepository, FeedbackRepository
@@ -20,28 +19,6 @@ from tonebridge.topics.training import TRAINING_COMMANDS_TOPIC
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LATER = T0 + timedelta(days=2)  # the second round's feedback, after the first round's
-
-
-async def _feedback(harness: Harness, model_id: str, prefix: str, start: int) -> None:
-    """48 corrections on ``model_id`` at ``LATER`` (examples ``start`` to ``start + 48``)."""
-    examples = rewrite_split(start + 48, 0).train[start:]
-    events = [
-        {
-            "event_id": f"{prefix}-{harness.unique}-{n}",
-            "event_time": LATER + timedelta(minutes=n),
-            "user_id": "user",
-            "model_id": model_id,
-            "input_text": ex.input_text,
-            "output_text": ex.input_text,
-            "corrected_text": ex.target_text,
-            "transformation_type": ex.transformation_type,
-            "rating": 1,
-            "feedback_type": "both",
-            "metadata": {},
-        }  # fmt: skip
-        for n, ex in enumerate(examples)
-    ]
-    assert (await FeedbackRepository(harness.db).add_many(events)).inserted == 48
 
 
 async def _trained(harness: Harness, **fields: Any) -> tuple[TrainingJobRecord, ModelRecord]:
@@ -66,7 +43,7 @@ async def test_a_retraining_continues_the_parent_and_replays_older_feedback(
     assert first.metrics["continued_parent"] == 0.0  # a base model has no adapter to continue
     assert first.metrics["replayed"] == 0.0  # and nothing older than its window
 
-    await _feedback(harness, v1.id, "round2", start=48)
+    await harness.feedback(v1.id, start=48, at=LATER, prefix="round2")
     since = T0 + timedelta(days=1)
     second, v2 = await _trained(harness, model_id=v1.id, feedback_since=since)
     assert second.metrics["continued_parent"] == 1.0
@@ -91,7 +68,7 @@ async def test_the_older_feedback_is_the_parents_before_the_window_and_its_ances
     base = await harness.base_model(tiny_model)
     await harness.feedback(base.id)
     _, v1 = await _trained(harness, model_id=base.id)
-    await _feedback(harness, v1.id, "late", start=48)
+    await harness.feedback(v1.id, start=48, at=LATER, prefix="late")
     assert await continual.lineage(harness.models, harness.jobs, v1.id) == [v1.id, base.id]
 
     window = FeedbackRepository(harness.db)
