@@ -120,3 +120,8 @@ PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip
 Filter = Annotated[
     str | None, Query(min_length=1, max_length=255, description="Exact match."), Clean
 ]
+ModelFilter = Annotated[str | None, Query(max_length=200), Clean]  # a model id, name or type
+# The agents' views answer from memory; ``fresh`` first reads what the agents wrote last.
+Fresh = Annotated[
+    bool, Query(description="Wait until the agents' latest writes are read (<= 2 s).")
+]

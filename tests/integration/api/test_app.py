@@ -155,6 +155,9 @@ async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) 
         ("/ab-test/a%00b/results", ["path", "test_id"]),
         ("/train/a%00b/status", ["path", "job_id"]),
         ("/models/a%00b", ["path", "model_id"]),
+        ("/models?name=a%00b", ["query", "name"]),
+        ("/policies?model_id=a%00b", ["query", "model_id"]),
+        ("/feedback/stats?model_id=a%00b", ["query", "model_id"]),
     ],
 )
 async def test_a_nul_in_a_query_or_path_is_a_422_naming_it(

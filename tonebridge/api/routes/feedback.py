@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import Discriminator, Tag
 
-from tonebridge.api.deps import INGEST_SECURITY, Admin, Ingesting, Responses, Services
+from tonebridge.api.deps import (
+    INGEST_SECURITY,
+    Admin,
+    Fresh,
+    Ingesting,
+    ModelFilter,
+    Responses,
+    Services,
+)
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.common import check_event_times
 from tonebridge.api.schemas.feedback import (
@@ -121,10 +129,8 @@ _STATS_ERRORS: Responses = {404: {"description": "No feedback seen for that mode
 async def feedback_stats(
     services: Services,
     _: Admin,
-    model_id: Annotated[str | None, Query(max_length=200)] = None,
-    fresh: Annotated[
-        bool, Query(description="Wait until the agents' latest writes are read (<= 2 s).")
-    ] = False,
+    model_id: ModelFilter = None,
+    fresh: Fresh = False,
 ) -> FeedbackStats:
     """Per model, overall and per transformation type, as the stream agents keep them."""
     reader = services.feedback_stats

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from tonebridge.api.deps import Admin, Services
+from tonebridge.api.deps import Admin, Fresh, ModelFilter, Services
 from tonebridge.api.schemas.policies import Policies, PolicyState, PolicyView
 from tonebridge.api.services import ApiServices, FeedbackStatsReader
 from tonebridge.errors import BrokerError
@@ -18,10 +16,8 @@ router = APIRouter(tags=["policies"])
 async def get_policies(
     services: Services,
     _: Admin,
-    model_id: Annotated[str | None, Query(max_length=200)] = None,
-    fresh: Annotated[
-        bool, Query(description="Wait until the agents' latest writes are read (<= 2 s).")
-    ] = False,
+    model_id: ModelFilter = None,
+    fresh: Fresh = False,
 ) -> Policies:
     """Each policy the worker runs on these settings, with, per model that has feedback,
     its measure against its threshold and its cooldown (from the feedback agent's table)."""

@@ -14,11 +14,20 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 
 from tonebridge.api.auth import Principal
 from tonebridge.api.commands import command_id_for, requested_by
-from tonebridge.api.deps import Admin, IdempotencyKey, ModelId, Responses, Services
+from tonebridge.api.deps import (
+    Admin,
+    IdempotencyKey,
+    ModelFilter,
+    ModelId,
+    PageLimit,
+    PageOffset,
+    Responses,
+    Services,
+)
 from tonebridge.api.jobs import field_error
 from tonebridge.api.routing import IdempotentRoute
 from tonebridge.api.schemas.registry import (
@@ -78,10 +87,10 @@ async def list_models(
     services: Services,
     _: Admin,
     status: ModelStatus | None = None,
-    name: Annotated[str | None, Query(max_length=200)] = None,
-    model_type: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    name: ModelFilter = None,
+    model_type: ModelFilter = None,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ModelPage:
     models = await services.repos.models.list(
         status=status, name=name, model_type=model_type, limit=limit, offset=offset
