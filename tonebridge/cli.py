@@ -133,9 +133,11 @@ def api(
     # JSON: uvicorn's own loggers (server, access) go through the same JSON handler.
     json_lines = settings.log_format == "json"
     log_config = json_logging_config(log_level) if json_lines else LOGGING_CONFIG
+    # Access lines are INFO: above that level, skip building each one only to drop it.
+    access_log = log_level.lower() in ("trace", "debug", "info")
     uvicorn.run(
         application, host=settings.api_host, port=settings.api_port, log_level=log_level,
-        log_config=log_config,
+        log_config=log_config, access_log=access_log,
     )  # fmt: skip
 
 

@@ -54,28 +54,50 @@ class StoredResponse:
         return cls(response.status_code, bytes(response.body), response.media_type, headers)
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """Digest of the request; JSON bodies are canonicalised so key order does not matter."""
+NOT_JSON: Any = object()  # what :func:`parse_json` gives for a body that is not JSON
+
+
+def parse_json(body: bytes) -> Any:
+    """``body`` parsed, or :data:`NOT_JSON`."""
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+        return json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        return NOT_JSON
+
+
+def fingerprint(method: str, path: str, body: bytes, parsed: Any = None) -> str:
+    """Digest of the request; JSON bodies are canonicalised so key order does not matter.
+    ``parsed``: the body already parsed (:func:`parse_json`), if the caller has it."""
+    parsed = parse_json(body) if parsed is None else parsed
+    if parsed is NOT_JSON:
         canonical = body
+    else:
+        canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), canonical)).hexdigest()
 
 
+# An entry is a JSON line (state, fingerprint, and for a stored response its status, media
+# type and headers) and, after the newline, the stored body as it is. Entries kept by
+# earlier versions (one JSON object, the body in base64) are still read.
 def _encode(state: str, fp: str, stored: StoredResponse | None = None) -> bytes:
-    entry: dict[str, Any] = {"state": state, "fingerprint": fp}
-    if stored is not None:
-        entry |= {
-            "status": stored.status_code,
-            "body": base64.b64encode(stored.body).decode(),
-            "media_type": stored.media_type,
-            "headers": stored.headers,
-        }
-    return json.dumps(entry).encode()
+    if stored is None:
+        return json.dumps([state, fp]).encode() + b"\n"
+    head = [state, fp, stored.status_code, stored.media_type, stored.headers]
+    return json.dumps(head).encode() + b"\n" + stored.body
 
 
 def _decode(raw: bytes) -> tuple[str, str, StoredResponse | None]:
+    if raw.startswith(b"{"):
+        return _decode_object(raw)
+    line, _, body = raw.partition(b"\n")
+    state, fp, *rest = json.loads(line)
+    if state != "done":
+        return state, fp, None
+    status, media_type, headers = rest
+    return "done", fp, StoredResponse(status, body, media_type, headers)
+
+
+def _decode_object(raw: bytes) -> tuple[str, str, StoredResponse | None]:
     entry = json.loads(raw)
     if entry["state"] != "done":
         return entry["state"], entry["fingerprint"], None

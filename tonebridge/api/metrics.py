@@ -44,8 +44,26 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        # The labelled children, by their labels: ``labels()`` takes a lock and checks its
+        # arguments on every call, a good part of what counting a small request costs.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._accepted: dict[str, Counter] = {}
+
     def accepted(self, event: str, count: int = 1) -> None:
-        self.events_accepted.labels(event).inc(count)
+        child = self._accepted.get(event)
+        if child is None:
+            child = self._accepted[event] = self.events_accepted.labels(event)
+        child.inc(count)
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """Count one request and its time under its labels."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            counter = self.requests.labels(method, route, str(status))
+            children = (counter, self.latency.labels(method, route))
+            self._children[method, route, status] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -81,5 +99,4 @@ class MetricsMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", "<unmatched>")
         method = scope["method"] if scope["method"] in _METHODS else "other"
-        self.metrics.requests.labels(method, template, str(status)).inc()
-        self.metrics.latency.labels(method, template).observe(elapsed)
+        self.metrics.observe(method, template, status, elapsed)

@@ -11,12 +11,13 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tonebridge.api.idempotency import HEADER, fingerprint
+from tonebridge.api.idempotency import HEADER, fingerprint, parse_json
 from tonebridge.api.services import ApiServices
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _VALID_KEY = re.compile(_KEY_PATTERN)
+_PARSED = "tonebridge.parsed_body"  # the scope key of :func:`parsed_body`
 
 
 async def idempotency_key_header(
@@ -73,7 +74,7 @@ class IdempotentRoute(APIRoute):
         checked = super().get_route_handler()
         if self._twin is None:
             return checked
-        plain = self._twin.get_route_handler()
+        plain = self.direct_handler(self._twin, self._twin.get_route_handler())
 
         async def idempotent(request: Request) -> Response:
             key = request.headers.get(HEADER)
@@ -81,6 +82,11 @@ class IdempotentRoute(APIRoute):
             return await run_idempotently(request, checked if malformed else plain)
 
         return idempotent
+
+    def direct_handler(self, plain: APIRoute, fallback: Handler) -> Handler:
+        """The handler for requests without a malformed key: ``fallback`` (the twin's);
+        a subclass may serve some of them more directly."""
+        return fallback
 
 
 async def run_idempotently(request: Request, handler: Handler) -> Response:
@@ -90,7 +96,8 @@ async def run_idempotently(request: Request, handler: Handler) -> Response:
     if key is None or not _VALID_KEY.match(key) or principal is None:
         return await handler(request)  # plain request, or one the handler will refuse
     scoped = f"{principal.key_id}:{key}"
-    fp = fingerprint(request.method, request.url.path, await request.body())
+    body = await request.body()
+    fp = fingerprint(request.method, request.scope["path"], body, parsed_body(request, body))
     stored = await services.idempotency.begin(scoped, fp)
     if stored is not None:
         return stored.to_response()
@@ -101,6 +108,14 @@ async def run_idempotently(request: Request, handler: Handler) -> Response:
         raise
     await services.idempotency.finish(scoped, fp, response)
     return response
+
+
+def parsed_body(request: Request, body: bytes) -> Any:
+    """``body`` (the request's) parsed as JSON, or ``NOT_JSON``; parsed once per request."""
+    scope = request.scope
+    if _PARSED not in scope:
+        scope[_PARSED] = parse_json(body)
+    return scope[_PARSED]
 
 
 def bearer_token(request: Request) -> str | None:

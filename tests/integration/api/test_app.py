@@ -57,6 +57,9 @@ async def test_metrics_count_requests_and_accepted_events(
     assert 'route="/models/{model_id}",status="404"} 1.0' in text
     assert 'tonebridge_api_events_accepted_total{event="InferenceOutcome"} 2.0' in text
     assert (
+        'tonebridge_http_requests_total{method="POST",route="/outcomes",status="202"} 1.0' in text
+    )
+    assert (
         'tonebridge_http_request_duration_seconds_count{method="GET",route="/models"} 1.0' in text
     )
 

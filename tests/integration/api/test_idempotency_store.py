@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 
 import pytest
@@ -13,9 +15,11 @@ from tests.integration.api.helpers import REDIS_HOST, REDIS_PORT, drop_redis_pre
 from tonebridge.api.guard_store import GuardStore, MemoryGuardStore, RedisGuardStore
 from tonebridge.api.idempotency import (
     BODY_OMITTED_HEADER,
+    NOT_JSON,
     REPLAYED_HEADER,
     Idempotency,
     fingerprint,
+    parse_json,
 )
 from tonebridge.api.services import ApiServices
 from tonebridge.settings import load_settings
@@ -74,6 +78,43 @@ def test_fingerprint_ignores_json_key_order_but_not_values_or_path() -> None:
     assert base != fingerprint("POST", "/train", b'{"a": 1, "b": 3}')
     assert base != fingerprint("POST", "/rlhf/start", b'{"a": 1, "b": 2}')
     assert fingerprint("POST", "/x", b"not json") != fingerprint("POST", "/x", b"not json!")
+    body = b'{"b": [1, {"c": null}], "a": "\\u00e9"}'
+    assert fingerprint("POST", "/x", body, parse_json(body)) == fingerprint("POST", "/x", body)
+    assert parse_json(b"\xff") is NOT_JSON
+
+
+async def test_entries_kept_by_the_earlier_format_still_replay(guard_store: GuardStore) -> None:
+    """Before, an entry was one JSON object with the body in base64: a store written by the
+    previous version (Redis, during an upgrade) still answers retries."""
+    fp = fingerprint("POST", "/train", b"{}")
+    body = b'{"job_id": "j-1"}\n\xff'
+    old = {"state": "done", "fingerprint": fp, "status": 202, "media_type": "application/json",
+           "body": base64.b64encode(body).decode(), "headers": {"location": "/x"}}  # fmt: skip
+    await guard_store.put("idem:k-old", json.dumps(old).encode(), 60)
+    await guard_store.put(
+        "idem:k-busy", json.dumps({"state": "in_flight", "fingerprint": fp}).encode(), 60
+    )
+    replay = await Idempotency(guard_store).begin("k-old", fp)
+    assert replay is not None
+    assert (replay.status_code, replay.body, replay.headers) == (202, body, {"location": "/x"})
+    with pytest.raises(HTTPException) as busy:
+        await Idempotency(guard_store).begin("k-busy", fp)
+    assert busy.value.status_code == 409
+
+
+async def test_a_body_with_newlines_and_any_bytes_replays_whole(guard_store: GuardStore) -> None:
+    idem = Idempotency(guard_store)
+    fp = fingerprint("POST", "/train", b"{}")
+    body = b'{"a": "x\ny"}\n\n\x00\xff'
+    assert await idem.begin("k-bytes", fp) is None
+    await idem.finish("k-bytes", fp, Response(body, 202, {"Location": "/y"}, "text/plain"))
+    replay = await idem.begin("k-bytes", fp)
+    assert replay is not None
+    assert (replay.body, replay.media_type, replay.headers) == (
+        body,
+        "text/plain",
+        {"location": "/y"},
+    )
 
 
 async def test_replies_expire_after_the_ttl(guard_store: GuardStore) -> None:

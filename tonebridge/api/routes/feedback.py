@@ -19,7 +19,7 @@ from tonebridge.api.deps import (
     Responses,
     Services,
 )
-from tonebridge.api.routing import IdempotentRoute
+from tonebridge.api.ingest_route import IngestRoute
 from tonebridge.api.schemas.common import check_event_times
 from tonebridge.api.schemas.feedback import (
     FeedbackBatch,
@@ -35,7 +35,7 @@ from tonebridge.errors import BrokerError, NotFoundError
 from tonebridge.topics.feedback import FEEDBACK_EVENT, FEEDBACK_TOPIC
 from tonebridge.topics.inference import INFERENCE_OUTCOME, INFERENCE_OUTCOMES_TOPIC
 
-router = APIRouter(tags=["feedback"], route_class=IdempotentRoute)
+router = APIRouter(tags=["feedback"], route_class=IngestRoute)
 _UNKNOWN_MODEL: Responses = {
     422: {"description": "Invalid events, or events naming a model that is not registered."}
 }
