@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tonebridge.api.auth import Principal, Scope
-from tonebridge.api.routing import bearer_token, idempotency_key_header
+from tonebridge.api.routing import idempotency_key_header, identified
 from tonebridge.api.schemas.common import Clean
 from tonebridge.api.services import ApiServices
 from tonebridge.api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS
@@ -66,7 +66,7 @@ async def ingest_services(request: Request) -> ApiServices:
     a small request, so this one reads the bearer token itself (the routes declare the
     scheme with :data:`INGEST_SECURITY`) and takes the services from the app."""
     services: ApiServices = request.app.state.services
-    await authorize(request, services, bearer_token(request), Scope.INGEST)
+    await admit(request, services, identified(request, services), Scope.INGEST)
     return services
 
 

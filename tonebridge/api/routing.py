@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tonebridge.api.auth import Principal
 from tonebridge.api.idempotency import HEADER, fingerprint, parse_json
 from tonebridge.api.services import ApiServices
 
@@ -18,6 +19,7 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _VALID_KEY = re.compile(_KEY_PATTERN)
 _PARSED = "tonebridge.parsed_body"  # the scope key of :func:`parsed_body`
+_PRINCIPAL = "tonebridge.principal"  # and of :func:`identified`
 
 
 async def idempotency_key_header(
@@ -78,8 +80,11 @@ class IdempotentRoute(APIRoute):
 
         async def idempotent(request: Request) -> Response:
             key = request.headers.get(HEADER)
-            malformed = key is not None and not _VALID_KEY.match(key)
-            return await run_idempotently(request, checked if malformed else plain)
+            if key is None:
+                return await plain(request)
+            if not _VALID_KEY.match(key):
+                return await checked(request)  # refuses the key (422), with any other errors
+            return await run_idempotently(request, plain, key)
 
         return idempotent
 
@@ -89,12 +94,13 @@ class IdempotentRoute(APIRoute):
         return fallback
 
 
-async def run_idempotently(request: Request, handler: Handler) -> Response:
-    key = request.headers.get(HEADER)
+async def run_idempotently(request: Request, handler: Handler, key: str) -> Response:
+    """``handler``'s response to the first request with ``key`` (a well-formed one), that
+    response again to its retries; keys are scoped per API key."""
     services: ApiServices = request.app.state.services
-    principal = services.authenticator.identify(bearer_token(request))
-    if key is None or not _VALID_KEY.match(key) or principal is None:
-        return await handler(request)  # plain request, or one the handler will refuse
+    principal = identified(request, services)
+    if principal is None:
+        return await handler(request)  # the handler refuses it (401)
     scoped = f"{principal.key_id}:{key}"
     body = await request.body()
     fp = fingerprint(request.method, request.scope["path"], body, parsed_body(request, body))
@@ -116,6 +122,15 @@ def parsed_body(request: Request, body: bytes) -> Any:
     if _PARSED not in scope:
         scope[_PARSED] = parse_json(body)
     return scope[_PARSED]
+
+
+def identified(request: Request, services: ApiServices) -> Principal | None:
+    """Whose bearer token the request carries (None: nobody's); looked up once per request."""
+    scope = request.scope
+    if _PRINCIPAL not in scope:
+        scope[_PRINCIPAL] = services.authenticator.identify(bearer_token(request))
+    principal: Principal | None = scope[_PRINCIPAL]
+    return principal
 
 
 def bearer_token(request: Request) -> str | None:

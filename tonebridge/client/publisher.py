@@ -50,7 +50,10 @@ class ProducerPublisher(AsyncClient):
     ) -> None:
         # Queue them all before waiting: the records of one call travel together.
         receipts = [await self.producer.send(spec, record, schema) for record in records]
-        await asyncio.gather(*receipts)
+        if len(receipts) == 1:
+            await receipts[0]  # the usual single event: no gathering future to build
+        else:
+            await asyncio.gather(*receipts)
 
     async def start(self) -> None:
         """Connect (retrying while the broker is unreachable, as the producer SDK does)."""
