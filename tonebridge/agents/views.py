@@ -22,12 +22,11 @@ Usage (e.g. in the API's lifespan)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from tonebridge.decisions import abtest_state as ab_state
 from tonebridge.decisions import model_feedback
@@ -37,60 +36,32 @@ from tonebridge.decisions.policy_progress import Progress
 from tonebridge.decisions.retraining import Policy
 from tonebridge.errors import BrokerError
 from tonebridge.settings import Settings
-from tonebridge.topics.connection import client_kwargs
+from tonebridge.topics.follower import TopicFollower
 from tonebridge.topics.tables import ABTEST_TABLE, FEEDBACK_TABLE, changelog_topic, is_reserved
 
 V = TypeVar("V")
 
 
-class TableView(Generic[V]):
+class TableView(TopicFollower, Generic[V]):
     """The newest value of every key of one agent table, followed from its changelog."""
 
     def __init__(self, settings: Settings, table: str, decode: Callable[[bytes], V]) -> None:
-        self._settings = settings
-        self.topic = changelog_topic(settings, table)
+        topic = changelog_topic(settings, table)
+        fetch_wait = settings.kafka_fetch_max_wait_ms
+        super().__init__(settings, topic, "tonebridge-view", fetch_max_wait_ms=fetch_wait)
         self._decode = decode
         self._raw: dict[str, bytes] = {}
         self._decoded: dict[str, V] = {}
         self._positions: dict[TopicPartition, int] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        # Without a group the consumer takes every partition of the topic, and finds the
-        # topic once a worker creates it (metadata refreshed every second until then).
-        self._consumer = AIOKafkaConsumer(
-            self.topic,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=1000,
-            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
-            **client_kwargs(self._settings, "tonebridge-view"),
-        )
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._follow(self._consumer))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            # No max_records: a poll then hands over whole record batches (see sync).
-            polled = await consumer.getmany(timeout_ms=200)
-            for tp, messages in polled.items():
-                for message in messages:
-                    if is_reserved(message.key):
-                        continue
-                    key = message.key.decode()
-                    self._raw[key] = message.value
-                    self._decoded.pop(key, None)
-                self._positions[tp] = messages[-1].offset + 1
+    def take(self, partition: TopicPartition, messages: Sequence[ConsumerRecord]) -> None:
+        for message in messages:
+            if is_reserved(message.key):
+                continue
+            key = message.key.decode()
+            self._raw[key] = message.value
+            self._decoded.pop(key, None)
+        self._positions[partition] = messages[-1].offset + 1
 
     async def sync(self, timeout_s: float = 2.0) -> None:
         """Return once every record written before this call has been read.
