@@ -46,7 +46,7 @@ from tonebridge.agents.verdict_store import store_verdict
 from tonebridge.client.publisher import Publisher
 from tonebridge.decisions import abtest_limits as limits
 from tonebridge.decisions import abtest_state as ab_state
-from tonebridge.decisions.abtest_input import check_item
+from tonebridge.decisions.abtest_input import check_item, outcomes_fit
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
 from tonebridge.decisions.retraining import Policy, on_lost_test, trigger_command
 from tonebridge.topics.abtests import (
@@ -98,16 +98,28 @@ def items_by_test(
 ) -> tuple[dict[str, list[Item]], list[Reject]]:
     grouped: dict[str, list[Item]] = defaultdict(list)
     now = rules.reference_time(origin.timestamp_ms, datetime.now(UTC))
+    valid = _outcomes_fit(items, now, max_future)
+    routed: set[str] = set()  # test ids that belong on this partition
 
     def check(item: Item) -> None:
-        check_item(item.name, item.record, now, max_future)
+        if not valid:  # a command, or a record that breaks a rule: check each
+            check_item(item.name, item.record, now, max_future)
         key = test_key(item)
         if key is not None:
-            require_partition(key, origin, partitions)
+            if key not in routed:
+                require_partition(key, origin, partitions)
+                routed.add(key)
             grouped[key].append(item)
 
     _, rejects = screen(items, check)
     return grouped, rejects
+
+
+def _outcomes_fit(items: Sequence[Item], now: datetime, max_future: timedelta) -> bool:
+    """Whether every item is an outcome that passes the input rules (checked all at once)."""
+    if any(item.name != INFERENCE_OUTCOME for item in items):
+        return False
+    return outcomes_fit([item.record for item in items], now, max_future)
 
 
 def parts_by_test(

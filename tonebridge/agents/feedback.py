@@ -68,15 +68,22 @@ def screened(
 ) -> tuple[list[tuple[Item, FeedbackSample]], list[Reject]]:
     """The valid events with their samples; rejects for the invalid ones.
 
-    Event times are judged against the record's timestamp (the project's input rules).
+    Event times are judged against the record's timestamp (the project's input rules). The
+    rules are checked for the whole message at once first, each event only if one fails.
     """
     good: list[tuple[Item, FeedbackSample]] = []
     reference = rules.reference_time(origin.timestamp_ms, now)
+    valid = rules.feedback_fits([item.record for item in items], reference, limits.max_future)
+    routed: set[str] = set()  # model ids that belong on this partition
 
     def check(item: Item) -> None:
         record = item.record
-        rules.check_feedback(record, reference, limits.max_future)
-        require_partition(record["model_id"], origin, partitions)
+        if not valid:  # some record breaks a rule: find which, and why
+            rules.check_feedback(record, reference, limits.max_future)
+        model_id = record["model_id"]
+        if model_id not in routed:
+            require_partition(model_id, origin, partitions)
+            routed.add(model_id)
         good.append((item, sample_from_record(record)))  # raises for a rating of 9, ...
 
     _, rejects = screen(items, check)

@@ -10,11 +10,12 @@ Event times are judged against the Kafka record's timestamp
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from datetime import datetime, timedelta
 from typing import Any
 
 from tonebridge import rules
+from tonebridge.errors import InvalidEventError
 from tonebridge.rules import ID, LABEL, OPTIONAL_ID, OPTIONAL_LABEL, OPTIONAL_TEXT, TextRule
 from tonebridge.topics.abtests import AB_TEST_COMMAND
 from tonebridge.topics.inference import INFERENCE_OUTCOME
@@ -47,6 +48,26 @@ def check_outcome(record: Mapping[str, Any], now: datetime, max_future: timedelt
     rules.check_fields(record, OUTCOME_FIELDS)
     _check_metrics(record.get("metrics") or {})
     rules.check_event_time(record.get("event_time"), "event_time", now, max_future)
+
+
+def outcomes_fit(
+    records: Sequence[Mapping[str, Any]], now: datetime, max_future: timedelta
+) -> bool:
+    """Whether :func:`check_outcome` passes every record (False: check each one)."""
+    return (
+        rules.all_fit(records, OUTCOME_FIELDS)
+        and _metrics_fit(r.get("metrics") or {} for r in records)
+        and rules.times_fit([r.get("event_time") for r in records], now, max_future)
+    )
+
+
+def _metrics_fit(values: Iterable[Mapping[str, Any]]) -> bool:
+    try:
+        for metrics in values:
+            _check_metrics(metrics)
+    except InvalidEventError:
+        return False
+    return True
 
 
 def check_command(record: Mapping[str, Any], now: datetime, max_future: timedelta) -> None:
