@@ -25,6 +25,7 @@ from tonebridge.decisions import model_feedback
 from tonebridge.decisions.model_feedback import ModelFeedback, Sample
 from tonebridge.decisions.retraining import Policy, trigger_command
 from tonebridge.decisions.watermarks import source_id
+from tonebridge.errors import InvalidEventError
 from tonebridge.settings import Settings
 from tonebridge.stats.feedback import FeedbackSample, sample_from_record
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
@@ -69,21 +70,29 @@ def screened(
     """The valid events with their samples; rejects for the invalid ones.
 
     Event times are judged against the record's timestamp (the project's input rules). The
-    rules are checked for the whole message at once first, each event only if one fails.
+    whole message is checked at once first; each event alone only if one of them is bad.
     """
-    good: list[tuple[Item, FeedbackSample]] = []
     reference = rules.reference_time(origin.timestamp_ms, now)
-    valid = rules.feedback_fits([item.record for item in items], reference, limits.max_future)
-    routed: set[str] = set()  # model ids that belong on this partition
+    records = [item.record for item in items]
+    if rules.feedback_fits(records, reference, limits.max_future):
+        try:
+            for model_id in {record["model_id"] for record in records}:
+                require_partition(model_id, origin, partitions)
+            return list(zip(items, map(sample_from_record, records), strict=True)), []
+        except InvalidEventError:
+            pass  # an event is bad: find which, and why
+    return _screened_each(items, origin, partitions, reference, limits)
+
+
+def _screened_each(
+    items: Sequence[Item], origin: Origin, partitions: int, reference: datetime, limits: Limits
+) -> tuple[list[tuple[Item, FeedbackSample]], list[Reject]]:
+    good: list[tuple[Item, FeedbackSample]] = []
 
     def check(item: Item) -> None:
         record = item.record
-        if not valid:  # some record breaks a rule: find which, and why
-            rules.check_feedback(record, reference, limits.max_future)
-        model_id = record["model_id"]
-        if model_id not in routed:
-            require_partition(model_id, origin, partitions)
-            routed.add(model_id)
+        rules.check_feedback(record, reference, limits.max_future)
+        require_partition(record["model_id"], origin, partitions)
         good.append((item, sample_from_record(record)))  # raises for a rating of 9, ...
 
     _, rejects = screen(items, check)

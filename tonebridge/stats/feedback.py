@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz.distance import Levenshtein
 
@@ -21,9 +21,8 @@ _MS = timedelta(milliseconds=1)
 RATINGS = (1, 2, 3, 4, 5)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedbackSample:
-    """What the statistics need of one feedback event."""
+class FeedbackSample(NamedTuple):
+    """What the statistics need of one feedback event (a tuple: one is made per event)."""
 
     event_time_ms: int
     rating: int | None
