@@ -160,6 +160,16 @@ def all_fit(records: Sequence[Mapping[str, Any]], rules: Mapping[str, TextRule])
     return text.isascii() and "\x00" not in text
 
 
+def texts_fit(values: Sequence[Any], rule: TextRule) -> bool:
+    """Whether :func:`check_text` passes each of ``values``, decided at once for plain ASCII
+    strings (False: check each)."""
+    try:
+        text = _column_text(values, rule)
+    except TypeError:  # a value that is no string
+        return False
+    return text is not None and text.isascii() and "\x00" not in text
+
+
 def _column_text(column: Sequence[Any], rule: TextRule) -> str | None:
     """One field's values joined if each fits ``rule`` as a plain string or an absent optional
     one; None if one may not (NUL and non-ASCII text are the caller's to look for)."""

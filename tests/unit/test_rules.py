@@ -134,3 +134,11 @@ def test_feedback_fits_agrees_with_check_feedback() -> None:
         bad = good[0] | change
         assert not rules.feedback_fits([*good, bad], now, skew)
         assert outcome(lambda bad=bad: rules.check_feedback(bad, now, skew)) != "accepted"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=repr)
+@pytest.mark.parametrize("value", ID_VALUES, ids=repr)
+def test_texts_fit_accepts_only_what_check_text_accepts(value: Any, rule: TextRule) -> None:
+    if rules.texts_fit(["fine-1", value], rule):
+        assert outcome(lambda: rules.check_text(value, "field", rule)) == "accepted"
+    assert rules.texts_fit(["fine-1", "fine-2"], rule)

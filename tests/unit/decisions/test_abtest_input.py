@@ -55,6 +55,9 @@ def test_a_bad_outcome_is_refused_naming_the_field(change: dict[str, Any], reaso
         {"arm_id": "arm one"},
         {"metrics": {"latency_ms": float("nan")}},
         {"metrics": {f"m{n}": 1.0 for n in range(51)}},
+        {"metrics": {"lat\x00": 1.0}},
+        {"metrics": {"m" * 201: 1.0}},
+        {"metrics": {"latency_ms": float("inf")}},
         {"event_time": T0 + timedelta(minutes=6)},
     ],
 )
