@@ -27,7 +27,7 @@ from tonebridge.decisions.retraining import Policy, trigger_command
 from tonebridge.decisions.watermarks import source_id
 from tonebridge.errors import InvalidEventError
 from tonebridge.settings import Settings
-from tonebridge.stats.feedback import FeedbackSample, sample_from_record
+from tonebridge.stats.feedback import FeedbackSample, sample_from_record, samples_from_records
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.messages import (
     Item,
@@ -78,7 +78,7 @@ def screened(
         try:
             for model_id in {record["model_id"] for record in records}:
                 require_partition(model_id, origin, partitions)
-            return list(zip(items, map(sample_from_record, records), strict=True)), []
+            return list(zip(items, samples_from_records(records), strict=True)), []
         except InvalidEventError:
             pass  # an event is bad: find which, and why
     return _screened_each(items, origin, partitions, reference, limits)

@@ -128,6 +128,31 @@ def sample_from_record(record: Mapping[str, Any]) -> FeedbackSample:
     )
 
 
+_RATED_OR_NOT = (None, *RATINGS)
+
+
+def samples_from_records(records: Iterable[Mapping[str, Any]]) -> list[FeedbackSample]:
+    """:func:`sample_from_record` of each record, in one loop (one call per message)."""
+    samples: list[FeedbackSample] = []
+    for record in records:
+        moment, rating = record["event_time"], record.get("rating")
+        if type(moment) is not datetime or moment.tzinfo is None or rating not in _RATED_OR_NOT:
+            samples.append(sample_from_record(record))  # raises, or an unusual time type
+            continue
+        ms, output, fixed = (
+            (moment - _EPOCH) // _MS,
+            record["output_text"],
+            record.get("corrected_text"),
+        )
+        if fixed is None:
+            samples.append(FeedbackSample(ms, rating, False, False, 0.0))
+        elif fixed == output:
+            samples.append(FeedbackSample(ms, rating, True, False, 0.0))
+        else:
+            samples.append(FeedbackSample(ms, rating, True, True, edit_distance(output, fixed)))
+    return samples
+
+
 def initial() -> FeedbackStats:
     return FeedbackStats()
 
