@@ -214,7 +214,7 @@ def _outcomes(
         (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
     ]
     stats, decision = evaluate(state.spec, abtest.add_many(state.stats, pairs))
-    at_ms = max(_ms(r["event_time"]) for r in records)
+    at_ms = _ms(max(r["event_time"] for r in records))  # _ms keeps the order of times
     latest = max(at_ms, state.last_outcome_ms or at_ms)
     state = replace(state, stats=stats, last_outcome_ms=latest)
     if not decision.is_final:
