@@ -12,15 +12,20 @@ into a 422, a Kafka consumer into a dead letter with that reason.
 - Ids have a sane shape (:data:`ID_PATTERN`).
 - Every number is finite, however deep in a JSON value (hyperparameters, metrics, configs).
 - Event times lie no further in the future than a configurable skew; old ones are allowed.
+
+A consumer first asks whether a whole message's records pass (:func:`all_fit`,
+:func:`times_fit`, :func:`feedback_fits`: the common case, decided a field at a time over all
+the records at once); only when they may not does it check each record, which also says why.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from tonebridge.errors import InvalidEventError
@@ -36,6 +41,9 @@ METADATA_VALUE_LENGTH = 2000
 JSON_DEPTH = 20  # nesting of a hyperparameter or config value
 
 _ID = re.compile(ID_PATTERN)
+# Ids joined by NUL (which no checked text holds): each one matches ID_PATTERN.
+_ID_CHARS = r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*"
+_IDS = re.compile(f"{_ID_CHARS}(?:\x00{_ID_CHARS})*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -133,6 +141,76 @@ def fits(value: Any, rule: TextRule) -> bool:
     )
 
 
+def all_fit(records: Sequence[Mapping[str, Any]], rules: Mapping[str, TextRule]) -> bool:
+    """Whether :func:`check_fields` passes every record, decided a field at a time over all
+    of them for the common case (plain ASCII strings that fit, absent optional ones); False
+    when they may not (then check each record)."""
+    if not records or len(rules) < 2:
+        return not records
+    try:
+        columns = zip(*map(itemgetter(*rules), records), strict=True)
+        texts = [
+            _column_text(column, rule) for rule, column in zip(rules.values(), columns, strict=True)
+        ]
+    except (KeyError, TypeError):  # an absent field, a value that is no string
+        return False
+    if None in texts:
+        return False
+    text = "".join(texts)  # type: ignore[arg-type]
+    return text.isascii() and "\x00" not in text
+
+
+def texts_fit(values: Sequence[Any], rule: TextRule) -> bool:
+    """Whether :func:`check_text` passes each of ``values``, decided at once for plain ASCII
+    strings (False: check each)."""
+    try:
+        text = _column_text(values, rule)
+    except TypeError:  # a value that is no string
+        return False
+    return text is not None and text.isascii() and "\x00" not in text
+
+
+def _column_text(column: Sequence[Any], rule: TextRule) -> str | None:
+    """One field's values joined if each fits ``rule`` as a plain string or an absent optional
+    one; None if one may not (NUL and non-ASCII text are the caller's to look for)."""
+    present = column if rule.required else [v for v in column if v is not None]
+    if not present:
+        return ""
+    text = "".join(present)  # TypeError for a value that is not a string (or a None)
+    lengths = list(map(len, present))
+    if max(lengths) > rule.limit or (rule.nonempty and min(lengths) == 0):
+        return None
+    if rule.identifier and _IDS.fullmatch("\x00".join(present)) is None:
+        return None
+    return text
+
+
+def times_fit(moments: Sequence[Any], now: datetime, max_future: timedelta) -> bool:
+    """Whether :func:`check_event_time` passes each of ``moments`` as its common case: UTC
+    datetimes (as Avro decodes them) no later than ``now + max_future``."""
+    if not moments:
+        return True
+    return (
+        set(map(type, moments)) == {datetime}
+        and set(map(_tzinfo, moments)) == {UTC}
+        and max(moments) <= now + max_future
+    )
+
+
+_tzinfo = attrgetter("tzinfo")
+
+
+def metadata_fit(values: Iterable[Any]) -> bool:
+    """Whether :func:`check_metadata` passes each of ``values``."""
+    try:
+        for value in values:
+            if value is not None and not (type(value) is dict and not value):
+                check_metadata(value)
+    except InvalidEventError:
+        return False
+    return True
+
+
 def check_json(value: Any, field: str, depth: int = 0) -> Any:
     """``value`` if every number in it is finite and every string is clean text."""
     if depth > JSON_DEPTH:
@@ -204,6 +282,17 @@ def reference_time(timestamp_ms: int | None, now: datetime) -> datetime:
     if timestamp_ms is None or timestamp_ms < 0:
         return now
     return min(now, _EPOCH + timedelta(milliseconds=timestamp_ms))
+
+
+def feedback_fits(
+    records: Sequence[Mapping[str, Any]], now: datetime, max_future: timedelta
+) -> bool:
+    """Whether :func:`check_feedback` passes every record (False: check each one)."""
+    return (
+        all_fit(records, FEEDBACK_FIELDS)
+        and metadata_fit(r.get("metadata") for r in records)
+        and times_fit([r.get("event_time") for r in records], now, max_future)
+    )
 
 
 def check_feedback(record: Mapping[str, Any], now: datetime, max_future: timedelta) -> None:

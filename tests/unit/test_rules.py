@@ -81,3 +81,64 @@ def test_reference_time_is_the_record_timestamp_capped_at_now() -> None:
     assert rules.reference_time(int(earlier.timestamp() * 1000), now) == earlier
     assert rules.reference_time(int((now + timedelta(days=1)).timestamp() * 1000), now) == now
     assert rules.reference_time(None, now) == now
+
+
+ID_VALUES: list[Any] = [*VALUES, "a\n", "a\nb", "model-1\x00model-2", "\u0660"]
+TWO = {"first": ID, "second": OPTIONAL_TEXT}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=repr)
+@pytest.mark.parametrize("value", ID_VALUES, ids=repr)
+def test_all_fit_accepts_only_what_check_fields_accepts(value: Any, rule: TextRule) -> None:
+    fields = {"field": rule, "other": OPTIONAL_ID}
+    good = {"field": "model-1" if rule.identifier else "some text", "other": None}
+    records = [good, {"field": value, "other": "x-1"}, good]
+    if rules.all_fit(records, fields):
+        for record in records:
+            rules.check_fields(record, fields)  # raises if all_fit was wrong
+
+
+def test_all_fit_takes_the_common_case() -> None:
+    records = [{"first": f"id-{n}", "second": None if n % 2 else "text"} for n in range(5)]
+    assert rules.all_fit(records, TWO)
+    assert rules.all_fit([], TWO)
+    assert not rules.all_fit([*records, {"first": "id-9"}], TWO)  # an absent field
+    assert not rules.all_fit([*records, {"first": "id 9", "second": None}], TWO)
+    assert not rules.all_fit([*records, {"first": "id-9", "second": "\x00"}], TWO)
+    assert not rules.all_fit([{"first": "id-1", "second": "caf\u00e9"}], TWO)  # look closer
+
+
+def test_times_fit_takes_utc_times_up_to_the_allowed_future() -> None:
+    now, skew = datetime(2026, 1, 2, tzinfo=UTC), timedelta(minutes=5)
+    assert rules.times_fit([now - timedelta(days=400), now + skew], now, skew)
+    assert rules.times_fit([], now, skew)
+    assert not rules.times_fit([now, now + skew + timedelta(milliseconds=1)], now, skew)
+    assert not rules.times_fit([now, now.replace(tzinfo=None)], now, skew)
+    assert not rules.times_fit([now, "2026-01-02"], now, skew)
+
+
+def test_metadata_fit_is_check_metadata_for_each() -> None:
+    assert rules.metadata_fit([None, {}, {"k": "v"}])
+    assert not rules.metadata_fit([{}, {"k": "v" * 2001}])
+    assert not rules.metadata_fit([{}, ["not", "a", "map"]])
+
+
+def test_feedback_fits_agrees_with_check_feedback() -> None:
+    from tests.support.samples import sample
+
+    now, skew = datetime(2030, 1, 1, tzinfo=UTC), timedelta(minutes=5)
+    good = [sample("FeedbackEvent", n) for n in range(3)]
+    assert rules.feedback_fits(good, now, skew)
+    later = now + timedelta(minutes=6)
+    for change in ({"model_id": "a b"}, {"metadata": {"k": "\x00"}}, {"event_time": later}):
+        bad = good[0] | change
+        assert not rules.feedback_fits([*good, bad], now, skew)
+        assert outcome(lambda bad=bad: rules.check_feedback(bad, now, skew)) != "accepted"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=repr)
+@pytest.mark.parametrize("value", ID_VALUES, ids=repr)
+def test_texts_fit_accepts_only_what_check_text_accepts(value: Any, rule: TextRule) -> None:
+    if rules.texts_fit(["fine-1", value], rule):
+        assert outcome(lambda: rules.check_text(value, "field", rule)) == "accepted"
+    assert rules.texts_fit(["fine-1", "fine-2"], rule)

@@ -46,9 +46,10 @@ from tonebridge.agents.verdict_store import store_verdict
 from tonebridge.client.publisher import Publisher
 from tonebridge.decisions import abtest_limits as limits
 from tonebridge.decisions import abtest_state as ab_state
-from tonebridge.decisions.abtest_input import check_item
+from tonebridge.decisions.abtest_input import check_item, outcomes_fit
 from tonebridge.decisions.abtest_state import ABTestState, Effects, Part
 from tonebridge.decisions.retraining import Policy, on_lost_test, trigger_command
+from tonebridge.errors import InvalidEventError
 from tonebridge.topics.abtests import (
     AB_TEST_COMMAND,
     ABTEST_COMMANDS_TOPIC,
@@ -96,8 +97,28 @@ def test_key(item: Item) -> str | None:
 def items_by_test(
     items: Sequence[Item], origin: Origin, partitions: int, max_future: timedelta
 ) -> tuple[dict[str, list[Item]], list[Reject]]:
-    grouped: dict[str, list[Item]] = defaultdict(list)
+    """Each test's valid items; rejects for the invalid ones. A message of outcomes is checked
+    at once first; each item alone only if one of them is bad (or it holds a command)."""
     now = rules.reference_time(origin.timestamp_ms, datetime.now(UTC))
+    if _outcomes_fit(items, now, max_future):
+        grouped: dict[str, list[Item]] = defaultdict(list)
+        for item in items:
+            key = test_key(item)
+            if key is not None:
+                grouped[key].append(item)
+        try:
+            for key in grouped:
+                require_partition(key, origin, partitions)
+            return grouped, []
+        except InvalidEventError:
+            pass  # an outcome is on another test's partition: find which
+    return _items_by_test_each(items, origin, partitions, now, max_future)
+
+
+def _items_by_test_each(
+    items: Sequence[Item], origin: Origin, partitions: int, now: datetime, max_future: timedelta
+) -> tuple[dict[str, list[Item]], list[Reject]]:
+    grouped: dict[str, list[Item]] = defaultdict(list)
 
     def check(item: Item) -> None:
         check_item(item.name, item.record, now, max_future)
@@ -108,6 +129,13 @@ def items_by_test(
 
     _, rejects = screen(items, check)
     return grouped, rejects
+
+
+def _outcomes_fit(items: Sequence[Item], now: datetime, max_future: timedelta) -> bool:
+    """Whether every item is an outcome that passes the input rules (checked all at once)."""
+    if any(item.name != INFERENCE_OUTCOME for item in items):
+        return False
+    return outcomes_fit([item.record for item in items], now, max_future)
 
 
 def parts_by_test(

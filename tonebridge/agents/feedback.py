@@ -25,8 +25,9 @@ from tonebridge.decisions import model_feedback
 from tonebridge.decisions.model_feedback import ModelFeedback, Sample
 from tonebridge.decisions.retraining import Policy, trigger_command
 from tonebridge.decisions.watermarks import source_id
+from tonebridge.errors import InvalidEventError
 from tonebridge.settings import Settings
-from tonebridge.stats.feedback import FeedbackSample, sample_from_record
+from tonebridge.stats.feedback import FeedbackSample, sample_from_record, samples_from_records
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
 from tonebridge.topics.messages import (
     Item,
@@ -68,10 +69,25 @@ def screened(
 ) -> tuple[list[tuple[Item, FeedbackSample]], list[Reject]]:
     """The valid events with their samples; rejects for the invalid ones.
 
-    Event times are judged against the record's timestamp (the project's input rules).
+    Event times are judged against the record's timestamp (the project's input rules). The
+    whole message is checked at once first; each event alone only if one of them is bad.
     """
-    good: list[tuple[Item, FeedbackSample]] = []
     reference = rules.reference_time(origin.timestamp_ms, now)
+    records = [item.record for item in items]
+    if rules.feedback_fits(records, reference, limits.max_future):
+        try:
+            for model_id in {record["model_id"] for record in records}:
+                require_partition(model_id, origin, partitions)
+            return list(zip(items, samples_from_records(records), strict=True)), []
+        except InvalidEventError:
+            pass  # an event is bad: find which, and why
+    return _screened_each(items, origin, partitions, reference, limits)
+
+
+def _screened_each(
+    items: Sequence[Item], origin: Origin, partitions: int, reference: datetime, limits: Limits
+) -> tuple[list[tuple[Item, FeedbackSample]], list[Reject]]:
+    good: list[tuple[Item, FeedbackSample]] = []
 
     def check(item: Item) -> None:
         record = item.record

@@ -10,7 +10,7 @@ Event times are judged against the Kafka record's timestamp
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,33 @@ def check_outcome(record: Mapping[str, Any], now: datetime, max_future: timedelt
     rules.check_fields(record, OUTCOME_FIELDS)
     _check_metrics(record.get("metrics") or {})
     rules.check_event_time(record.get("event_time"), "event_time", now, max_future)
+
+
+def outcomes_fit(
+    records: Sequence[Mapping[str, Any]], now: datetime, max_future: timedelta
+) -> bool:
+    """Whether :func:`check_outcome` passes every record (False: check each one)."""
+    return (
+        rules.all_fit(records, OUTCOME_FIELDS)
+        and _metrics_fit(r.get("metrics") or {} for r in records)
+        and rules.times_fit([r.get("event_time") for r in records], now, max_future)
+    )
+
+
+def _metrics_fit(values: Iterable[Any]) -> bool:
+    """Whether :func:`_check_metrics` passes each map, decided at once for the common case:
+    a few finite floats under plain names (False: check each)."""
+    maps = list(values)
+    if not set(map(type, maps)) <= {dict}:
+        return False
+    if max(map(len, maps), default=0) > rules.METADATA_ENTRIES:
+        return False
+    numbers = [value for metrics in maps for value in metrics.values()]
+    if not numbers:
+        return True
+    if set(map(type, numbers)) != {float} or not math.isfinite(sum(numbers)):
+        return False  # a NaN, an infinity (or a sum too large: look closer)
+    return rules.texts_fit([name for metrics in maps for name in metrics], METRIC_NAME)
 
 
 def check_command(record: Mapping[str, Any], now: datetime, max_future: timedelta) -> None:

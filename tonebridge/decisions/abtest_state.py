@@ -107,7 +107,9 @@ def apply(
         source = source_id(origin.topic, origin.partition)
         if state is not None and is_applied(state.marks, source, origin.offset):
             continue  # applied before a crash: replayed
-        for item in items:
+        counted = _counted_outcomes(state, items)  # the common case: outcomes that all count
+        pending += counted or ()
+        for item in items if counted is None else ():
             try:
                 if item.name == AB_TEST_COMMAND:
                     state, effects = _look(state, pending, effects)
@@ -161,6 +163,27 @@ def _command(state: ABTestState | None, record: Mapping[str, Any]) -> tuple[ABTe
     return finished(state, "stopped", verdict), Effects(verdict=verdict)
 
 
+def _counted_outcomes(
+    state: ABTestState | None, items: Sequence[Item]
+) -> list[Mapping[str, Any]] | None:
+    """The records of ``items`` if each is an outcome that :func:`_checked_outcome` accepts
+    (checked for all at once); None if any may not be (then each is checked alone)."""
+    if state is None or state.status != "running":
+        return None
+    arms = state.stats.arms
+    served: dict[object, object] = {
+        a.arm_id: a.model_id for a in state.spec.arms if a.arm_id in arms
+    }
+    records: list[Mapping[str, Any]] = [i.record for i in items if i.name != AB_TEST_COMMAND]
+    if len(records) != len(items):
+        return None
+    fit = [r for r in records if served.get(r.get("arm_id"), _NO_MODEL) == r.get("model_id")]
+    return records if len(fit) == len(records) else None
+
+
+_NO_MODEL = object()  # what an arm the test does not have serves: equal to no model id
+
+
 def _checked_outcome(state: ABTestState | None, record: Mapping[str, Any]) -> Mapping[str, Any]:
     """The outcome if it may count: its test runs, has its arm, and the arm serves its model."""
     if state is None:
@@ -191,7 +214,7 @@ def _outcomes(
         (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
     ]
     stats, decision = evaluate(state.spec, abtest.add_many(state.stats, pairs))
-    at_ms = max(_ms(r["event_time"]) for r in records)
+    at_ms = _ms(max(r["event_time"] for r in records))  # _ms keeps the order of times
     latest = max(at_ms, state.last_outcome_ms or at_ms)
     state = replace(state, stats=stats, last_outcome_ms=latest)
     if not decision.is_final:

@@ -92,14 +92,33 @@ def buckets_total(state: Buckets, now_ms: int | None = None) -> FeedbackStats:
     return total
 
 
-def _batch_buckets(shape: Buckets, samples: list[FeedbackSample]) -> Buckets:
+def _bucket_stats(bucket_ms: int, samples: list[FeedbackSample]) -> dict[int, FeedbackStats]:
+    """Each ``bucket_ms`` bucket's statistics of ``samples``, keyed by start (epoch ms)."""
     groups: dict[int, list[FeedbackSample]] = defaultdict(list)
     for s in samples:
-        groups[s.event_time_ms - s.event_time_ms % shape.bucket_ms].append(s)
-    newest = max(groups)
+        groups[s.event_time_ms - s.event_time_ms % bucket_ms].append(s)
+    return {k: feedback.add_many(FeedbackStats(), v) for k, v in groups.items()}
+
+
+def _kept(shape: Buckets, stats: dict[int, FeedbackStats]) -> Buckets:
+    """``stats`` as ``shape``'s buckets: those the window of the newest one holds."""
+    newest = max(stats)
     oldest = newest - (shape.size - 1) * shape.bucket_ms
-    kept = {k: feedback.add_many(FeedbackStats(), v) for k, v in groups.items() if k >= oldest}
+    kept = {k: v for k, v in stats.items() if k >= oldest}
     return Buckets(shape.bucket_ms, shape.size, newest, kept)
+
+
+def _batch_buckets(shape: Buckets, samples: list[FeedbackSample]) -> Buckets:
+    return _kept(shape, _bucket_stats(shape.bucket_ms, samples))
+
+
+def _coarser(stats: dict[int, FeedbackStats], bucket_ms: int) -> dict[int, FeedbackStats]:
+    """Buckets of ``bucket_ms`` merged from finer ones that each lie inside one of them."""
+    coarse: dict[int, FeedbackStats] = {}
+    for start, part in stats.items():
+        at = start - start % bucket_ms
+        coarse[at] = feedback.merge(coarse[at], part) if at in coarse else part
+    return coarse
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +184,24 @@ def add_many(state: WindowedFeedback, samples: Iterable[FeedbackSample]) -> Wind
     batch = list(samples)
     if not batch:
         return state
-    folded = WindowedFeedback(
-        feedback.add_many(FeedbackStats(), batch),
-        _batch_buckets(state.recent, batch),
-        _batch_buckets(state.day, batch),
-    )
-    return merge(state, folded)
+    return merge(state, _folded(state.recent, state.day, batch))
+
+
+def _folded(recent: Buckets, day: Buckets, batch: list[FeedbackSample]) -> WindowedFeedback:
+    """``batch`` alone in these window shapes. When a day bucket is a whole number of recent
+    buckets (as by default), each sample is added once, to its recent bucket, and the day
+    buckets and the total are merged from those."""
+    if day.bucket_ms % recent.bucket_ms:
+        return WindowedFeedback(
+            feedback.add_many(FeedbackStats(), batch),
+            _batch_buckets(recent, batch),
+            _batch_buckets(day, batch),
+        )
+    fine = _bucket_stats(recent.bucket_ms, batch)
+    total = FeedbackStats()
+    for part in fine.values():
+        total = feedback.merge(total, part)
+    return WindowedFeedback(total, _kept(recent, fine), _kept(day, _coarser(fine, day.bucket_ms)))
 
 
 def merge(a: WindowedFeedback, b: WindowedFeedback) -> WindowedFeedback:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tonebridge.avro.codec import Record
 from tonebridge.errors import InvalidEventError, TonebridgeError
@@ -31,11 +31,13 @@ class Origin:
     timestamp_ms: int | None = None  # the record's Kafka timestamp (create or append time)
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One decoded event of a message; ``index`` is its place in the batch (None if alone)."""
+class Item(NamedTuple):
+    """One decoded event of a message; ``index`` is its place in the batch (None if alone).
 
-    index: int | None
+    A tuple (immutable, as a frozen dataclass, at less than half the cost to make: one is made
+    per event read); its ``index`` field hides ``tuple.index``, which nothing calls."""
+
+    index: int | None  # type: ignore[assignment]
     name: str
     record: Record
     payload: bytes

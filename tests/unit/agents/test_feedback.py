@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.agents import feedback, feedback_message
-from tonebridge.agents.feedback import Limits, tally
+from tests.support.agents import T0, feedback, feedback_message
+from tonebridge.agents.feedback import Limits, screened, tally
 from tonebridge.agents.runtime.dedup import Bounds, SeenIds
 from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.retraining import parse_policies
-from tonebridge.topics.messages import Message
+from tonebridge.topics.feedback import FEEDBACK_TOPIC
+from tonebridge.topics.messages import Item, Message, Origin
+from tonebridge.topics.spec import partition_for
 
 RULES = parse_policies(
     {
@@ -117,3 +121,46 @@ def test_far_future_events_and_over_many_types_are_bounded() -> None:
     assert state.by_type["other"].all_time.count == 7
     [(_, reject)] = out.rejected
     assert "in the future" in reject.reason()
+
+
+def _screen_each_alone(items: list[Item], origin: Origin, now: datetime) -> tuple[Any, Any]:
+    good, bad = [], []
+    for item in items:
+        one_good, one_bad = screened([item], origin, 4, now, Limits())
+        good += one_good
+        bad += one_bad
+    return good, bad
+
+
+def _moved(model_id: str) -> str:
+    """A model id that routes to another partition than ``model_id``."""
+    home = partition_for(model_id.encode(), 4)
+    return next(
+        m for m in (f"model-{i}" for i in range(99)) if partition_for(m.encode(), 4) != home
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"rating": 9},
+        {"user_id": "a\x00b"},
+        {"model_id": "a b"},
+        {"model_id": _moved("model-a")},
+        {"metadata": {"k": "v" * 2001}},
+        {"event_time": T0 + timedelta(days=2)},
+        {"input_text": "caf\u00e9"},  # valid, but not plain ASCII: checked on its own
+    ],
+)
+def test_a_message_is_screened_as_its_events_one_by_one(change: dict[str, Any]) -> None:
+    records = [feedback(n=n, corrected="Fixed." if n % 2 else None) for n in range(4)]
+    records[2] = records[2] | change
+    origin, value = feedback_message(records, offset=0)
+    items = FEEDBACK_TOPIC.read(value).items
+    now = T0 + timedelta(days=1)
+    good, bad = screened(items, origin, 4, now, Limits())
+    alone_good, alone_bad = _screen_each_alone(items, origin, now)
+    assert good == alone_good
+    assert [(r.index, r.reason()) for r in bad] == [(r.index, r.reason()) for r in alone_bad]
+    assert len(good) == (4 if change in ({}, {"input_text": "caf\u00e9"}) else 3)

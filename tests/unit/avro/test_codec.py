@@ -16,6 +16,7 @@ from tonebridge.avro.codec import (
     MAGIC,
     REGISTRY,
     decode,
+    decode_many,
     encode,
     encode_batch,
     split_message,
@@ -141,3 +142,44 @@ def test_a_missing_required_field_raises_on_encode() -> None:
 def test_an_unknown_schema_name_raises_on_encode() -> None:
     with pytest.raises(UnknownSchemaError):
         encode("NoSuchEvent", {})
+
+
+@pytest.mark.parametrize("name", EVENTS)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_decode_many_reads_what_decode_reads(name: str, data: st.DataObject) -> None:
+    values = data.draw(st.lists(records(REGISTRY.latest(name).parsed), min_size=1, max_size=5))
+    payloads = [encode(name, value) for value in values]
+    read = decode_many(payloads)
+    assert read is not None
+    assert read[0] is REGISTRY.latest(name)
+    assert read[1] == [decode(payload).record for payload in payloads]
+
+
+def _feedback_payloads(n: int = 3) -> list[bytes]:
+    return [encode("FeedbackEvent", sample("FeedbackEvent", i)) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda p: p[:-1],  # truncated
+        lambda p: p + b"\x00",  # a trailing byte
+        lambda p: p + _feedback_payloads(1)[0][HEADER_LEN:],  # another event's body after it
+        lambda p: p[:HEADER_LEN] + b"\xff" * (len(p) - HEADER_LEN),  # corrupt
+        lambda p: MAGIC + bytes(8) + p[HEADER_LEN:],  # unknown schema
+        lambda p: encode("InferenceOutcome", sample("InferenceOutcome")),  # another type
+    ],
+)
+def test_decode_many_gives_up_on_any_bad_or_foreign_event(spoil: Any) -> None:
+    payloads = _feedback_payloads()
+    for place in range(len(payloads)):
+        spoilt = [*payloads[:place], spoil(payloads[place]), *payloads[place + 1 :]]
+        assert decode_many(spoilt) is None
+
+
+def test_decode_many_gives_up_on_an_older_writer_and_on_nothing() -> None:
+    name = next(n for n in EVENTS if len(REGISTRY.by_name[n]) > 1)
+    old = min(REGISTRY.by_name[name])
+    assert decode_many([encode(name, sample(name), version=old)]) is None
+    assert decode_many([]) is None

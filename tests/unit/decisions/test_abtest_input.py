@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from tests.support.agents import T0, create_test, outcome
-from tonebridge.decisions.abtest_input import MAX_ARMS, check_command, check_item, check_outcome
+from tonebridge.decisions.abtest_input import (
+    MAX_ARMS,
+    check_command,
+    check_item,
+    check_outcome,
+    outcomes_fit,
+)
 from tonebridge.errors import InvalidEventError
 from tonebridge.topics.abtests import AB_TEST_COMMAND
 from tonebridge.topics.inference import INFERENCE_OUTCOME
@@ -39,6 +45,26 @@ def test_a_bad_outcome_is_refused_naming_the_field(change: dict[str, Any], reaso
     with pytest.raises(InvalidEventError) as raised:
         check_item(INFERENCE_OUTCOME, {**outcome(), **change}, T0, SKEW)
     assert reason in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ab_test_id": "ab-1\x00"},
+        {"request_id": "req\x00"},
+        {"arm_id": "arm one"},
+        {"metrics": {"latency_ms": float("nan")}},
+        {"metrics": {f"m{n}": 1.0 for n in range(51)}},
+        {"metrics": {"lat\x00": 1.0}},
+        {"metrics": {"m" * 201: 1.0}},
+        {"metrics": {"latency_ms": float("inf")}},
+        {"event_time": T0 + timedelta(minutes=6)},
+    ],
+)
+def test_outcomes_fit_refuses_a_message_with_one_bad_outcome(change: dict[str, Any]) -> None:
+    good = [outcome(metrics={"latency_ms": 12.0}), outcome(test_id=None)]
+    assert outcomes_fit(good, T0, SKEW)
+    assert not outcomes_fit([*good, {**outcome(), **change}], T0, SKEW)
 
 
 def test_an_old_event_time_is_fine() -> None:

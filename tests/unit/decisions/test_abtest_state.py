@@ -195,3 +195,16 @@ def test_the_current_look_of_a_running_test_has_its_rows_and_srm() -> None:
     assert ab_state.current_look(state) == look  # looking does not change the state
     stopped, _, _ = ab_state.apply(state, parts(command_message(stop_test(), 2)))
     assert stopped is not None and ab_state.current_look(stopped) is None
+
+
+def test_a_message_with_an_outcome_that_does_not_count_counts_the_others() -> None:
+    """Outcomes are taken all at once when each counts; else each is judged alone."""
+    good = outcomes((0.5, 0.5), 3)
+    for bad in (
+        outcome(arm="nowhere", n=9),  # not an arm of the test
+        {**outcome(arm="control", n=9), "model_id": "ab-1-new"},  # another arm's model
+    ):
+        new, _, rejected = feed(created(), [*good[:2], bad, *good[2:]], 1)
+        assert sum(arm.assigned for arm in new.stats.arms.values()) == len(good)
+        assert [reject.index for _, reject in rejected] == [2]
+        assert new.stats == feed(created(), good, 1)[0].stats

@@ -24,6 +24,7 @@ observations = st.builds(
         st.sampled_from(["latency_ms", "rating"]),
         st.floats(min_value=-1e3, max_value=1e3, allow_nan=False),
     ),
+    covariate=st.none(),  # as before: builds() fills a NamedTuple's defaulted fields too
 )
 
 

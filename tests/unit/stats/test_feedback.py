@@ -101,6 +101,31 @@ def test_invalid_events_are_rejected(bad: dict[str, object]) -> None:
         feedback.sample_from_record(record)
 
 
+@pytest.mark.parametrize("bad", [{"rating": 6}, {"rating": 0}, {"event_time": NAIVE}])
+def test_samples_from_records_rejects_as_sample_from_record(bad: dict[str, object]) -> None:
+    good = {"event_time": datetime(2026, 1, 1, tzinfo=UTC), "output_text": "x"}
+    with pytest.raises(InvalidEventError):
+        feedback.samples_from_records([good, good | bad])
+
+
+def test_samples_from_records_is_sample_from_record_of_each() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    records = [
+        {"event_time": at, "output_text": "Send it.", "corrected_text": None, "rating": 5},
+        {"event_time": at, "output_text": "Send it.", "corrected_text": "Send it.", "rating": None},
+        {
+            "event_time": at,
+            "output_text": "Send it.",
+            "corrected_text": "Send it now?",
+            "rating": 1,
+        },
+        {"event_time": at.astimezone(timezone(timedelta(hours=2))), "output_text": "", "rating": 2},
+    ]
+    assert feedback.samples_from_records(records) == [
+        feedback.sample_from_record(r) for r in records
+    ]
+
+
 @given(st.lists(st.lists(samples, max_size=10), max_size=6))
 def test_chunks_merged_equal_one_fold(chunks: list[list[FeedbackSample]]) -> None:
     merged = feedback.initial()

@@ -103,3 +103,16 @@ def test_add_many_equals_add(first: list[FeedbackSample], second: list[FeedbackS
 def test_json_round_trip(items: list[FeedbackSample]) -> None:
     state = fold(items)
     assert WindowedFeedback.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+@given(st.lists(samples, max_size=40), st.sampled_from([(5, 12, 60, 24), (7, 5, 60, 24)]))
+def test_add_many_equals_add_whatever_the_shapes(
+    items: list[FeedbackSample], shape: tuple[int, int, int, int]
+) -> None:
+    """Day buckets merged from recent ones (5 min into 60) or counted apart (7 min)."""
+    recent_min, recent_n, day_min, day_n = shape
+    start = windows.initial(recent_min * MIN, recent_n, day_min * MIN, day_n)
+    one_by_one = start
+    for item in items:
+        one_by_one = windows.add(one_by_one, item)
+    assert_close(windows.add_many(start, items).to_dict(), one_by_one.to_dict())

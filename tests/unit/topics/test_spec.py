@@ -110,6 +110,17 @@ def test_a_batch_with_one_bad_event_rejects_only_that_event() -> None:
     assert "event 1 of the message" in intake.rejects[0].reason()
 
 
+def test_a_batch_of_good_events_reads_each_with_its_place_and_bytes() -> None:
+    records = [feedback(n=n) for n in range(3)]
+    events = [FEEDBACK_TOPIC.encode(r).value for r in records]
+    intake = FEEDBACK_TOPIC.read(encode_batch(events))
+    assert not intake.rejects
+    assert [(i.index, i.name, i.payload) for i in intake.items] == [
+        (n, "FeedbackEvent", events[n]) for n in range(3)
+    ]
+    assert [i.record for i in intake.items] == [decode(e).record for e in events]
+
+
 def test_an_event_of_another_type_is_rejected() -> None:
     _, value = message(INFERENCE_OUTCOMES_TOPIC, [outcome()], 0)
     intake = FEEDBACK_TOPIC.read(value)

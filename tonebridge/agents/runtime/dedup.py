@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tonebridge.agents.runtime.segments import SEGMENT_MAX_IDS, Ident, Segment, id_hash
+from tonebridge.agents.runtime.segments import SEGMENT_MAX_IDS, Ident, Segment, id_hashes
 from tonebridge.decisions.watermarks import source_id
 from tonebridge.topics.messages import Item, Origin
 
@@ -130,7 +130,7 @@ class SeenBatch:
         stored = self._index(source).ids
         new = self._fresh.setdefault(source, _Fresh(origin.partition))
         chosen = items if wanted is None else [i for i in items if wanted(i)]
-        digests = [id_hash(str(item.record["event_id"])) for item in chosen]
+        digests = id_hashes([item.record["event_id"] for item in chosen])
         unique = set(digests)
         if (
             len(unique) == len(digests)
@@ -250,9 +250,12 @@ def _evict(segments: list[Segment], bounds: Bounds) -> list[Segment]:
 def apply(index: SeenIndex, done: Plan) -> None:
     """The index after its plan's writes and deletes are stored."""
     index.segments = list(done.segments)
-    for digest, offset in done.added.items():
-        if index.ids.get(digest, offset) >= offset:
-            index.ids[digest] = offset
+    if index.ids.keys().isdisjoint(done.added):
+        index.ids.update(done.added)  # the common case: every id is new
+    else:
+        for digest, offset in done.added.items():
+            if index.ids.get(digest, offset) >= offset:
+                index.ids[digest] = offset
     for segment in done.evicted:
         for digest, offset in segment.entries():
             if index.ids.get(digest) == offset:

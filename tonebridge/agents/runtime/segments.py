@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b as _blake2b
 
@@ -29,6 +29,11 @@ Ident = tuple[int, int]  # (first offset, part): a segment's place in its partit
 def id_hash(event_id: str) -> bytes:
     """The 64-bit hash an id is kept as."""
     return _blake2b(event_id.encode(), digest_size=8).digest()
+
+
+def id_hashes(event_ids: Iterable[object]) -> list[bytes]:
+    """:func:`id_hash` of each id (as ``str``), in one loop: one per event of a message."""
+    return [_blake2b(str(event_id).encode(), digest_size=8).digest() for event_id in event_ids]
 
 
 def _offsets(values: Sequence[int]) -> bytes:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tonebridge.agents.runtime import dedup
 from tonebridge.agents.runtime.dedup import Bounds, SeenBatch, SeenIds
-from tonebridge.agents.runtime.segments import SEGMENT_MAX_IDS, Segment, id_hash
+from tonebridge.agents.runtime.segments import SEGMENT_MAX_IDS, Segment, id_hash, id_hashes
 from tonebridge.topics.messages import Item, Origin
 
 TOPIC = "t.feedback.v1"
@@ -182,3 +182,7 @@ def test_any_batching_with_restarts_keeps_each_id_once(
         seen = store.seen() if restart else seen
         offset, n = offset + size, n + 1
     assert sorted(counted) == sorted({i for m in messages for i in m})
+
+
+def test_id_hashes_hash_each_id_as_id_hash() -> None:
+    assert id_hashes(["a", "b", 7]) == [id_hash("a"), id_hash("b"), id_hash("7")]

@@ -1,0 +1,58 @@
+"""The A/B agent's screening of a message: at once, as its items one by one would be."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.support.agents import T0, outcome, outcome_message
+from tonebridge.agents.abtests import items_by_test
+from tonebridge.topics.inference import INFERENCE_OUTCOMES_TOPIC
+from tonebridge.topics.messages import Origin
+from tonebridge.topics.spec import partition_for
+
+SKEW = timedelta(minutes=5)
+
+
+def _moved(test_id: str) -> str:
+    """A test id that routes to another partition than ``test_id``."""
+    home = partition_for(test_id.encode(), 4)
+    others = (f"ab-{i}" for i in range(99))
+    return next(t for t in others if partition_for(t.encode(), 4) != home)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"ab_test_id": None},  # an outcome outside any test: valid, in no test
+        {"request_id": "req\x00"},
+        {"arm_id": "arm one"},
+        {"ab_test_id": _moved("ab-1")},
+        {"metrics": {"latency_ms": float("nan")}},
+        {"event_time": T0 + timedelta(days=2)},
+    ],
+)
+def test_a_message_of_outcomes_is_screened_as_its_items_one_by_one(change: dict[str, Any]) -> None:
+    records = [outcome(n=n, metrics={"latency_ms": 10.0 + n}) for n in range(4)]
+    records[2] = records[2] | change
+    origin, value = outcome_message(records, offset=0)
+    origin = Origin(origin.topic, origin.partition, 0, origin.key, _ms(T0 + timedelta(days=1)))
+    items = INFERENCE_OUTCOMES_TOPIC.read(value).items
+    grouped, bad = items_by_test(items, origin, 4, SKEW)
+    alone: dict[str, list[int | None]] = {}
+    alone_bad = []
+    for item in items:
+        one, one_bad = items_by_test([item], origin, 4, SKEW)
+        for test_id, found in one.items():
+            alone.setdefault(test_id, []).extend(i.index for i in found)
+        alone_bad += [(r.index, r.reason()) for r in one_bad]
+    assert {t: [i.index for i in found] for t, found in grouped.items()} == alone
+    assert [(r.index, r.reason()) for r in bad] == alone_bad
+    assert len(alone["ab-1"]) == (4 if not change else 3)
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
