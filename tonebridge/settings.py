@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     api_admin_keys: tuple[SecretStr, ...] = ()
     api_ingest_keys: tuple[SecretStr, ...] = ()
     api_rate_limit_per_minute: int = Field(default=600, ge=1)
+    # How long the API's views of the agents' tables (feedback stats, A/B tests) let a fetch
+    # wait for new records. Kafka answers a fetch as soon as records arrive, so this only sets
+    # how often an idle view asks again; the embedded broker holds every fetch this long, so
+    # there it is also how stale a view may be (``fresh`` reads wait for the latest writes).
+    api_views_fetch_max_wait_ms: int = Field(default=200, ge=0, le=10_000)
 
     # --- hardening: Kafka client certificates (mTLS) and the API's bounds -----------------
     # A client certificate chain and its key, presented by every Kafka client (both or none).

@@ -4,8 +4,9 @@ Every table write of a worker is a record on the table's changelog topic, sent b
 message that caused it is acknowledged. A view follows those changelogs from the beginning
 (no consumer group, every partition, whichever worker owns it) and keeps the newest value of
 each key in memory, so it is current to within the time a record takes to arrive (milliseconds
-on a healthy broker). :meth:`TableView.sync` waits until everything written before the call is
-read, for answers that must include the caller's own earlier writes.
+on a healthy broker; on the embedded broker, which holds a fetch for its whole wait, up to
+``API_VIEWS_FETCH_MAX_WAIT_MS``). :meth:`TableView.sync` waits until everything written
+before the call is read, for answers that must include the caller's own earlier writes.
 
 Usage (e.g. in the API's lifespan)::
 
@@ -47,7 +48,7 @@ class TableView(TopicFollower, Generic[V]):
 
     def __init__(self, settings: Settings, table: str, decode: Callable[[bytes], V]) -> None:
         topic = changelog_topic(settings, table)
-        fetch_wait = settings.kafka_fetch_max_wait_ms
+        fetch_wait = settings.api_views_fetch_max_wait_ms
         super().__init__(settings, topic, "tonebridge-view", fetch_max_wait_ms=fetch_wait)
         self._decode = decode
         self._raw: dict[str, bytes] = {}
