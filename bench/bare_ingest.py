@@ -3,7 +3,8 @@
 What any FastAPI service would do without tonebridge: validate the body with pydantic (one
 event or ``{"events": [...]}``), encode each event with fastavro, and ``send_and_wait`` it with
 aiokafka (``acks=all``); answer 202 with the event ids. No authentication, rate limit,
-idempotency, model check or metrics.
+idempotency, model check or metrics. ``--settle-heap`` gives it the garbage-collector settings
+``tonebridge api`` runs with (the start-up heap frozen, young objects collected less often).
 
 Usage: python bench/bare_ingest.py --bootstrap HOST:PORT --topic TOPIC --port PORT
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -98,6 +100,13 @@ if __name__ == "__main__":
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--settle-heap", action="store_true", help="freeze the start-up heap, as tonebridge does"
+    )
     args = parser.parse_args()
     app = create_app(args.bootstrap, args.topic)
+    if args.settle_heap:  # the same garbage-collector settings as `tonebridge api`
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 50)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)

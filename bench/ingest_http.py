@@ -11,7 +11,12 @@ Per cell: accepted events/s, request latency p50/p99, errors, and the server's C
 accepted event (from ``/proc``: robust to other load on the machine). At the end every event
 id a server accepted (202) is looked for on its topic.
 
+``--bare-settle-heap`` gives the bare endpoint the garbage-collector settings ``tonebridge api``
+runs with (``settle_heap``: the start-up heap frozen), so that only the requests' own work
+differs.
+
 Usage: python bench/ingest_http.py [--seconds 8] [--clients 8 32 128] [--batch 100]
+       [--bare-settle-heap]
 """
 
 from __future__ import annotations
@@ -118,10 +123,11 @@ def start_tonebridge(settings: Settings, data: Path) -> Server:
     return Server("tonebridge", process, f"http://127.0.0.1:{port}/feedback", headers)
 
 
-def start_bare(settings: Settings, topic: str, data: Path) -> Server:
+def start_bare(settings: Settings, topic: str, data: Path, settle_heap: bool) -> Server:
     port = free_port()
     command = [sys.executable, str(ROOT / "bench" / "bare_ingest.py"), "--port", str(port)]
     command += ["--bootstrap", settings.bootstrap_servers, "--topic", topic]
+    command += ["--settle-heap"] if settle_heap else []
     process = spawn(command, {}, data / "bare.log")
     return Server("bare", process, f"http://127.0.0.1:{port}/feedback", dict)
 
@@ -280,7 +286,8 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     )
     bare_topic = f"{prefix}bare.feedback"
     await prepare(settings, bare_topic)
-    servers = [start_tonebridge(settings, data), start_bare(settings, bare_topic, data)]
+    bare = start_bare(settings, bare_topic, data, args.bare_settle_heap)
+    servers = [start_tonebridge(settings, data), bare]
     try:
         await asyncio.gather(*(wait_ready(s) for s in servers))
         await asyncio.sleep(2)  # let start-up work settle before the idle reading
@@ -326,5 +333,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per cell")
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 100], help="events/request")
+    parser.add_argument(
+        "--bare-settle-heap",
+        action="store_true",
+        help="give the bare endpoint tonebridge's garbage-collector settings (frozen heap)",
+    )
     with EmbeddedBroker() as embedded:
         asyncio.run(main(parser.parse_args(), embedded))
