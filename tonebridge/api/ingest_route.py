@@ -19,6 +19,7 @@ match itself. The lane is out of the schema; the included route documents the op
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
@@ -39,8 +40,10 @@ class IngestRoute(IdempotentRoute):
 
     def direct_handler(self, plain: APIRoute, fallback: Handler) -> Handler:
         shape = _shape(plain.dependant)
-        if shape is None or plain.body_field is None:
-            return fallback
+        answers = inspect.signature(plain.endpoint).return_annotation in (Response, "Response")
+        direct_call = answers and inspect.iscoroutinefunction(plain.endpoint)
+        if shape is None or plain.body_field is None or not direct_call:
+            return fallback  # FastAPI must run it in a thread or serialise what it returns
         body_name, (dependency_name, dependency) = shape
         field, endpoint = plain.body_field, plain.endpoint
 

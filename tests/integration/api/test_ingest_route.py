@@ -44,6 +44,14 @@ async def with_query(body: Item, who: Annotated[str, Depends(guard)], q: str = "
     return JSONResponse({"n": body.n, "q": q}, 202)
 
 
+async def returns_a_model(body: Item, who: Annotated[str, Depends(guard)]) -> Item:
+    return body  # FastAPI validates and serialises it: not for the direct path
+
+
+def synchronous(body: Item, who: Annotated[str, Depends(guard)]) -> Response:
+    return JSONResponse({"n": body.n}, 202)  # FastAPI runs it in its thread pool
+
+
 def twin_apps() -> FastAPI:
     """``/direct`` (IngestRoute) and ``/fastapi`` (IdempotentRoute): the same operation."""
     app = FastAPI()
@@ -123,8 +131,9 @@ def test_only_operations_of_the_ingest_shape_get_the_direct_path() -> None:
     assert sorted(r.path for r in ingest) == ["/feedback", "/outcomes"]
     for route in ingest:
         assert route.direct_handler(twin(route), fallback) is not fallback
-    other = IngestRoute("/q", with_query, methods=["POST"])
-    assert other.direct_handler(twin(other), fallback) is fallback
+    for other_shape in (with_query, returns_a_model, synchronous):
+        other = IngestRoute("/q", other_shape, methods=["POST"])
+        assert other.direct_handler(twin(other), fallback) is fallback, other_shape.__name__
 
 
 def test_lanes_are_the_ingest_posts_and_stay_out_of_the_schema() -> None:
