@@ -19,9 +19,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
@@ -50,18 +52,24 @@ class StoredResponse:
 
     @classmethod
     def of(cls, response: Response) -> StoredResponse:
-        headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in response.raw_headers
+            if name in _KEPT_RAW
+        }
         return cls(response.status_code, bytes(response.body), response.media_type, headers)
 
 
+_KEPT_RAW = frozenset(name.encode() for name in _KEPT_HEADERS)  # raw header names are lower case
 NOT_JSON: Any = object()  # what :func:`parse_json` gives for a body that is not JSON
 
 
 def parse_json(body: bytes) -> Any:
-    """``body`` parsed, or :data:`NOT_JSON`."""
+    """``body`` parsed, or :data:`NOT_JSON` (also for JSON that only Python's own parser
+    takes: ``NaN``, UTF-16, integers past 64 bits; such a request goes FastAPI's way)."""
     try:
-        return json.loads(body)
-    except ValueError:  # not JSON, or not UTF-8
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # not JSON, or not UTF-8
         return NOT_JSON
 
 
@@ -69,10 +77,26 @@ def fingerprint(method: str, path: str, body: bytes, parsed: Any = None) -> str:
     """Digest of the request; JSON bodies are canonicalised so key order does not matter.
     ``parsed``: the body already parsed (:func:`parse_json`), if the caller has it."""
     parsed = parse_json(body) if parsed is None else parsed
-    if parsed is NOT_JSON:
+    canonical = body
+    if parsed is not NOT_JSON:
+        try:
+            canonical = orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # nested too deep to canonicalise: the bytes as sent
+            canonical = body
+    return _digest(method, path, canonical)
+
+
+def legacy_fingerprint(method: str, path: str, body: bytes) -> str:
+    """:func:`fingerprint` as earlier versions computed it (Python's JSON canonical form:
+    non-ASCII escaped, ``1e+16``): a retry of a request those versions stored still matches."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):  # not JSON, or not UTF-8
         canonical = body
-    else:
-        canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
+    return _digest(method, path, canonical)
+
+
+def _digest(method: str, path: str, canonical: bytes) -> str:
     return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), canonical)).hexdigest()
 
 
@@ -81,16 +105,16 @@ def fingerprint(method: str, path: str, body: bytes, parsed: Any = None) -> str:
 # earlier versions (one JSON object, the body in base64) are still read.
 def _encode(state: str, fp: str, stored: StoredResponse | None = None) -> bytes:
     if stored is None:
-        return json.dumps([state, fp]).encode() + b"\n"
+        return orjson.dumps([state, fp]) + b"\n"
     head = [state, fp, stored.status_code, stored.media_type, stored.headers]
-    return json.dumps(head).encode() + b"\n" + stored.body
+    return orjson.dumps(head) + b"\n" + stored.body
 
 
 def _decode(raw: bytes) -> tuple[str, str, StoredResponse | None]:
     if raw.startswith(b"{"):
         return _decode_object(raw)
     line, _, body = raw.partition(b"\n")
-    state, fp, *rest = json.loads(line)
+    state, fp, *rest = orjson.loads(line)
     if state != "done":
         return state, fp, None
     status, media_type, headers = rest
@@ -130,16 +154,19 @@ class Idempotency:
             max_body_bytes=settings.api_idempotency_max_body_bytes,
         )
 
-    async def begin(self, key: str, fp: str) -> StoredResponse | None:
+    async def begin(
+        self, key: str, fp: str, legacy: Callable[[], str] | None = None
+    ) -> StoredResponse | None:
         """None: the caller owns the key and must :meth:`finish` or :meth:`abandon` it.
-        A stored response: replay it. Raises 409 (in flight) or 422 (other request)."""
+        A stored response: replay it. Raises 409 (in flight) or 422 (other request).
+        ``legacy``: the request's :func:`legacy_fingerprint`, tried if the stored one differs."""
         existing = await self._store.put_if_absent(
             f"idem:{key}", _encode("in_flight", fp), self.lock_ttl_s
         )
         if existing is None:
             return None
         state, stored_fp, stored = _decode(existing)
-        if stored_fp != fp:
+        if stored_fp != fp and (legacy is None or stored_fp != legacy()):
             msg = f"{HEADER} was already used for a different request; use a new key"
             raise RequestValidationError(
                 [{"type": "value_error", "loc": ("header", HEADER), "msg": msg, "input": key}]

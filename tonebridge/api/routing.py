@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tonebridge.api.auth import Principal
-from tonebridge.api.idempotency import HEADER, fingerprint, parse_json
+from tonebridge.api.idempotency import HEADER, fingerprint, legacy_fingerprint, parse_json
 from tonebridge.api.services import ApiServices
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -103,8 +103,11 @@ async def run_idempotently(request: Request, handler: Handler, key: str) -> Resp
         return await handler(request)  # the handler refuses it (401)
     scoped = f"{principal.key_id}:{key}"
     body = await request.body()
-    fp = fingerprint(request.method, request.scope["path"], body, parsed_body(request, body))
-    stored = await services.idempotency.begin(scoped, fp)
+    method, path = request.method, request.scope["path"]
+    fp = fingerprint(method, path, body, parsed_body(request, body))
+    stored = await services.idempotency.begin(
+        scoped, fp, lambda: legacy_fingerprint(method, path, body)
+    )
     if stored is not None:
         return stored.to_response()
     try:

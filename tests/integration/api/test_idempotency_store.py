@@ -19,6 +19,7 @@ from tonebridge.api.idempotency import (
     REPLAYED_HEADER,
     Idempotency,
     fingerprint,
+    legacy_fingerprint,
     parse_json,
 )
 from tonebridge.api.services import ApiServices
@@ -81,6 +82,41 @@ def test_fingerprint_ignores_json_key_order_but_not_values_or_path() -> None:
     body = b'{"b": [1, {"c": null}], "a": "\\u00e9"}'
     assert fingerprint("POST", "/x", body, parse_json(body)) == fingerprint("POST", "/x", body)
     assert parse_json(b"\xff") is NOT_JSON
+
+
+def test_fingerprint_canonicalises_any_json_and_takes_what_it_cannot_as_bytes() -> None:
+    accented = fingerprint("POST", "/x", '{"b": 1.5, "a": "é€"}'.encode())
+    assert accented == fingerprint("POST", "/x", '{"a":"é€","b":1.5}'.encode())
+    assert accented != fingerprint("POST", "/x", '{"a":"e€","b":1.5}'.encode())
+    deep = b"[" * 300 + b"]" * 300  # deeper than orjson writes: the bytes as sent
+    assert fingerprint("POST", "/x", deep) == fingerprint("POST", "/x", deep)
+    assert fingerprint("POST", "/x", deep) != fingerprint("POST", "/x", b"[" * 299 + b"]" * 299)
+
+
+async def test_a_retry_of_a_request_fingerprinted_by_the_earlier_version_replays(
+    guard_store: GuardStore,
+) -> None:
+    """Earlier versions canonicalised with Python's json (non-ASCII escaped): their stored
+    fingerprint differs from this version's for the same body, and still matches it."""
+    body = '{"b": 1e16, "a": "é"}'.encode()
+    old_fp = legacy_fingerprint("POST", "/feedback", body)
+    assert old_fp != fingerprint("POST", "/feedback", body)
+    head = json.dumps(["done", old_fp, 202, "application/json", {}]).encode()
+    await guard_store.put("idem:k-old", head + b"\n" + b'{"ok": 1}', 60)
+    idem = Idempotency(guard_store)
+    replay = await idem.begin(
+        "k-old",
+        fingerprint("POST", "/feedback", body),
+        lambda: legacy_fingerprint("POST", "/feedback", body),
+    )
+    assert replay is not None and replay.body == b'{"ok": 1}'
+    other = '{"b": 1e16, "a": "è"}'.encode()
+    with pytest.raises(RequestValidationError):
+        await idem.begin(
+            "k-old",
+            fingerprint("POST", "/feedback", other),
+            lambda: legacy_fingerprint("POST", "/feedback", other),
+        )
 
 
 async def test_entries_kept_by_the_earlier_format_still_replay(guard_store: GuardStore) -> None:

@@ -96,6 +96,12 @@ REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
     ("text/plain", b'{"n": 2}', AUTH | {"Content-Type": "text/plain"}),
     ("+json", b'{"n": 2}', AUTH | {"Content-Type": "application/merge-patch+json"}),
     ("no content type", b'{"n": 2}', AUTH),
+    # JSON that Python's parser takes and orjson (the direct path's) does not: FastAPI's way
+    ("NaN", b'{"n": 2, "w": NaN}', AUTH | JSON),
+    ("UTF-16", '{"n": 2}'.encode("utf-16"), AUTH | JSON),
+    ("integer past 64 bits", b'{"n": 123456789012345678901234567890}', AUTH | JSON),
+    ("lone surrogate", b'{"n": 2, "w": "\\ud800"}', AUTH | JSON),
+    ("duplicate key", b'{"n": 0, "n": 2}', AUTH | JSON),
 ]
 
 
