@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from tonebridge.agents.views import ABTestsView, FeedbackStatsView
+from tonebridge.api import ingress
 from tonebridge.api.auth import LoopbackHostGuard, check_exposure
 from tonebridge.api.deps import Responses
 from tonebridge.api.docs import DocsPolicy
@@ -97,6 +98,7 @@ def create_app(
     # busiest by far; its POST routes also head the app's own routes (``fast_lanes``).
     app.include_router(feedback.router, responses=_GUARDED)
     app.router.routes[:0] = fast_lanes(feedback.router)
+    ingress.install(app, MAX_BODY_BYTES)  # the lanes skip the body-limit wrappers and routing
     app.include_router(health.router)
     for module in (training, evaluation, abtests, registry, rlhf, policies):
         app.include_router(module.router, responses=_GUARDED)
