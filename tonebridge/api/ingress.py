@@ -75,7 +75,7 @@ class _Lane:
             return
         scope.setdefault("router", self.router)
         scope.update(child_scope)
-        await self.lane.handle(scope, receive, send)
+        await self.lane.route.app(scope, receive, send)  # a POST to the lane's POST route
 
 
 def lane_stack(app: FastAPI, inner: ASGIApp) -> ASGIApp:

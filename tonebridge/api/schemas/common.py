@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -16,6 +16,8 @@ from tonebridge.errors import InvalidEventError
 
 def clean(value: str) -> str:
     """Refuse a NUL or a lone surrogate: the storage refuses them (pydantic names the field)."""
+    if value.isascii() and "\x00" not in value:
+        return value  # most text: nothing to refuse, and no second call
     try:
         return rules.clean_text(value, "text")
     except InvalidEventError as exc:
@@ -46,6 +48,13 @@ class EventFields(Strict):
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     event_time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def event_fields(self) -> dict[str, Any]:
+        """The event's other fields by name (a model's values are its ``__dict__``: read
+        there, not dumped, on the ingest path)."""
+        fields = dict(self.__dict__)
+        del fields["event_id"], fields["event_time"]
+        return fields
 
 
 class Accepted(BaseModel):

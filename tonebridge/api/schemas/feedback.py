@@ -46,7 +46,7 @@ class FeedbackIn(EventFields):
 
     def to_record(self) -> Record:
         """The ``FeedbackEvent`` Avro record."""
-        fields = self.model_dump(exclude={"event_id", "event_time"})
+        fields = self.event_fields()
         return feedback_event(**fields, event_id=str(self.event_id), event_time=self.event_time)
 
 
@@ -80,7 +80,7 @@ class OutcomeIn(EventFields):
 
     def to_record(self) -> Record:
         """The ``InferenceOutcome`` Avro record."""
-        fields = self.model_dump(exclude={"event_id", "event_time"})
+        fields = self.event_fields()
         return inference_outcome(**fields, event_id=str(self.event_id), event_time=self.event_time)
 
 
