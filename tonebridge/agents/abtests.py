@@ -134,11 +134,28 @@ def outcomes_millis(
     if not outcomes_fit([item.record for item in items], now, max_future, millis=True):
         return None
     try:
-        for key in {test_key(item) for item in items} - {None}:
-            require_partition(str(key), origin, partitions)
+        for key in {item.record["ab_test_id"] for item in items} - {None}:
+            require_partition(key, origin, partitions)
     except InvalidEventError:
         return None
     return items
+
+
+def _outcomes_by_test(
+    origin: Origin, outcomes: Sequence[Item], seen: SeenBatch | None
+) -> dict[str, list[Item]]:
+    """:func:`_by_test` of the outcomes not ``seen`` before (those of a test: the others are
+    neither deduplicated nor grouped). Their ``ab_test_id`` passed the rules: a string or None.
+    """
+    if seen is not None:
+        each_of_a_test = all(item.record["ab_test_id"] is not None for item in outcomes)
+        outcomes = seen.fresh(origin, outcomes, None if each_of_a_test else _is_outcome)
+    grouped: dict[str, list[Item]] = defaultdict(list)
+    for item in outcomes:
+        key = item.record["ab_test_id"]
+        if key is not None:
+            grouped[key].append(item)
+    return grouped
 
 
 def _items_by_test_each(
@@ -179,8 +196,7 @@ def parts_by_test(
     for origin, payload in batch:
         outcomes = outcomes_millis(payload, origin, partitions, max_future)
         if outcomes is not None:  # the common case: a batch of valid outcomes
-            fresh = outcomes if seen is None else seen.fresh(origin, outcomes, _is_outcome)
-            grouped = _by_test(fresh)
+            grouped = _outcomes_by_test(origin, outcomes, seen)
         else:
             intake = read_merged(payload, SOURCES)
             items = intake.items if seen is None else seen.fresh(origin, intake.items, _is_outcome)

@@ -107,3 +107,16 @@ def test_parts_by_test_reads_a_message_of_outcomes_as_before() -> None:
     assert [i.index for i in slow] == [0, 1]
     [(_, reject)] = rejected
     assert reject.index == 2 and "corrupt InferenceOutcome body" in reject.reason()
+
+
+def test_a_repeated_outcome_is_taken_once_and_one_outside_any_test_never() -> None:
+    from tonebridge.agents.runtime.dedup import Bounds, SeenIds
+
+    records = [outcome(n=n) for n in range(3)]
+    loose = outcome(None, n=9)  # outside any test: neither grouped nor deduplicated
+    batch = [outcome_message(records, 0), outcome_message([records[1], records[2], loose], 1)]
+    assert all(INFERENCE_OUTCOMES_TOPIC.read_millis(value) for _, value in batch)
+    seen = SeenIds(lambda _: [], Bounds()).batch()
+    parts, rejected = parts_by_test(batch, 4, SKEW, seen)
+    assert [[i.index for i in items] for _, items in parts["ab-1"]] == [[0, 1, 2]]
+    assert seen.duplicates == 2 and not rejected
