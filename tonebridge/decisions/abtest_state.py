@@ -24,7 +24,7 @@ from tonebridge.stats import arms
 from tonebridge.stats.abtests import ABState
 from tonebridge.stats.arms import ArmObservation, observation_from_outcome
 from tonebridge.stats.decide import evaluate
-from tonebridge.stats.spec import ABSpec, spec_from_command
+from tonebridge.stats.spec import SUCCESS, ABSpec, spec_from_command
 from tonebridge.stats.verdict import Decision
 from tonebridge.topics.abtests import AB_TEST_COMMAND
 from tonebridge.topics.messages import Item, Origin, Reject, Rejected
@@ -210,17 +210,25 @@ def _checked_outcome(state: ABTestState | None, record: Mapping[str, Any]) -> Ma
 def _outcomes(
     state: ABTestState, records: Sequence[Mapping[str, Any]]
 ) -> tuple[ABTestState, Effects]:
-    metrics, covariate = state.spec.metrics, state.spec.covariate
-    pairs: list[tuple[str, ArmObservation]] = [
-        (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
-    ]
-    stats, decision = evaluate(state.spec, abtest.add_many(state.stats, pairs))
+    stats, decision = evaluate(state.spec, _added(state, records))
     at_ms = _latest_ms([r["event_time"] for r in records])
     latest = max(at_ms, state.last_outcome_ms or at_ms)
     state = replace(state, stats=stats, last_outcome_ms=latest)
     if not decision.is_final:
         return state, NOTHING
     return _decided(state, decision, at_ms)
+
+
+def _added(state: ABTestState, records: Sequence[Mapping[str, Any]]) -> ABState:
+    """The test's statistics with ``records`` (outcomes that count) folded in."""
+    metrics, covariate = state.spec.metrics, state.spec.covariate
+    if covariate is None and [(m.name, m.kind) for m in metrics] == [(SUCCESS, "binary")]:
+        successes = [(str(r["arm_id"]), r.get("success")) for r in records]
+        return abtest.add_successes(state.stats, successes)  # the common case, counted at once
+    pairs: list[tuple[str, ArmObservation]] = [
+        (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
+    ]
+    return abtest.add_many(state.stats, pairs)
 
 
 def _decided(state: ABTestState, decision: Decision, at_ms: int) -> tuple[ABTestState, Effects]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -239,3 +240,15 @@ def test_the_latest_time_is_taken_as_the_datetime_of_millis_would_be() -> None:
         assert ab_state._latest_ms([ms]) == expected
         assert ab_state._latest_ms([moment - timedelta(days=1), ms]) == expected
         assert ab_state._latest_ms([moment, ms - 86_400_000]) == expected
+
+
+def test_a_success_only_test_is_counted_as_the_observations_would_be() -> None:
+    """The fold counted at once equals the observations' fold (forced here by a covariate
+    that no outcome carries)."""
+    records = [*outcomes((0.3, 0.6), 15), outcome(n=99, success=None)]
+    state = created()
+    general = replace(state, spec=replace(state.spec, covariate="absent"))
+    counted, folded = ab_state._added(state, records), ab_state._added(general, records)
+    assert counted == folded
+    assert counted.arms["treatment"].binary["success"].trials == 15
+    assert counted.arms["treatment"].assigned == 16
