@@ -198,6 +198,18 @@ def times_fit(moments: Sequence[Any], now: datetime, max_future: timedelta) -> b
 
 
 _tzinfo = attrgetter("tzinfo")
+_US = timedelta(microseconds=1)
+
+
+def millis_fit(values: Sequence[Any], now: datetime, max_future: timedelta) -> bool:
+    """Whether each of ``values``, event times read as epoch milliseconds for the folds
+    (``TopicSpec.read_millis``), is one that :func:`check_event_time` accepts as the datetime
+    a full read gives: ints from the epoch on (a datetime holds each) to ``now + max_future``,
+    compared in whole microseconds, as datetimes compare (False: read and check them so)."""
+    if not values:
+        return True
+    limit_us = (now + max_future - _EPOCH) // _US
+    return set(map(type, values)) == {int} and min(values) >= 0 and max(values) * 1000 <= limit_us
 
 
 def metadata_fit(values: Iterable[Any]) -> bool:
@@ -285,13 +297,19 @@ def reference_time(timestamp_ms: int | None, now: datetime) -> datetime:
 
 
 def feedback_fits(
-    records: Sequence[Mapping[str, Any]], now: datetime, max_future: timedelta
+    records: Sequence[Mapping[str, Any]],
+    now: datetime,
+    max_future: timedelta,
+    *,
+    millis: bool = False,
 ) -> bool:
-    """Whether :func:`check_feedback` passes every record (False: check each one)."""
+    """Whether :func:`check_feedback` passes every record (False: check each one); with
+    ``millis``, of the records read with their event times in epoch ms (:func:`millis_fit`)."""
+    times = millis_fit if millis else times_fit
     return (
         all_fit(records, FEEDBACK_FIELDS)
         and metadata_fit(r.get("metadata") for r in records)
-        and times_fit([r.get("event_time") for r in records], now, max_future)
+        and times([r.get("event_time") for r in records], now, max_future)
     )
 
 

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tonebridge import rules
 from tonebridge.errors import InvalidEventError
@@ -142,3 +144,38 @@ def test_texts_fit_accepts_only_what_check_text_accepts(value: Any, rule: TextRu
     if rules.texts_fit(["fine-1", value], rule):
         assert outcome(lambda: rules.check_text(value, "field", rule)) == "accepted"
     assert rules.texts_fit(["fine-1", "fine-2"], rule)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_MS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    millis=st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=4),
+    now_us=st.integers(min_value=0, max_value=4_000_000_000_000_000),
+)
+def test_millis_fit_accepts_only_what_times_fit_accepts_as_datetimes(
+    millis: list[int], now_us: int
+) -> None:
+    """A time read as epoch ms passes only if the datetime a full read gives passes."""
+    now, skew = _EPOCH + timedelta(microseconds=now_us), timedelta(minutes=5)
+    if rules.millis_fit(millis, now, skew):
+        moments = [_EPOCH + timedelta(milliseconds=ms) for ms in millis]
+        assert rules.times_fit(moments, now, skew)
+    elif 0 <= min(millis, default=0) and max(millis, default=0) <= _LAST_MS:
+        # a time from the epoch on that a datetime holds: it decides as times_fit does
+        moments = [_EPOCH + timedelta(milliseconds=ms) for ms in millis]
+        assert not rules.times_fit(moments, now, skew)
+
+
+def test_millis_fit_decides_at_the_microsecond_and_takes_only_ints() -> None:
+    now, skew = datetime(2026, 1, 2, 0, 0, 0, 999, tzinfo=UTC), timedelta(minutes=5)
+    last = (now + skew - _EPOCH) // timedelta(milliseconds=1)
+    assert rules.millis_fit([0, last], now, skew)
+    assert not rules.millis_fit([last + 1], now, skew)
+    assert not rules.millis_fit([-1, last], now, skew)  # before the epoch: read it as a datetime
+    assert not rules.millis_fit([True], now, skew)
+    assert not rules.millis_fit([now], now, skew)  # a datetime is not what it judges
+    assert rules.millis_fit([], now, skew)
+    assert rules.feedback_fits([], now, skew, millis=True)

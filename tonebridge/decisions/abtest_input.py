@@ -50,13 +50,20 @@ def check_outcome(record: Mapping[str, Any], now: datetime, max_future: timedelt
 
 
 def outcomes_fit(
-    records: Sequence[Mapping[str, Any]], now: datetime, max_future: timedelta
+    records: Sequence[Mapping[str, Any]],
+    now: datetime,
+    max_future: timedelta,
+    *,
+    millis: bool = False,
 ) -> bool:
-    """Whether :func:`check_outcome` passes every record (False: check each one)."""
+    """Whether :func:`check_outcome` passes every record (False: check each one); with
+    ``millis``, of the records read with their event times in epoch ms
+    (:func:`tonebridge.rules.millis_fit`)."""
+    times = rules.millis_fit if millis else rules.times_fit
     return (
         rules.all_fit(records, OUTCOME_FIELDS)
         and _metrics_fit(r.get("metrics") or {} for r in records)
-        and rules.times_fit([r.get("event_time") for r in records], now, max_future)
+        and times([r.get("event_time") for r in records], now, max_future)
     )
 
 

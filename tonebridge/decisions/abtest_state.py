@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from tonebridge.decisions.watermarks import advance, is_applied, source_id
@@ -24,7 +24,7 @@ from tonebridge.stats import arms
 from tonebridge.stats.abtests import ABState
 from tonebridge.stats.arms import ArmObservation, observation_from_outcome
 from tonebridge.stats.decide import evaluate
-from tonebridge.stats.spec import ABSpec, spec_from_command
+from tonebridge.stats.spec import SUCCESS, ABSpec, spec_from_command
 from tonebridge.stats.verdict import Decision
 from tonebridge.topics.abtests import AB_TEST_COMMAND
 from tonebridge.topics.messages import Item, Origin, Reject, Rejected
@@ -32,6 +32,7 @@ from tonebridge.topics.messages import Item, Origin, Reject, Rejected
 Status = Literal["running", "decided", "stopped"]
 # Namespace of verdict and rollback ids: a replay produces the same ids.
 _NAMESPACE = uuid.UUID("5d0e7f3a-91b2-4c6d-8e1f-2a3b4c5d6e7f")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,17 +210,25 @@ def _checked_outcome(state: ABTestState | None, record: Mapping[str, Any]) -> Ma
 def _outcomes(
     state: ABTestState, records: Sequence[Mapping[str, Any]]
 ) -> tuple[ABTestState, Effects]:
-    metrics, covariate = state.spec.metrics, state.spec.covariate
-    pairs: list[tuple[str, ArmObservation]] = [
-        (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
-    ]
-    stats, decision = evaluate(state.spec, abtest.add_many(state.stats, pairs))
-    at_ms = _ms(max(r["event_time"] for r in records))  # _ms keeps the order of times
+    stats, decision = evaluate(state.spec, _added(state, records))
+    at_ms = _latest_ms([r["event_time"] for r in records])
     latest = max(at_ms, state.last_outcome_ms or at_ms)
     state = replace(state, stats=stats, last_outcome_ms=latest)
     if not decision.is_final:
         return state, NOTHING
     return _decided(state, decision, at_ms)
+
+
+def _added(state: ABTestState, records: Sequence[Mapping[str, Any]]) -> ABState:
+    """The test's statistics with ``records`` (outcomes that count) folded in."""
+    metrics, covariate = state.spec.metrics, state.spec.covariate
+    if covariate is None and [(m.name, m.kind) for m in metrics] == [(SUCCESS, "binary")]:
+        successes = [(str(r["arm_id"]), r.get("success")) for r in records]
+        return abtest.add_successes(state.stats, successes)  # the common case, counted at once
+    pairs: list[tuple[str, ArmObservation]] = [
+        (str(r["arm_id"]), observation_from_outcome(r, metrics, covariate)) for r in records
+    ]
+    return abtest.add_many(state.stats, pairs)
 
 
 def _decided(state: ABTestState, decision: Decision, at_ms: int) -> tuple[ABTestState, Effects]:
@@ -254,6 +263,18 @@ def finished(state: ABTestState, status: Status, verdict: Mapping[str, Any]) -> 
 def _ms(moment: datetime) -> int:
     """Epoch milliseconds of an event time (a record's, or ``now`` for the limits)."""
     return int(moment.timestamp() * 1000)
+
+
+def _latest_ms(times: Sequence[datetime | int]) -> int:
+    """:func:`_ms` of the latest of ``times``: datetimes, or epoch ms where the outcomes were
+    read so for the folds (``TopicSpec.read_millis``; taken through the datetime they stand
+    for, so the result is the same). :func:`_ms` keeps the order of times."""
+    millis = [t for t in times if isinstance(t, int)]
+    moments = [t for t in times if isinstance(t, datetime)]
+    latest = [_ms(max(moments))] if moments else []
+    if millis:
+        latest.append(_ms(_EPOCH + timedelta(milliseconds=max(millis))))
+    return max(latest)
 
 
 def view(state: ABTestState) -> dict[str, Any]:

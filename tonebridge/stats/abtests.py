@@ -116,6 +116,20 @@ def add_many(state: ABState, events: Iterable[tuple[str, ArmObservation]]) -> AB
     return ABState(updated, state.bounds, state.srm_p_value, state.looks)
 
 
+def add_successes(state: ABState, events: Iterable[tuple[str, object]]) -> ABState:
+    """:func:`add_many` for a test whose one metric is the binary ``success`` and that has no
+    covariate, from each outcome's arm and ``success`` field (:func:`arms.add_successes`)."""
+    grouped: dict[str, list[object]] = defaultdict(list)
+    for arm_id, success in events:
+        if arm_id not in state.arms:
+            raise _unknown(arm_id)
+        grouped[arm_id].append(success)
+    updated = dict(state.arms)
+    for arm_id, successes in grouped.items():
+        updated[arm_id] = arms.add_successes(updated[arm_id], successes)
+    return ABState(updated, state.bounds, state.srm_p_value, state.looks)
+
+
 def _merge_bounds(
     a: Mapping[str, Mapping[str, RunningBound]], b: Mapping[str, Mapping[str, RunningBound]]
 ) -> dict[str, dict[str, RunningBound]]:

@@ -145,6 +145,19 @@ def add_many(state: ArmState, observations: Iterable[ArmObservation]) -> ArmStat
     )
 
 
+def add_successes(state: ArmState, successes: Sequence[object]) -> ArmState:
+    """:func:`add_many` of the outcomes of a test whose one metric is the binary ``success``
+    (and no covariate), from each outcome's ``success`` field, counted at once: a None is no
+    value; False (or a 0) a failure, as ``float(value) != 0.0`` decides one at a time."""
+    trials = len(successes) - successes.count(None)
+    binary = state.binary
+    if trials:
+        won = trials - successes.count(False)
+        before = binary.get(SUCCESS, Proportion())
+        binary = {**binary, SUCCESS: Proportion(before.successes + won, before.trials + trials)}
+    return ArmState(state.assigned + len(successes), binary, state.continuous, state.adjusted)
+
+
 def _merge_maps(a: Mapping[str, S], b: Mapping[str, S], op: Callable[[S, S], S]) -> dict[str, S]:
     merged = dict(a)
     for name, value in b.items():

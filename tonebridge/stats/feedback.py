@@ -153,6 +153,28 @@ def samples_from_records(records: Iterable[Mapping[str, Any]]) -> list[FeedbackS
     return samples
 
 
+def samples_from_millis(records: Iterable[Mapping[str, Any]]) -> list[FeedbackSample]:
+    """:func:`samples_from_records` of records whose ``event_time`` was read as epoch
+    milliseconds (``TopicSpec.read_millis``); raises InvalidEventError as it does."""
+    samples: list[FeedbackSample] = []
+    for record in records:
+        ms, rating, output, fixed = (
+            record["event_time"],
+            record.get("rating"),
+            record["output_text"],
+            record.get("corrected_text"),
+        )
+        if rating not in _RATED_OR_NOT:
+            samples.append(make_sample(ms, rating, output, fixed))  # raises
+        elif fixed is None:
+            samples.append(FeedbackSample(ms, rating, False, False, 0.0))
+        elif fixed == output:
+            samples.append(FeedbackSample(ms, rating, True, False, 0.0))
+        else:
+            samples.append(FeedbackSample(ms, rating, True, True, edit_distance(output, fixed)))
+    return samples
+
+
 def initial() -> FeedbackStats:
     return FeedbackStats()
 

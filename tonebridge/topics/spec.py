@@ -4,7 +4,8 @@ how a message becomes records again.
 A topic's spec is the only place that encodes or decodes an event: builders in the family
 modules make the records (starting from :func:`event_header`), :meth:`TopicSpec.encode` writes
 them, :meth:`TopicSpec.read` (per event, for the agents) and :meth:`TopicSpec.decode` (all or
-nothing) read them back. (The producer SDK only packs encoded events into an EventBatch.)
+nothing) read them back; :meth:`TopicSpec.read_millis` reads a batch for the agents' folds, its
+event times as epoch milliseconds. (The producer SDK only packs encoded events into an EventBatch.)
 """
 
 from __future__ import annotations
@@ -92,6 +93,25 @@ class TopicSpec:
     def read(self, payload: Any) -> Intake:
         """Every event of a message on this topic; a bad or foreign event is a reject alone."""
         return _read(payload, self.schemas)
+
+    def read_millis(self, payload: Any) -> list[Item] | None:
+        """The events of an EventBatch of this topic's (one type of) events read at once for
+        the folds, each ``timestamp-millis`` field as epoch milliseconds (``decode_many``);
+        None for anything else (one event alone, a bad or foreign event): :meth:`read` it.
+
+        The caller judges those milliseconds: a value no datetime holds reads without error
+        here, and :meth:`read` rejects it.
+        """
+        if not isinstance(payload, bytes):
+            return None
+        try:
+            parts = split_message(payload)
+        except DecodeError:
+            return None
+        read = decode_many(parts, millis=True) if len(parts) > 1 else None
+        if read is None or read[0].name not in self.schemas:
+            return None
+        return list(map(Item, range(len(parts)), repeat(read[0].name), read[1], parts))
 
     def decode(self, payload: bytes | None) -> list[Decoded]:
         """Every event of a message on this topic; raise DecodeError if any is bad or foreign."""

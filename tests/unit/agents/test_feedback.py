@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.agents import T0, feedback, feedback_message
-from tonebridge.agents.feedback import Limits, screened, tally
+from tonebridge.agents.feedback import Limits, screened, screened_millis, tally
 from tonebridge.agents.runtime.dedup import Bounds, SeenIds
 from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.retraining import parse_policies
@@ -164,3 +164,46 @@ def test_a_message_is_screened_as_its_events_one_by_one(change: dict[str, Any]) 
     assert good == alone_good
     assert [(r.index, r.reason()) for r in bad] == [(r.index, r.reason()) for r in alone_bad]
     assert len(good) == (4 if change in ({}, {"input_text": "caf\u00e9"}) else 3)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"rating": 9},
+        {"user_id": "a\x00b"},
+        {"model_id": _moved("model-a")},
+        {"metadata": {"k": "v" * 2001}},
+        {"event_time": T0 + timedelta(days=1, minutes=5, milliseconds=1)},  # just too late
+        {"event_time": T0 + timedelta(days=1, minutes=5)},  # the latest allowed
+        {"event_time": -1},  # before the epoch: valid, read as a datetime
+        {"event_time": 2**62},  # no datetime holds it: a corrupt body
+        {"input_text": "caf\u00e9"},
+    ],
+)
+def test_the_millis_read_takes_a_message_only_if_screened_accepts_it_all(
+    change: dict[str, Any],
+) -> None:
+    records = [feedback(n=n, corrected="Fixed." if n % 2 else None) for n in range(4)]
+    records[2] = records[2] | change
+    origin, value = feedback_message(records, offset=0)
+    now = T0 + timedelta(days=1)
+    intake = FEEDBACK_TOPIC.read(value)
+    good, bad = screened(intake.items, origin, 4, now, Limits())
+    fast = screened_millis(value, origin, 4, now, Limits())
+    if bad or intake.rejects:
+        assert fast is None
+    if fast is not None:
+        assert [(i.index, s) for i, s in fast] == [(i.index, s) for i, s in good]
+    # the common case takes the millis read (not a time before the epoch, nor non-ASCII text)
+    common = change in ({}, {"event_time": T0 + timedelta(days=1, minutes=5)})
+    assert (fast is not None) == common
+
+
+def test_an_event_time_no_datetime_holds_is_rejected_as_before() -> None:
+    records = [feedback(n=n) for n in range(3)]
+    records[1] = records[1] | {"event_time": 2**62}
+    out = tally(lambda _: None, [feedback_message(records, 0)], 4, ())
+    assert out.states["model-a"].overall.all_time.count == 2
+    [(_, reject)] = out.rejected
+    assert reject.index == 1 and "corrupt FeedbackEvent body" in reject.reason()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -183,3 +184,30 @@ def test_decode_many_gives_up_on_an_older_writer_and_on_nothing() -> None:
     old = min(REGISTRY.by_name[name])
     assert decode_many([encode(name, sample(name), version=old)]) is None
     assert decode_many([]) is None
+
+
+@pytest.mark.parametrize("name", ["FeedbackEvent", "InferenceOutcome"])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_decode_many_in_millis_reads_event_times_as_epoch_ms(
+    name: str, data: st.DataObject
+) -> None:
+    values = data.draw(st.lists(records(REGISTRY.latest(name).parsed), min_size=1, max_size=5))
+    payloads = [encode(name, value) for value in values]
+    read = decode_many(payloads, millis=True)
+    assert read is not None
+    full = [decode(payload).record for payload in payloads]
+    epoch, ms = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
+    assert read[1] == [r | {"event_time": (r["event_time"] - epoch) // ms} for r in full]
+    assert all(type(r["event_time"]) is int for r in read[1])
+
+
+def test_decode_many_in_millis_reads_a_time_no_datetime_holds() -> None:
+    """The caller must judge it: decode() and the full batch read reject it."""
+    payloads = _feedback_payloads()
+    payloads[1] = encode("FeedbackEvent", sample("FeedbackEvent", 1) | {"event_time": 2**62})
+    read = decode_many(payloads, millis=True)
+    assert read is not None and read[1][1]["event_time"] == 2**62
+    assert decode_many(payloads) is None
+    with pytest.raises(DecodeError):
+        decode(payloads[1])

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.support.agents import command_message, create_test, outcome, outcome_message, stop_test
@@ -13,6 +15,7 @@ from tonebridge.topics.messages import Message
 from tonebridge.topics.spec import read_merged
 
 SOURCES = (ABTEST_COMMANDS_TOPIC, INFERENCE_OUTCOMES_TOPIC)  # as the A/B agents read them
+AT = datetime(2026, 1, 5, 9, 0, 0, 123_000, tzinfo=UTC)  # event times with milliseconds
 
 
 def parts(*messages: Message) -> list[Part]:
@@ -208,3 +211,44 @@ def test_a_message_with_an_outcome_that_does_not_count_counts_the_others() -> No
         assert sum(arm.assigned for arm in new.stats.arms.values()) == len(good)
         assert [reject.index for _, reject in rejected] == [2]
         assert new.stats == feed(created(), good, 1)[0].stats
+
+
+def millis_parts(*messages: Message) -> list[Part]:
+    """As the outcomes agent reads a batch of outcomes: event times in epoch ms."""
+    read = [(origin, INFERENCE_OUTCOMES_TOPIC.read_millis(value)) for origin, value in messages]
+    return [(origin, items) for origin, items in read if items is not None]
+
+
+def test_outcomes_read_in_millis_decide_as_those_read_as_datetimes() -> None:
+    """The same state and verdict (its time too), whichever way each message was read."""
+    messages = [
+        outcome_message(outcomes((0.2, 0.8), 10, start=10 * k, at=AT), k) for k in range(1, 30)
+    ]
+    mixed = [p for k, m in enumerate(messages) for p in (millis_parts(m) if k % 2 else parts(m))]
+    results = [ab_state.apply(created(), ps) for ps in (parts(*messages), mixed)]
+    (full, full_effects, _), (fast, fast_effects, _) = results
+    assert fast_effects.verdict is not None and fast_effects == full_effects
+    assert fast == full
+    assert len(millis_parts(*messages)) == len(messages)
+
+
+def test_the_latest_time_is_taken_as_the_datetime_of_millis_would_be() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for ms in (0, 1, 1_767_603_600_123, 1_767_603_600_999, 253_402_300_799_999):
+        moment = epoch + timedelta(milliseconds=ms)
+        expected = int(moment.timestamp() * 1000)  # not always ms: float rounding
+        assert ab_state._latest_ms([ms]) == expected
+        assert ab_state._latest_ms([moment - timedelta(days=1), ms]) == expected
+        assert ab_state._latest_ms([moment, ms - 86_400_000]) == expected
+
+
+def test_a_success_only_test_is_counted_as_the_observations_would_be() -> None:
+    """The fold counted at once equals the observations' fold (forced here by a covariate
+    that no outcome carries)."""
+    records = [*outcomes((0.3, 0.6), 15), outcome(n=99, success=None)]
+    state = created()
+    general = replace(state, spec=replace(state.spec, covariate="absent"))
+    counted, folded = ab_state._added(state, records), ab_state._added(general, records)
+    assert counted == folded
+    assert counted.arms["treatment"].binary["success"].trials == 15
+    assert counted.arms["treatment"].assigned == 16

@@ -75,3 +75,22 @@ def test_chunks_merged_equal_one_fold(chunks: list[list[ArmObservation]]) -> Non
 def test_json_round_trip(items: list[ArmObservation]) -> None:
     state = fold(items)
     assert ArmState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+SUCCESS_ONLY = (MetricSpec("success", "binary"),)
+
+
+@given(
+    before=st.lists(observations, max_size=5),
+    successes=st.lists(st.sampled_from([None, True, False]), max_size=30),
+)
+def test_add_successes_equals_add_many_of_the_observations(
+    before: list[ArmObservation], successes: list[bool | None]
+) -> None:
+    state = arms.add_many(ArmState(), before)  # any earlier state, other metrics too
+    outcomes = [{"success": s, "metrics": {"latency_ms": 1.0}} for s in successes]
+    folded = arms.add_many(state, [observation_from_outcome(r, SUCCESS_ONLY) for r in outcomes])
+    counted = arms.add_successes(state, successes)
+    assert counted == folded
+    assert list(counted.binary) == list(folded.binary)  # the same order of metrics
+    assert json.dumps(counted.to_dict()) == json.dumps(folded.to_dict())
