@@ -341,8 +341,9 @@ async def measure_worker(
     settings: Settings, expected: tuple[int, int], progress: Progress
 ) -> dict[str, float]:
     """Events per second from the worker's first applied message to the moment it has applied
-    every message produced (its ``/metrics``, polled every 20 ms), and its CPU seconds over
-    the same span (a contention-proof measure of the work done); then checks its counts."""
+    every message produced (its ``/metrics``, polled every 20 ms near both ends), and its CPU
+    seconds over the same span (a contention-proof measure of the work done); then checks its
+    counts."""
     await progress.first_applied(timeout_s=300)
     span, cpu = await progress.all_applied(timeout_s=900)
     status = await decided_tests(settings)
