@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tonebridge.errors import InvalidEventError
 from tonebridge.stats import arms
@@ -35,6 +35,8 @@ from tonebridge.stats.sequential import (
 )
 from tonebridge.stats.spec import ABSpec, MetricSpec
 from tonebridge.stats.srm import SrmResult, srm_test
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +107,8 @@ def add(state: ABState, arm_id: str, obs: ArmObservation) -> ABState:
 
 
 def add_many(state: ABState, events: Iterable[tuple[str, ArmObservation]]) -> ABState:
-    grouped: dict[str, list[ArmObservation]] = defaultdict(list)
-    for arm_id, obs in events:
-        if arm_id not in state.arms:
-            raise _unknown(arm_id)
-        grouped[arm_id].append(obs)
     updated = dict(state.arms)
-    for arm_id, observations in grouped.items():
+    for arm_id, observations in _by_arm(state, events).items():
         updated[arm_id] = arms.add_many(updated[arm_id], observations)
     return ABState(updated, state.bounds, state.srm_p_value, state.looks)
 
@@ -119,15 +116,20 @@ def add_many(state: ABState, events: Iterable[tuple[str, ArmObservation]]) -> AB
 def add_successes(state: ABState, events: Iterable[tuple[str, object]]) -> ABState:
     """:func:`add_many` for a test whose one metric is the binary ``success`` and that has no
     covariate, from each outcome's arm and ``success`` field (:func:`arms.add_successes`)."""
-    grouped: dict[str, list[object]] = defaultdict(list)
-    for arm_id, success in events:
-        if arm_id not in state.arms:
-            raise _unknown(arm_id)
-        grouped[arm_id].append(success)
     updated = dict(state.arms)
-    for arm_id, successes in grouped.items():
+    for arm_id, successes in _by_arm(state, events).items():
         updated[arm_id] = arms.add_successes(updated[arm_id], successes)
     return ABState(updated, state.bounds, state.srm_p_value, state.looks)
+
+
+def _by_arm(state: ABState, events: Iterable[tuple[str, _T]]) -> dict[str, list[_T]]:
+    """The values of ``events`` grouped by arm; raises for an arm the test does not have."""
+    grouped: dict[str, list[_T]] = defaultdict(list)
+    for arm_id, value in events:
+        if arm_id not in state.arms:
+            raise _unknown(arm_id)
+        grouped[arm_id].append(value)
+    return grouped
 
 
 def _merge_bounds(

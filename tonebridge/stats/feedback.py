@@ -133,33 +133,25 @@ _RATED_OR_NOT = (None, *RATINGS)
 
 def samples_from_records(records: Iterable[Mapping[str, Any]]) -> list[FeedbackSample]:
     """:func:`sample_from_record` of each record, in one loop (one call per message)."""
-    samples: list[FeedbackSample] = []
-    for record in records:
-        moment, rating = record["event_time"], record.get("rating")
-        if type(moment) is not datetime or moment.tzinfo is None or rating not in _RATED_OR_NOT:
-            samples.append(sample_from_record(record))  # raises, or an unusual time type
-            continue
-        ms, output, fixed = (
-            (moment - _EPOCH) // _MS,
-            record["output_text"],
-            record.get("corrected_text"),
-        )
-        if fixed is None:
-            samples.append(FeedbackSample(ms, rating, False, False, 0.0))
-        elif fixed == output:
-            samples.append(FeedbackSample(ms, rating, True, False, 0.0))
-        else:
-            samples.append(FeedbackSample(ms, rating, True, True, edit_distance(output, fixed)))
-    return samples
+    records = list(records)
+    times = [record["event_time"] for record in records]
+    if any(type(moment) is not datetime or moment.tzinfo is None for moment in times):
+        return [sample_from_record(record) for record in records]  # raises, or unusual times
+    return _samples([(moment - _EPOCH) // _MS for moment in times], records)
 
 
 def samples_from_millis(records: Iterable[Mapping[str, Any]]) -> list[FeedbackSample]:
     """:func:`samples_from_records` of records whose ``event_time`` was read as epoch
     milliseconds (``TopicSpec.read_millis``); raises InvalidEventError as it does."""
+    records = list(records)
+    return _samples([record["event_time"] for record in records], records)
+
+
+def _samples(times_ms: list[int], records: list[Mapping[str, Any]]) -> list[FeedbackSample]:
+    """:func:`make_sample` of each record at its time, inlined for the common ratings."""
     samples: list[FeedbackSample] = []
-    for record in records:
-        ms, rating, output, fixed = (
-            record["event_time"],
+    for ms, record in zip(times_ms, records, strict=True):
+        rating, output, fixed = (
             record.get("rating"),
             record["output_text"],
             record.get("corrected_text"),
