@@ -2,7 +2,9 @@
 
 Prints, from one run on the same data:
 
-1. raw: an aiokafka consumer decoding every event with fastavro (the ceiling);
+1. raw: an aiokafka consumer decoding every event with fastavro (the ceiling), and the same
+   consumer decoding with the worker's own batch reader (cavro, event times as epoch ms: the
+   ceiling for the worker's reads, a stricter one);
 2. worker: ``tonebridge worker --no-sink`` (feedback statistics + A/B tests, tables and
    changelogs) consuming the same backlog, in one process;
 3. latency at a steady 5,000 events/s: from an outcome (or feedback event) being produced to
@@ -41,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.worker_progress import Progress, decided_tests, decisions  # noqa: E402
+from tonebridge.avro.codec import decode_many, split_message  # noqa: E402
 from tonebridge.broker import EmbeddedBroker, free_port  # noqa: E402
 from tonebridge.client.packing import pack  # noqa: E402
 from tonebridge.settings import Settings, load_settings  # noqa: E402
@@ -204,9 +207,12 @@ def partitions(settings: Settings, *specs: TopicSpec) -> list[TopicPartition]:
     return [TopicPartition(spec.name(settings), p) for spec in specs for p in range(n)]
 
 
-async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float, float]:
+async def raw_baseline(
+    settings: Settings, expected: int, millis: bool = False
+) -> tuple[int, float, float]:
     """Events decoded by a bare consumer over the same two topics: count, seconds, CPU seconds
-    (this process's, from the first poll that returned)."""
+    (this process's, from the first poll that returned). With ``millis``, decoded by the
+    agents' batch reader (``decode_many(millis=True)``, cavro)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
@@ -226,11 +232,17 @@ async def raw_baseline(settings: Settings, expected: int) -> tuple[int, float, f
                 started, cpu = time.perf_counter(), time.process_time()
             for messages in polled.values():
                 for message in messages:
-                    events += len(read_merged(message.value, sources).items)
+                    events += decoded(message.value, sources, millis)
     finally:
         await consumer.stop()
     end = time.perf_counter()
     return events, end - (started or end), time.process_time() - cpu
+
+
+def decoded(value: bytes, sources: tuple[TopicSpec, ...], millis: bool) -> int:
+    """How many events ``value`` holds, each decoded."""
+    read = decode_many(split_message(value), millis=True) if millis else None
+    return len(read[1]) if read is not None else len(read_merged(value, sources).items)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -551,6 +563,10 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
     raw_rate = events / seconds
     print(f"raw aiokafka + fastavro decode: {events:,} events in {seconds:.2f}s "
           f"= {raw_rate:,.0f} events/s; CPU {1e6 * raw_cpu / events:.1f} us/event")  # fmt: skip
+    events, seconds, own_cpu = await raw_baseline(base, events, millis=True)
+    own_rate = events / seconds
+    print(f"raw aiokafka + the worker's reader (cavro): {events:,} events in {seconds:.2f}s "
+          f"= {own_rate:,.0f} events/s; CPU {1e6 * own_cpu / events:.1f} us/event")  # fmt: skip
 
     a = base.model_copy(update={"worker_id": "bench-a", "metrics_port": free_port()})
     worker = start_worker(a, data, "--no-sink")
@@ -563,8 +579,10 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
         verdicts, fires = decisions(a.metrics_port)
         print(f"worker (stats + A/B, tables, 1 process): {result['events']:,.0f} events "
               f"in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s, "
-              f"ratio to raw {result['rate'] / raw_rate:.2f}; CPU {cpu_per_event:.1f} us/event, "
-              f"CPU ratio to raw {raw_cpu / result['cpu']:.2f}; {verdicts} verdicts, "
+              f"ratio to raw {result['rate'] / raw_rate:.2f} (to raw with the worker's reader "
+              f"{result['rate'] / own_rate:.2f}); CPU {cpu_per_event:.1f} us/event, "
+              f"CPU ratio to raw {raw_cpu / result['cpu']:.2f} ({own_cpu / result['cpu']:.2f}); "
+              f"{verdicts} verdicts, "
               f"{fires} training commands from policies")  # fmt: skip
         extra = (0, 0)
         if not args.skip_latency:

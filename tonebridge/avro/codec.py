@@ -8,8 +8,10 @@ and new writers both decode (schema evolution).
 Several events may travel in one Kafka message as an ``EventBatch`` whose items are each a
 single-object-encoded event; :func:`split_message` accepts both forms. Reading a message is
 :class:`tonebridge.topics.spec.TopicSpec`'s job: it knows which events its topic carries.
-:func:`decode_many` reads a batch's events of one type in one fastavro call (the agents' hot
-path), and gives up, for :func:`decode` to read each one, on anything else.
+:func:`decode_many` reads a batch's events of one type in one call (the agents' hot path), and
+gives up, for :func:`decode` to read each one, on anything else. Read for the agents' folds
+(``millis``), the batch goes through cavro's decoder, about twice as fast as fastavro's on these
+events; it gives the records fastavro gives, or nothing (then fastavro reads them).
 
 Every schema under ``tonebridge/avro/<family>/<event>.v<N>.avsc`` is parsed at import, so a
 broken schema fails at import (and test collection), not in production.
@@ -23,7 +25,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,12 +185,44 @@ _SEAL_FIELD = "__tonebridge_seal"
 def _sealed_array(fingerprint: bytes, millis: bool = False) -> Any:
     """An array of the records of a schema, each followed by a seal (an extra fixed field);
     with ``millis``, its ``timestamp-millis`` longs are read as plain longs."""
-    raw = json.loads(REGISTRY.by_fingerprint[fingerprint].path.read_text())
-    if millis:
-        raw = _plain_millis(raw)
+    raw = json.loads(_path(fingerprint).read_text())
+    items = _sealed(_plain_millis(raw) if millis else raw)
+    return fastavro.parse_schema({"type": "array", "items": items}, named_schemas={})
+
+
+@functools.lru_cache(maxsize=64)
+def _millis_reader(fingerprint: bytes) -> Callable[[bytes], list[Record]]:
+    """What reads :func:`_sealed_array` (``millis``) of a schema: cavro's decoder where it is
+    installed (the worker's), else fastavro's. Every ``int`` is read as a ``long`` (the same
+    bytes): cavro keeps an int's low 32 bits, fastavro the whole value a producer wrote."""
+    try:
+        import cavro  # noqa: PLC0415 - the worker's extra; the SDK reads with fastavro
+    except ImportError:
+        return _fastavro_reader(fingerprint, millis=True)
+    raw = _sealed(_long_ints(_plain_millis(json.loads(_path(fingerprint).read_text()))))
+    options = cavro.Options(record_decodes_to_dict=True, logical_types=())
+    return cavro.Schema({"type": "array", "items": raw}, options=options).binary_decode  # type: ignore[no-any-return]
+
+
+def _path(fingerprint: bytes) -> Path:
+    return REGISTRY.by_fingerprint[fingerprint].path
+
+
+def _sealed(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a parsed JSON schema) with the seal as its last field."""
     seal = {"name": _SEAL_FIELD, "type": {"type": "fixed", "name": "TonebridgeSeal", "size": 8}}
-    raw["fields"] = [*raw["fields"], seal]
-    return fastavro.parse_schema({"type": "array", "items": raw}, named_schemas={})
+    return record | {"fields": [*record["fields"], seal]}
+
+
+def _long_ints(schema: Any) -> Any:
+    """``schema`` (parsed JSON) with each ``int`` a ``long``: the same bytes, read whole."""
+    if schema == "int":
+        return "long"
+    if isinstance(schema, list):
+        return [_long_ints(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: _long_ints(value) for key, value in schema.items()}
 
 
 def _plain_millis(schema: Any) -> Any:
@@ -218,17 +252,19 @@ def decode_many(
     payloads: Sequence[bytes], *, millis: bool = False
 ) -> tuple[SchemaVersion, list[Record]] | None:
     """The records of ``payloads`` if they share the newest version of one schema, read in one
-    fastavro call; None if they cannot be read so (then :func:`decode` each one).
+    call; None if they cannot be read so (then :func:`decode` each one).
 
-    With ``millis``, a ``timestamp-millis`` field is read as its epoch milliseconds (an int,
-    about 1 us an event cheaper than fastavro's datetime; for the agents' folds, which want
-    milliseconds). Such a record is not what :func:`decode` gives: a value that no datetime
-    holds is read without error, and its reader must judge it (or read the message again).
+    With ``millis``, a ``timestamp-millis`` field is read as its epoch milliseconds (an int:
+    for the agents' folds, which want milliseconds), by cavro (:func:`_millis_reader`). Such a
+    record is not what :func:`decode` gives: a value that no datetime holds is read without
+    error, and its reader must judge it (or read the message again). Where cavro refuses the
+    bytes (it reads a little less than fastavro: a negative map block count, a negative union
+    branch), this is None, and the message is read again with fastavro.
 
     The bodies are read as one Avro array whose items each end with a seal that no producer
-    knows, and the whole array must be consumed: a body that is short, long or corrupt
-    misplaces a seal or fails the read, so the records are exactly what :func:`decode` would
-    give one by one.
+    knows, and every item's seal must be read where its body ends: a body that is short, long
+    or corrupt misplaces a seal or fails the read, so the records are exactly what
+    :func:`decode` would give one by one.
     """
     header = payloads[0][:HEADER_LEN] if payloads else b""
     writer = REGISTRY.by_fingerprint.get(bytes(header[2:]))
@@ -236,19 +272,34 @@ def decode_many(
         return None
     if any(p[:HEADER_LEN] != header for p in payloads):
         return None
-    # outside the try: a bug here is not bad input
-    schema = _sealed_array(writer.fingerprint, millis)
     bodies = _SEAL.join([p[HEADER_LEN:] for p in payloads])
     data = b"".join((_varint(len(payloads)), bodies, _SEAL, b"\x00"))
-    body = io.BytesIO(data)
+    # outside the try: a bug here is not bad input
+    read = _millis_reader(writer.fingerprint) if millis else _fastavro_reader(writer.fingerprint)
     try:
-        records: list[Record] = fastavro.schemaless_reader(body, schema, None)  # type: ignore[assignment]
+        records = read(data)
     except Exception:  # noqa: BLE001 - a bad body: decode() tells which one and why
         return None
     seals = [record.pop(_SEAL_FIELD) for record in records]
-    if body.tell() != len(data) or seals.count(_SEAL) != len(payloads):
+    if seals.count(_SEAL) != len(payloads):
         return None
     return writer, records
+
+
+@functools.lru_cache(maxsize=64)
+def _fastavro_reader(fingerprint: bytes, millis: bool = False) -> Callable[[bytes], list[Record]]:
+    """Reads :func:`_sealed_array` of a schema with fastavro, raising unless it reads all."""
+    schema = _sealed_array(fingerprint, millis)
+
+    def read(data: bytes) -> list[Record]:
+        body = io.BytesIO(data)
+        records: list[Record] = fastavro.schemaless_reader(body, schema, None)  # type: ignore[assignment]
+        if body.tell() != len(data):
+            msg = f"{len(data) - body.tell()} bytes after the batch"
+            raise DecodeError(msg)
+        return records
+
+    return read
 
 
 def encode_batch(encoded_events: Sequence[bytes]) -> bytes:

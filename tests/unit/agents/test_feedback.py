@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +13,7 @@ from hypothesis import strategies as st
 from tests.support.agents import T0, feedback, feedback_message
 from tonebridge.agents.feedback import Limits, screened, screened_millis, tally
 from tonebridge.agents.runtime.dedup import Bounds, SeenIds
+from tonebridge.avro.codec import REGISTRY, encode_batch
 from tonebridge.decisions.model_feedback import ModelFeedback
 from tonebridge.decisions.retraining import parse_policies
 from tonebridge.topics.feedback import FEEDBACK_TOPIC
@@ -207,3 +211,29 @@ def test_an_event_time_no_datetime_holds_is_rejected_as_before() -> None:
     assert out.states["model-a"].overall.all_time.count == 2
     [(_, reject)] = out.rejected
     assert reject.index == 1 and "corrupt FeedbackEvent body" in reject.reason()
+
+
+def _rating_past_32_bits(record: dict[str, Any], rating: int) -> bytes:
+    """``record`` encoded as a hostile producer may write it: a rating no Avro int holds (the
+    same varint as a long's; fastavro's writer refuses it, so it is written as a long)."""
+    schema = json.loads(REGISTRY.latest("FeedbackEvent").path.read_text())
+    schema["fields"] = [
+        f | {"type": ["null", "long"]} if f["name"] == "rating" else f for f in schema["fields"]
+    ]
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record | {"rating": rating})
+    return REGISTRY.latest("FeedbackEvent").header + body.getvalue()
+
+
+@pytest.mark.parametrize("rating", [2**32 + 3, -(2**32) + 3])
+def test_a_rating_past_32_bits_is_a_dead_letter_not_its_low_bits(rating: int) -> None:
+    """Whatever reads the batch (cavro keeps an int's low 32 bits), the rating judged is the
+    one written: 2**32 + 3 is not a rating of 3."""
+    records = [feedback(n=n) for n in range(3)]
+    events = [FEEDBACK_TOPIC.encode(r).value for r in records]
+    events[1] = _rating_past_32_bits(records[1], rating)
+    origin, _ = feedback_message(records, 0)
+    out = tally(lambda _: None, [(origin, encode_batch(events))], 4, ())
+    assert out.states["model-a"].overall.all_time.count == 2
+    [(_, reject)] = out.rejected
+    assert reject.index == 1 and f"rating must be 1..5 or null, got {rating}" in reject.reason()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,10 +13,14 @@ from hypothesis import strategies as st
 from tests.support.avro_strategies import records
 from tests.support.samples import sample
 from tonebridge.avro.codec import (
+    _SEAL,
     BATCH,
     HEADER_LEN,
     MAGIC,
     REGISTRY,
+    _fastavro_reader,
+    _millis_reader,
+    _varint,
     decode,
     decode_many,
     encode,
@@ -211,3 +216,111 @@ def test_decode_many_in_millis_reads_a_time_no_datetime_holds() -> None:
     assert decode_many(payloads) is None
     with pytest.raises(DecodeError):
         decode(payloads[1])
+
+
+# The agents' reads (millis) go through cavro: they must give fastavro's records, or nothing.
+
+
+def _fastavro_millis(payloads: list[bytes]) -> list[dict[str, Any]] | None:
+    """The oracle: the same sealed batch read by fastavro (as before cavro)."""
+    fingerprint = payloads[0][2:HEADER_LEN]
+    data = b"".join((_varint(len(payloads)), _SEAL.join(p[HEADER_LEN:] for p in payloads)))
+    try:
+        records = _fastavro_reader(fingerprint, millis=True)(data + _SEAL + b"\x00")
+    except Exception:  # noqa: BLE001 - any refusal
+        return None
+    seals = [record.pop("__tonebridge_seal") for record in records]
+    return records if seals.count(_SEAL) == len(payloads) else None
+
+
+def _spoilt(payload: bytes, changes: list[tuple[int, int, int]]) -> bytes:
+    """``payload`` with its body changed: (kind, place, byte) replace, insert, delete, cut."""
+    body = bytearray(payload[HEADER_LEN:])
+    for kind, place, byte in changes:
+        if not body:
+            break
+        at = place % len(body)
+        if kind == 0:
+            body[at] = byte
+        elif kind == 1:
+            body.insert(at, byte)
+        elif kind == 2:
+            del body[at]
+        else:
+            del body[at:]
+    return payload[:HEADER_LEN] + bytes(body)
+
+
+@pytest.mark.parametrize("name", ["FeedbackEvent", "InferenceOutcome"])
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_the_millis_read_of_spoilt_bodies_is_fastavros_or_nothing(
+    name: str, data: st.DataObject
+) -> None:
+    values = data.draw(st.lists(records(REGISTRY.latest(name).parsed), min_size=1, max_size=4))
+    payloads = [encode(name, value) for value in values]
+    place = data.draw(st.integers(0, len(payloads) - 1))
+    change = st.tuples(st.integers(0, 3), st.integers(0, 10_000), st.integers(0, 255))
+    payloads[place] = _spoilt(payloads[place], data.draw(st.lists(change, min_size=1, max_size=3)))
+    read = decode_many(payloads, millis=True)
+    if read is not None:  # cavro may refuse what fastavro takes; never the other way round
+        assert read[1] == _fastavro_millis(payloads)
+
+
+def _feedback_with(**fields: bytes) -> bytes:
+    """A FeedbackEvent whose body is written by hand (field values as Avro bytes)."""
+
+    def text(value: bytes) -> bytes:
+        return _zigzag(len(value)) + value
+
+    parts = {
+        "event_id": text(b"e-1"), "event_time": _zigzag(1_700_000_000_000), "user_id": text(b"u"),
+        "session_id": b"\x00", "model_id": text(b"m"), "input_text": text(b"in"),
+        "output_text": text(b"out"), "corrected_text": b"\x00",
+        "transformation_type": text(b"formal"), "rating": b"\x02" + _zigzag(3),
+        "feedback_type": text(b"rating"), "metadata": b"\x00",
+    } | fields  # fmt: skip
+    return REGISTRY.latest("FeedbackEvent").header + b"".join(parts.values())
+
+
+def _zigzag(value: int) -> bytes:
+    value = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+@pytest.mark.parametrize("rating", [2**32 + 3, 2**40, -(2**31) - 1, 2**31])
+def test_the_millis_read_keeps_an_int_past_32_bits_whole(rating: int) -> None:
+    """cavro keeps an int's low 32 bits (2**32 + 3 would read as a rating of 3): ints are read
+    as longs, so the rating a producer wrote is the one the rules judge."""
+    payloads = [_feedback_with(rating=b"\x02" + _zigzag(rating)), _feedback_with()]
+    read = decode_many(payloads, millis=True)
+    assert read is not None
+    assert [r["rating"] for r in read[1]] == [rating, 3]
+    assert read[1] == _fastavro_millis(payloads)
+
+
+def test_what_cavro_refuses_is_read_by_fastavro_as_before() -> None:
+    """A map written in a block with a byte size (a negative count): cavro refuses it, so the
+    agents' read gives up and the message is read in full, its events all good."""
+    sized_map = _zigzag(-1) + _zigzag(6) + _zigzag(1) + b"k" + _zigzag(1) + b"v" + b"\x00"
+    payloads = [_feedback_with(metadata=sized_map), _feedback_with()]
+    assert decode_many(payloads, millis=True) is None
+    assert _fastavro_millis(payloads) is not None
+    read = decode_many(payloads)
+    assert read is not None and read[1][0]["metadata"] == {"k": "v"}
+
+
+def test_without_cavro_the_millis_read_is_fastavros(monkeypatch: pytest.MonkeyPatch) -> None:
+    payloads = [encode("FeedbackEvent", sample("FeedbackEvent", i)) for i in range(3)]
+    with_cavro = decode_many(payloads, millis=True)
+    monkeypatch.setitem(sys.modules, "cavro", None)  # import cavro raises ImportError
+    _millis_reader.cache_clear()
+    try:
+        assert decode_many(payloads, millis=True) == with_cavro
+        assert "cavro" not in type(_millis_reader(payloads[0][2:HEADER_LEN])).__module__
+    finally:
+        _millis_reader.cache_clear()
