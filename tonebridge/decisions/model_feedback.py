@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from tonebridge.decisions import policy_progress, retraining
 from tonebridge.decisions.retraining import Memory, Observation, Policy, Trigger, Window
 from tonebridge.decisions.watermarks import advance, is_applied
@@ -41,7 +43,9 @@ class ModelFeedback:
             "memory": {k: v.to_dict() for k, v in self.memory.items()},
             "marks": dict(self.marks),
         }
-        return json.dumps(data, separators=(",", ":")).encode()
+        # orjson (written once per model per batch): every number here is an int or a finite
+        # float (an edit-distance sum), which json reads back unchanged; it would write NaN as null
+        return orjson.dumps(data)
 
     @classmethod
     def from_json(cls, payload: bytes) -> ModelFeedback:

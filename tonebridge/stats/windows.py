@@ -184,7 +184,40 @@ def add_many(state: WindowedFeedback, samples: Iterable[FeedbackSample]) -> Wind
     batch = list(samples)
     if not batch:
         return state
+    recent_ms = state.recent.bucket_ms
+    start = batch[0].event_time_ms - batch[0].event_time_ms % recent_ms
+    if state.day.bucket_ms % recent_ms == 0 and all(
+        start <= s.event_time_ms < start + recent_ms for s in batch
+    ):
+        return _add_to_one_bucket(state, start, feedback.add_many(FeedbackStats(), batch))
     return merge(state, _folded(state.recent, state.day, batch))
+
+
+def _add_to_one_bucket(
+    state: WindowedFeedback, start: int, stats: FeedbackStats
+) -> WindowedFeedback:
+    """:func:`add_many` of samples that all fall in the recent bucket at ``start`` (the common
+    case for a live stream), whose statistics are ``stats``: the same merges in the same
+    order, without grouping by bucket."""
+    day_start = start - start % state.day.bucket_ms
+    return WindowedFeedback(
+        feedback.merge(state.all_time, stats),
+        _put(state.recent, start, stats),
+        _put(state.day, day_start, stats),
+    )
+
+
+def _put(state: Buckets, start: int, stats: FeedbackStats) -> Buckets:
+    """:func:`buckets_merge` of ``state`` and a bucket set holding only ``stats`` at ``start``."""
+    if state.newest is None:
+        return Buckets(state.bucket_ms, state.size, start, {start: stats})
+    kept = dict(state.buckets)
+    kept[start] = feedback.merge(kept[start], stats) if start in kept else stats
+    newest = max(state.newest, start)
+    oldest = newest - (state.size - 1) * state.bucket_ms
+    if newest == state.newest and start >= oldest:
+        return Buckets(state.bucket_ms, state.size, newest, kept)  # nothing leaves the window
+    return Buckets(state.bucket_ms, state.size, newest, _evicted(kept, oldest))
 
 
 def _folded(recent: Buckets, day: Buckets, batch: list[FeedbackSample]) -> WindowedFeedback:

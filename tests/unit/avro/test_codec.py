@@ -264,7 +264,7 @@ def test_the_millis_read_of_spoilt_bodies_is_fastavros_or_nothing(
     payloads[place] = _spoilt(payloads[place], data.draw(st.lists(change, min_size=1, max_size=3)))
     read = decode_many(payloads, millis=True)
     if read is not None:  # cavro may refuse what fastavro takes; never the other way round
-        assert read[1] == _fastavro_millis(payloads)
+        assert repr(read[1]) == repr(_fastavro_millis(payloads))  # repr: a spoilt double is NaN
 
 
 def _feedback_with(**fields: bytes) -> bytes:

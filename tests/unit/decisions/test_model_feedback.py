@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from tests.support.agents import feedback
 from tonebridge import rules
 from tonebridge.decisions import model_feedback
@@ -37,6 +39,19 @@ def test_the_value_survives_its_changelog_encoding() -> None:
     state = model_feedback.fold(ModelFeedback(), samples(feedback(n=1)), "fb:0", 1)
     state, _ = model_feedback.apply_policies("model-a", state, RULES)
     assert ModelFeedback.from_json(state.to_json()) == state
+
+
+def test_the_value_survives_its_encoding_with_any_text_and_fractional_sums() -> None:
+    """Types are the client's text (non-ASCII allowed), edit distances sum to any float."""
+    records = [
+        feedback(n=n, kind=kind, corrected=fix)
+        for n, (kind, fix) in enumerate(
+            [("fórmal", "Fïxed, ok."), ("日本語", "x"), ("fórmal", None)]
+        )
+    ]
+    state = model_feedback.fold(ModelFeedback(), samples(*records), "fb:0", 1)
+    assert ModelFeedback.from_json(state.to_json()) == state
+    assert json.loads(state.to_json())["by_type"].keys() == {"fórmal", "日本語"}
 
 
 def test_a_trigger_restarts_the_count_since_the_last_training() -> None:

@@ -116,3 +116,22 @@ def test_add_many_equals_add_whatever_the_shapes(
     for item in items:
         one_by_one = windows.add(one_by_one, item)
     assert_close(windows.add_many(start, items).to_dict(), one_by_one.to_dict())
+
+
+@given(
+    st.lists(samples, max_size=30),
+    st.integers(min_value=-30, max_value=40 * 12),
+    st.lists(st.integers(min_value=0, max_value=5 * MIN - 1), min_size=1, max_size=8),
+)
+def test_a_batch_in_one_recent_bucket_folds_as_any_batch(
+    before: list[FeedbackSample], bucket: int, offsets: list[int]
+) -> None:
+    """The one-bucket shortcut (the live case) gives exactly the general path's state: the
+    bucket may be new, the newest, inside the window, or older than it (counted all-time)."""
+    state = windows.add_many(windows.initial(), before)
+    start = T0 + bucket * 5 * MIN
+    batch = [make_sample(start + o, 1 + o % 5, "out", "fix" if o % 2 else None) for o in offsets]
+    general = windows.merge(state, windows._folded(state.recent, state.day, batch))
+    assert windows.add_many(state, batch) == general
+    assert windows.add_many(state, batch).to_dict() == general.to_dict()
+    assert list(windows.add_many(state, batch).recent.buckets) == list(general.recent.buckets)

@@ -17,7 +17,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import blake2b as _blake2b
 
 SEGMENT_MAX_IDS = 16_384  # 16 bytes an id: a 256 KiB changelog record at most
@@ -57,6 +57,14 @@ class Segment:
 
     ident: Ident
     raw: bytes
+    # The header's times, read once (a batch's plan looks at every segment's newest time).
+    oldest_ms: int = field(init=False, compare=False, repr=False)
+    newest_ms: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _, oldest, newest = _HEADER.unpack_from(self.raw)
+        object.__setattr__(self, "oldest_ms", oldest)
+        object.__setattr__(self, "newest_ms", newest)
 
     @classmethod
     def build(
@@ -69,14 +77,6 @@ class Segment:
         """A segment of ids (``digests``) first seen at ``offsets``, from ``span_ms`` (ms)."""
         head = _HEADER.pack(_VERSION, *span_ms)
         return cls(ident, head + b"".join(digests) + _offsets(offsets))
-
-    @property
-    def oldest_ms(self) -> int:
-        return int(_HEADER.unpack_from(self.raw)[1])
-
-    @property
-    def newest_ms(self) -> int:
-        return int(_HEADER.unpack_from(self.raw)[2])
 
     def __len__(self) -> int:
         return (len(self.raw) - _HEADER.size) // 16
