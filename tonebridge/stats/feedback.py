@@ -147,6 +147,9 @@ def samples_from_millis(records: Iterable[Mapping[str, Any]]) -> list[FeedbackSa
     return _samples([record["event_time"] for record in records], records)
 
 
+_new = tuple.__new__  # FeedbackSample(...) runs NamedTuple's __new__ in Python; this is C only
+
+
 def _samples(times_ms: list[int], records: list[Mapping[str, Any]]) -> list[FeedbackSample]:
     """:func:`make_sample` of each record at its time, inlined for the common ratings."""
     samples: list[FeedbackSample] = []
@@ -159,11 +162,12 @@ def _samples(times_ms: list[int], records: list[Mapping[str, Any]]) -> list[Feed
         if rating not in _RATED_OR_NOT:
             samples.append(make_sample(ms, rating, output, fixed))  # raises
         elif fixed is None:
-            samples.append(FeedbackSample(ms, rating, False, False, 0.0))
+            samples.append(_new(FeedbackSample, (ms, rating, False, False, 0.0)))
         elif fixed == output:
-            samples.append(FeedbackSample(ms, rating, True, False, 0.0))
+            samples.append(_new(FeedbackSample, (ms, rating, True, False, 0.0)))
         else:
-            samples.append(FeedbackSample(ms, rating, True, True, edit_distance(output, fixed)))
+            distance = edit_distance(output, fixed)
+            samples.append(_new(FeedbackSample, (ms, rating, True, True, distance)))
     return samples
 
 

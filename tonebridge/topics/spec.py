@@ -111,7 +111,9 @@ class TopicSpec:
         read = decode_many(parts, millis=True) if len(parts) > 1 else None
         if read is None or read[0].name not in self.schemas:
             return None
-        return list(map(Item, range(len(parts)), repeat(read[0].name), read[1], parts))
+        # Item(i, ...) runs NamedTuple's __new__ in Python: tuple.__new__ over zip is C only
+        fields = zip(range(len(parts)), repeat(read[0].name), read[1], parts)
+        return list(map(tuple.__new__, repeat(Item), fields))
 
     def decode(self, payload: bytes | None) -> list[Decoded]:
         """Every event of a message on this topic; raise DecodeError if any is bad or foreign."""
