@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.support.installs import load_requirements_script
 
@@ -90,3 +91,15 @@ def test_the_package_ships_its_types_license_and_changelog() -> None:
     assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{PROJECT['version']}]" in changelog
+
+
+@pytest.mark.parametrize(
+    ("machine", "wanted"), [("x86_64", True), ("AMD64", True), ("aarch64", False), ("arm64", False)]
+)
+def test_cavro_is_asked_for_only_where_it_has_wheels(machine: str, wanted: bool) -> None:
+    """cavro 1.0 ships x86-64 wheels and no sdist: an arm64 install of [worker] must not ask
+    for it (the codec then reads with fastavro)."""
+    [cavro] = [r for r in PROJECT["optional-dependencies"]["worker"] if canonical(r) == "cavro"]
+    marker = Requirement(cavro).marker
+    assert marker is not None
+    assert marker.evaluate({"platform_machine": machine}) is wanted
