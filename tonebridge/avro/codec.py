@@ -184,22 +184,21 @@ _SEAL_FIELD = "__tonebridge_seal"
 @functools.lru_cache(maxsize=64)
 def _sealed_array(fingerprint: bytes, millis: bool = False) -> Any:
     """An array of the records of a schema, each followed by a seal (an extra fixed field);
-    with ``millis``, its ``timestamp-millis`` longs are read as plain longs."""
+    with ``millis``, read for the folds (:func:`_plain_longs`)."""
     raw = json.loads(_path(fingerprint).read_text())
-    items = _sealed(_plain_millis(raw) if millis else raw)
+    items = _sealed(_plain_longs(raw) if millis else raw)
     return fastavro.parse_schema({"type": "array", "items": items}, named_schemas={})
 
 
 @functools.lru_cache(maxsize=64)
 def _millis_reader(fingerprint: bytes) -> Callable[[bytes], list[Record]]:
     """What reads :func:`_sealed_array` (``millis``) of a schema: cavro's decoder where it is
-    installed (the worker's), else fastavro's. Every ``int`` is read as a ``long`` (the same
-    bytes): cavro keeps an int's low 32 bits, fastavro the whole value a producer wrote."""
+    installed (the worker's), else fastavro's; each ``int`` read whole (:func:`_plain_longs`)."""
     try:
         import cavro  # noqa: PLC0415 - the worker's extra; the SDK reads with fastavro
     except ImportError:
         return _fastavro_reader(fingerprint, millis=True)
-    raw = _sealed(_long_ints(_plain_millis(json.loads(_path(fingerprint).read_text()))))
+    raw = _sealed(_plain_longs(json.loads(_path(fingerprint).read_text())))
     options = cavro.Options(record_decodes_to_dict=True, logical_types=())
     return cavro.Schema({"type": "array", "items": raw}, options=options).binary_decode  # type: ignore[no-any-return]
 
@@ -214,27 +213,19 @@ def _sealed(record: dict[str, Any]) -> dict[str, Any]:
     return record | {"fields": [*record["fields"], seal]}
 
 
-def _long_ints(schema: Any) -> Any:
-    """``schema`` (parsed JSON) with each ``int`` a ``long``: the same bytes, read whole."""
+def _plain_longs(schema: Any) -> Any:
+    """``schema`` (parsed JSON) with each ``timestamp-millis`` long and each ``int`` a plain
+    long: the same bytes, read as epoch milliseconds instead of a datetime, and whole (cavro
+    keeps an int's low 32 bits; fastavro reads an int whole either way)."""
     if schema == "int":
         return "long"
     if isinstance(schema, list):
-        return [_long_ints(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    return {key: _long_ints(value) for key, value in schema.items()}
-
-
-def _plain_millis(schema: Any) -> Any:
-    """``schema`` (parsed JSON) with each ``timestamp-millis`` long a plain long: the same
-    bytes, read as epoch milliseconds instead of a datetime."""
-    if isinstance(schema, list):
-        return [_plain_millis(item) for item in schema]
+        return [_plain_longs(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     if schema.get("type") == "long" and schema.get("logicalType") == "timestamp-millis":
         return "long"
-    return {key: _plain_millis(value) for key, value in schema.items()}
+    return {key: _plain_longs(value) for key, value in schema.items()}
 
 
 def _varint(value: int) -> bytes:

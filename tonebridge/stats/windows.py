@@ -76,6 +76,8 @@ def buckets_merge(a: Buckets, b: Buckets) -> Buckets:
         kept[start] = feedback.merge(kept[start], stats) if start in kept else stats
     newest = max(a.newest, b.newest)
     oldest = newest - (a.size - 1) * a.bucket_ms
+    if newest == a.newest and min(b.buckets, default=newest) >= oldest:
+        return Buckets(a.bucket_ms, a.size, newest, kept)  # nothing leaves the window
     return Buckets(a.bucket_ms, a.size, newest, _evicted(kept, oldest))
 
 
@@ -202,22 +204,9 @@ def _add_to_one_bucket(
     day_start = start - start % state.day.bucket_ms
     return WindowedFeedback(
         feedback.merge(state.all_time, stats),
-        _put(state.recent, start, stats),
-        _put(state.day, day_start, stats),
+        buckets_merge(state.recent, _kept(state.recent, {start: stats})),
+        buckets_merge(state.day, _kept(state.day, {day_start: stats})),
     )
-
-
-def _put(state: Buckets, start: int, stats: FeedbackStats) -> Buckets:
-    """:func:`buckets_merge` of ``state`` and a bucket set holding only ``stats`` at ``start``."""
-    if state.newest is None:
-        return Buckets(state.bucket_ms, state.size, start, {start: stats})
-    kept = dict(state.buckets)
-    kept[start] = feedback.merge(kept[start], stats) if start in kept else stats
-    newest = max(state.newest, start)
-    oldest = newest - (state.size - 1) * state.bucket_ms
-    if newest == state.newest and start >= oldest:
-        return Buckets(state.bucket_ms, state.size, newest, kept)  # nothing leaves the window
-    return Buckets(state.bucket_ms, state.size, newest, _evicted(kept, oldest))
 
 
 def _folded(recent: Buckets, day: Buckets, batch: list[FeedbackSample]) -> WindowedFeedback:
