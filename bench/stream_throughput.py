@@ -498,6 +498,22 @@ def trend(when: list[float], values: list[float]) -> str:
                     for b in range(max(buckets, default=-1) + 1))  # fmt: skip
 
 
+# The issue's targets for this bench: the worker's rate against the raw fastavro loop, and the
+# 99th percentile of each wait in the latency phase.
+RATIO_TARGET, P99_TARGET_MS = 0.8, 100.0
+
+
+def targets(ratio: float, measured: Latency) -> str:
+    """One line judging this run against the targets (every one in this same run)."""
+    checks = [(f"throughput {ratio:.3f}x >= {RATIO_TARGET}x", ratio >= RATIO_TARGET)]
+    for kind, values in measured.waits.items():
+        p99 = p(values, 99)
+        checks.append((f"{kind} p99 {p99:.0f} <= {P99_TARGET_MS:.0f} ms", p99 <= P99_TARGET_MS))
+    met = all(ok for _, ok in checks)
+    return ("targets: " + "; ".join(f"{text} {'yes' if ok else 'NO'}" for text, ok in checks)
+            + f" -> {'all met in this run' if met else 'not all met'}")  # fmt: skip
+
+
 def p(values: list[float], q: int) -> float:
     if len(values) < 2:
         return float("nan")
@@ -579,7 +595,7 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
         verdicts, fires = decisions(a.metrics_port)
         print(f"worker (stats + A/B, tables, 1 process): {result['events']:,.0f} events "
               f"in {result['seconds']:.2f}s = {result['rate']:,.0f} events/s, "
-              f"ratio to raw {result['rate'] / raw_rate:.2f} (to raw with the worker's reader "
+              f"ratio to raw {result['rate'] / raw_rate:.3f} (to raw with the worker's reader "
               f"{result['rate'] / own_rate:.2f}); CPU {cpu_per_event:.1f} us/event, "
               f"CPU ratio to raw {raw_cpu / result['cpu']:.2f} ({own_cpu / result['cpu']:.2f}); "
               f"{verdicts} verdicts, "
@@ -595,6 +611,7 @@ async def main(args: argparse.Namespace, broker: EmbeddedBroker) -> None:
                       f"(until the worker sent it: p50={p(sent, 50):.0f} "
                       f"p99={p(sent, 99):.0f} ms)")  # fmt: skip
                 print(f"  p50 by {TREND_S} s of the run: {trend(measured.when[kind], values)}")
+            print(targets(result["rate"] / raw_rate, measured))
     finally:
         stop(worker)
     reasons = await dead_letters(base)
