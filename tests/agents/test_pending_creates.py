@@ -48,3 +48,23 @@ async def test_a_create_still_pending_is_read_from_the_commands(worker: Worker) 
     assert pending.partitions == [create[0].partition]
     state = ctx.table.get("ab-2")
     assert state is not None and sum(a.assigned for a in state.stats.arms.values()) == 1
+
+
+def assigned(worker: Worker, test_id: str) -> int:
+    state = worker.abtests.table.get(test_id)
+    return -1 if state is None else sum(a.assigned for a in state.stats.arms.values())
+
+
+async def test_known_tests_are_judged_before_the_wait_for_a_new_ones_create(
+    worker: Worker,
+) -> None:
+    await judge_batch(worker.abtests, [command_message(create_test("ab-known"), 0)])
+    create = command_message(create_test("ab-new"), 1)
+    ctx = replace(worker.abtests, pending_commands=PendingReads([create]).read)
+    batch = [outcome_message([outcome(t)], n) for n, t in enumerate(("ab-known", "ab-new"))]
+    judging = asyncio.create_task(judge_batch(ctx, batch))
+    await asyncio.sleep(0.01)  # the outcomes agent now waits for ab-new's create
+    assert (assigned(worker, "ab-known"), assigned(worker, "ab-new")) == (1, -1)
+    await judge_batch(worker.abtests, [create])  # the commands agent applies it meanwhile
+    await judging
+    assert (assigned(worker, "ab-known"), assigned(worker, "ab-new")) == (1, 1)

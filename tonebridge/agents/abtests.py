@@ -210,13 +210,32 @@ def parts_by_test(
 async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
     """Apply a batch of command or outcome messages exactly once to the tests they name.
 
-    Every test's effects (verdicts, rollbacks, commands) are sent before any of the batch's
-    table writes, so a verdict does not wait behind the other tests' changelog records.
+    The tests the table knows are judged first; only then does the outcomes agent wait for
+    the creates of tests it does not know yet, so a test created a moment ago does not hold
+    back the verdicts of the others. Within each of the two rounds, every test's effects
+    (verdicts, rollbacks, commands) are sent before its table writes, so a verdict does not
+    wait behind the other tests' changelog records.
     """
     seen = ctx.table.seen.batch()
     parts, rejected = parts_by_test(batch, ctx.table.partitions, ctx.max_future, seen)
     await send_dead_letters(ctx.outbox, rejected)
-    await _with_pending_creates(ctx, parts)
+    unknown = _unknown(ctx, parts)
+    await _judge_tests(ctx, {t: p for t, p in parts.items() if t not in unknown})
+    if unknown:
+        await _with_pending_creates(ctx, unknown)
+        await _judge_tests(ctx, unknown)
+    await ctx.table.store_seen(seen)
+
+
+def _unknown(ctx: ABContext, parts: dict[str, list[Part]]) -> dict[str, list[Part]]:
+    """The parts of tests the table does not hold yet, where their create may be pending."""
+    if ctx.pending_commands is None:
+        return {}
+    return {t: p for t, p in parts.items() if ctx.table.get(t) is None}
+
+
+async def _judge_tests(ctx: ABContext, parts: dict[str, list[Part]]) -> None:
+    """Judge each test's parts under its lock; send all their effects, then write them."""
     async with contextlib.AsyncExitStack() as held:
         for test_id in sorted(parts):  # one order for both agents: no deadlock
             await held.enter_async_context(ctx.locks.held(test_id))
@@ -226,7 +245,6 @@ async def judge_batch(ctx: ABContext, batch: Sequence[Message]) -> None:
         for write in writes:
             if write is not None:
                 await ctx.table.put(*write)
-    await ctx.table.store_seen(seen)
 
 
 def _is_outcome(item: Item) -> bool:
